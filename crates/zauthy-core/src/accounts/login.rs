@@ -1,0 +1,176 @@
+//! Signup and password login, with the lockout schedule and constant-shape failures.
+
+use super::{Email, Role, User, lockout_duration_after};
+use crate::actor::Actor;
+use crate::error::{CoreError, Result};
+use crate::events::{Event, types};
+use crate::ids;
+use crate::orgs::clean_name_pub as clean_name;
+use crate::passwords::{MAX_PASSWORD_CHARS, check_password_policy};
+use crate::services::{ClientMeta, Services};
+use crate::tokens::IssuedTokens;
+use serde_json::json;
+
+pub struct SignupRequest {
+    pub email: String,
+    pub password: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+}
+
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+pub enum LoginOutcome {
+    Success { user: User, tokens: IssuedTokens },
+}
+
+fn invalid_credentials() -> CoreError {
+    CoreError::unauthenticated("invalid_credentials", "Invalid email or password")
+}
+
+/// E.164: a plus, a non-zero country digit, 7 to 15 digits in all.
+pub(crate) fn parse_phone(raw: &str) -> Result<String> {
+    let phone = raw.trim();
+    let digits = phone.strip_prefix('+').unwrap_or("");
+    if (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0') {
+        Ok(phone.to_owned())
+    } else {
+        Err(CoreError::invalid("invalid_phone", "phone must be in E.164 format, e.g. +14155550100"))
+    }
+}
+
+impl Services {
+    pub async fn signup(&self, actor: &Actor, req: SignupRequest, meta: &ClientMeta) -> Result<(User, IssuedTokens)> {
+        let org_id = actor.require_api_key()?.to_owned();
+        let email = Email::parse(&req.email)?;
+        check_password_policy(&req.password)?;
+        let name = req.name.as_deref().filter(|n| !n.trim().is_empty()).map(|n| clean_name(n, "name", 200)).transpose()?;
+        let phone = req.phone.as_deref().filter(|p| !p.trim().is_empty()).map(parse_phone).transpose()?;
+        let hash = self.hasher.hash(&req.password).await?;
+        let now = self.now();
+        let user = User {
+            id: ids::new_id(ids::USER),
+            org_id,
+            email,
+            name,
+            phone,
+            role: Role::User,
+            is_verified: false,
+            is_blocked: false,
+            failed_login_attempts: 0,
+            locked_until: None,
+            last_login_at: Some(now),
+            created_at: now,
+            updated_at: now,
+        };
+        let tx = self.store.begin().await?;
+        tx.insert_user(&user, Some(&hash)).await.map_err(|e| match e {
+            CoreError::Conflict { .. } => {
+                CoreError::conflict("email_exists", "A user with this email already exists in this organization")
+            }
+            other => other,
+        })?;
+        let tokens = self.start_session(&*tx, &user, meta).await?;
+        tx.insert_event(&Event::new(
+            &user.org_id,
+            types::USER_SIGNUP,
+            Some(&user.id),
+            json!({"user_id": user.id, "email": user.email.as_str(), "ip": meta.ip}),
+            now,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok((user, tokens))
+    }
+
+    pub async fn login(&self, actor: &Actor, req: LoginRequest, meta: &ClientMeta) -> Result<LoginOutcome> {
+        let org_id = actor.require_api_key()?;
+        // A malformed email cannot belong to anyone; answer like a wrong password, after the same work.
+        let email = Email::parse(&req.email).ok();
+        if req.password.chars().count() > MAX_PASSWORD_CHARS {
+            return Err(invalid_credentials());
+        }
+        let found = match &email {
+            Some(email) => self.store.find_user_by_email(org_id, email).await?,
+            None => None,
+        };
+        let Some(found) = found else {
+            self.hasher.verify_dummy(&req.password).await?;
+            return Err(invalid_credentials());
+        };
+        let user = found.user;
+        let now = self.now();
+        if let Some(until) = user.locked_until.filter(|until| *until > now) {
+            return Err(CoreError::Locked { until });
+        }
+        let Some(stored_hash) = found.password_hash else {
+            // Passwordless account: same work, same answer as a wrong password.
+            self.hasher.verify_dummy(&req.password).await?;
+            return Err(invalid_credentials());
+        };
+        let verified = self.hasher.verify(&req.password, &stored_hash).await?;
+        if !verified.ok {
+            return Err(self.record_failed_login(&user, meta).await);
+        }
+        if user.is_blocked {
+            return Err(CoreError::forbidden_code("user_blocked", "This account has been blocked"));
+        }
+        let rehash = if verified.needs_rehash { Some(self.hasher.hash(&req.password).await?) } else { None };
+        let tx = self.store.begin().await?;
+        tx.record_successful_login(&user.id, now).await?;
+        if let Some(hash) = &rehash {
+            tx.set_password_hash(&user.id, hash, now).await?;
+        }
+        let tokens = self.start_session(&*tx, &user, meta).await?;
+        tx.insert_event(&Event::new(
+            &user.org_id,
+            types::USER_LOGIN,
+            Some(&user.id),
+            json!({"user_id": user.id, "method": "password", "ip": meta.ip, "user_agent": meta.user_agent}),
+            now,
+        ))
+        .await?;
+        tx.commit().await?;
+        let user = User { failed_login_attempts: 0, locked_until: None, last_login_at: Some(now), ..user };
+        Ok(LoginOutcome::Success { user, tokens })
+    }
+
+    /// Counts a failure, locks on the schedule, and returns the error to answer with.
+    pub(crate) async fn record_failed_login(&self, user: &User, meta: &ClientMeta) -> CoreError {
+        let result: Result<CoreError> = async {
+            let now = self.now();
+            let tx = self.store.begin().await?;
+            let attempts = tx.increment_failed_logins(&user.id, now).await?;
+            tx.insert_event(&Event::new(
+                &user.org_id,
+                types::USER_LOGIN_FAILED,
+                Some(&user.id),
+                json!({"user_id": user.id, "failed_attempts": attempts, "ip": meta.ip}),
+                now,
+            ))
+            .await?;
+            let answer = if let Some(duration) = lockout_duration_after(attempts) {
+                let until = now + duration;
+                tx.set_locked_until(&user.id, Some(until), now).await?;
+                tx.insert_event(&Event::new(
+                    &user.org_id,
+                    types::USER_LOCKED,
+                    Some(&user.id),
+                    json!({"user_id": user.id, "failed_attempts": attempts, "locked_until": until.unix_timestamp()}),
+                    now,
+                ))
+                .await?;
+                CoreError::Locked { until }
+            } else {
+                invalid_credentials()
+            };
+            tx.commit().await?;
+            Ok(answer)
+        }
+        .await;
+        result.unwrap_or_else(|e| e)
+    }
+}

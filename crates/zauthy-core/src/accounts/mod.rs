@@ -1,0 +1,11 @@
+//! User accounts: signup, password login with lockout, and the org's user management.
+
+mod email;
+mod login;
+mod manage;
+mod types;
+
+pub use email::Email;
+pub use login::{LoginOutcome, LoginRequest, SignupRequest};
+pub use manage::{UserList, UserQuery};
+pub use types::{Role, User, UserWithSecret, lockout_duration_after};

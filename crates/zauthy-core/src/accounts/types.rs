@@ -1,0 +1,92 @@
+//! User, role and the lockout schedule.
+
+use super::Email;
+use crate::error::CoreError;
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Admin,
+    Owner,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::User => "user",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = CoreError;
+    fn from_str(s: &str) -> Result<Self, CoreError> {
+        match s {
+            "owner" => Ok(Self::Owner),
+            "admin" => Ok(Self::Admin),
+            "user" => Ok(Self::User),
+            _ => Err(CoreError::invalid("invalid_role", "role must be one of owner, admin, user")),
+        }
+    }
+}
+
+/// A user as read models see it: no credential material.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub org_id: String,
+    pub email: Email,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub role: Role,
+    pub is_verified: bool,
+    pub is_blocked: bool,
+    pub failed_login_attempts: i32,
+    pub locked_until: Option<OffsetDateTime>,
+    pub last_login_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+impl User {
+    pub fn is_locked(&self, now: OffsetDateTime) -> bool {
+        self.locked_until.is_some_and(|until| until > now)
+    }
+}
+
+/// A user together with the password hash, for the few places that check credentials.
+#[derive(Debug, Clone)]
+pub struct UserWithSecret {
+    pub user: User,
+    pub password_hash: Option<String>,
+}
+
+/// The API reference's schedule: 5 failures lock for 30 minutes, 10 for 2 hours, 15 and every 5 after for 24 hours.
+pub fn lockout_duration_after(failed_attempts: i32) -> Option<Duration> {
+    match failed_attempts {
+        5 => Some(Duration::minutes(30)),
+        10 => Some(Duration::hours(2)),
+        n if n >= 15 && n % 5 == 0 => Some(Duration::hours(24)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lockout_schedule_matches_the_api_reference() {
+        assert_eq!(lockout_duration_after(4), None);
+        assert_eq!(lockout_duration_after(5), Some(Duration::minutes(30)));
+        assert_eq!(lockout_duration_after(6), None);
+        assert_eq!(lockout_duration_after(10), Some(Duration::hours(2)));
+        assert_eq!(lockout_duration_after(15), Some(Duration::hours(24)));
+        assert_eq!(lockout_duration_after(20), Some(Duration::hours(24)));
+    }
+}

@@ -1,0 +1,49 @@
+//! The domain event log: every state change records an event in the same transaction, ready for webhooks.
+
+use crate::ids;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: String,
+    pub org_id: String,
+    pub event_type: &'static str,
+    pub user_id: Option<String>,
+    pub data: Value,
+    pub created_at: OffsetDateTime,
+}
+
+impl Event {
+    pub fn new(org_id: &str, event_type: &'static str, user_id: Option<&str>, data: Value, now: OffsetDateTime) -> Self {
+        Self {
+            id: ids::new_id(ids::EVENT),
+            org_id: org_id.to_owned(),
+            event_type,
+            user_id: user_id.map(str::to_owned),
+            data,
+            created_at: now,
+        }
+    }
+}
+
+/// The event types the product emits, so names are not retyped across modules.
+pub mod types {
+    pub const ORGANIZATION_CREATED: &str = "organization.created";
+    pub const API_KEY_CREATED: &str = "api_key.created";
+    pub const API_KEY_DELETED: &str = "api_key.deleted";
+    pub const SIGNING_KEY_ROTATED: &str = "signing_key.rotated";
+    pub const USER_SIGNUP: &str = "user.signup";
+    pub const USER_LOGIN: &str = "user.login";
+    pub const USER_LOGIN_FAILED: &str = "user.login_failed";
+    pub const USER_LOCKED: &str = "user.locked";
+    pub const USER_UNLOCKED: &str = "user.unlocked";
+    pub const USER_BLOCKED: &str = "user.blocked";
+    pub const USER_UNBLOCKED: &str = "user.unblocked";
+    pub const USER_DELETED: &str = "user.deleted";
+    pub const SESSION_REVOKED: &str = "session.revoked";
+    pub const REFRESH_TOKEN_REUSED: &str = "security.refresh_token_reused";
+    pub const PASSWORD_RESET_REQUESTED: &str = "password.reset_requested";
+    pub const PASSWORD_RESET: &str = "password.reset";
+    pub const PASSWORD_CHANGED: &str = "password.changed";
+}

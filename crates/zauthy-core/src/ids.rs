@@ -1,0 +1,43 @@
+//! Prefixed random identifiers (`org_…`, `usr_…`) as the API reference shows them.
+
+use crate::crypto::random_bytes;
+use data_encoding::BASE32_NOPAD;
+
+/// 120 random bits, lowercase base32: unguessable and URL-safe.
+pub fn new_id(prefix: &str) -> String {
+    let encoded = BASE32_NOPAD.encode(&random_bytes::<15>()).to_ascii_lowercase();
+    format!("{prefix}_{encoded}")
+}
+
+/// True when `id` looks like an id with this prefix; rejects garbage before it reaches the store.
+pub fn is_valid_id(prefix: &str, id: &str) -> bool {
+    id.len() == prefix.len() + 25
+        && id.starts_with(prefix)
+        && id.as_bytes()[prefix.len()] == b'_'
+        && id[prefix.len() + 1..].bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+}
+
+pub const ORG: &str = "org";
+pub const USER: &str = "usr";
+pub const API_KEY: &str = "key";
+pub const SESSION: &str = "sess";
+pub const REFRESH: &str = "rt";
+pub const SIGNING_KEY: &str = "sk";
+pub const RESET: &str = "prt";
+pub const EVENT: &str = "evt";
+pub const OUTBOX: &str = "obx";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_ids_carry_their_prefix_and_validate() {
+        let id = new_id(USER);
+        assert!(id.starts_with("usr_"), "{id}");
+        assert!(is_valid_id(USER, &id));
+        assert!(!is_valid_id(ORG, &id));
+        assert!(!is_valid_id(USER, "usr_../../etc"));
+        assert_ne!(new_id(USER), new_id(USER));
+    }
+}

@@ -1,0 +1,21 @@
+//! zauthy's domain: types, services and the storage ports they need. No HTTP, no database driver.
+
+pub mod accounts;
+pub mod actor;
+pub mod clock;
+pub mod crypto;
+pub mod email;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod orgs;
+pub mod passwords;
+pub mod ratelimit;
+pub mod services;
+pub mod sessions;
+pub mod store;
+pub mod tokens;
+
+pub use actor::Actor;
+pub use error::{CoreError, Result};
+pub use services::{ClientMeta, CoreConfig, Services};

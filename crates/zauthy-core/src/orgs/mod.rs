@@ -1,0 +1,9 @@
+//! Organizations (tenants) and their API keys.
+
+mod service;
+mod types;
+
+pub use service::{CreatedApiKey, CreatedOrganization, NewOrganization};
+pub use types::{ApiKey, KeyEnvironment, Organization, Plan};
+
+pub(crate) use service::clean_name as clean_name_pub;

@@ -1,0 +1,144 @@
+//! The storage ports: what services need from a database, split by feature. `zauthy-store` implements them
+//! once for SQLite and PostgreSQL. A `Transaction` has the same methods and commits all-or-nothing.
+
+use crate::accounts::{Email, User, UserWithSecret};
+use crate::email::OutboxMessage;
+use crate::error::Result;
+use crate::events::Event;
+use crate::orgs::{ApiKey, Organization, Plan};
+use crate::passwords::PasswordResetRecord;
+use crate::sessions::{RefreshTokenRecord, Session};
+use crate::tokens::SigningKeyRecord;
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+#[async_trait]
+pub trait OrgRepo {
+    async fn insert_org(&self, org: &Organization) -> Result<()>;
+    async fn find_org(&self, id: &str) -> Result<Option<Organization>>;
+    async fn list_orgs(&self) -> Result<Vec<Organization>>;
+    async fn set_org_plan(&self, id: &str, plan: Plan, now: OffsetDateTime) -> Result<bool>;
+    async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> Result<()>;
+    async fn find_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
+    async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKey>>;
+    async fn delete_api_key(&self, org_id: &str, key_id: &str) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait UserRepo {
+    /// Fails with `CoreError::Conflict` when the email is taken in the organization.
+    async fn insert_user(&self, user: &User, password_hash: Option<&str>) -> Result<()>;
+    async fn find_user(&self, org_id: &str, user_id: &str) -> Result<Option<UserWithSecret>>;
+    async fn find_user_by_email(&self, org_id: &str, email: &Email) -> Result<Option<UserWithSecret>>;
+    async fn list_users(
+        &self,
+        org_id: &str,
+        email_contains: Option<&str>,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<User>, u64)>;
+    /// Atomically adds one failed attempt and returns the new count.
+    async fn increment_failed_logins(&self, user_id: &str, now: OffsetDateTime) -> Result<i32>;
+    async fn set_locked_until(&self, user_id: &str, until: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<()>;
+    /// Resets the failure counter and lock, and stamps the login time.
+    async fn record_successful_login(&self, user_id: &str, now: OffsetDateTime) -> Result<()>;
+    async fn set_password_hash(&self, user_id: &str, hash: &str, now: OffsetDateTime) -> Result<()>;
+    async fn set_blocked(&self, org_id: &str, user_id: &str, blocked: bool, now: OffsetDateTime) -> Result<bool>;
+    async fn unlock_user(&self, org_id: &str, user_id: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Deletes the user and everything that hangs off it (sessions, tokens).
+    async fn delete_user(&self, org_id: &str, user_id: &str) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait SessionRepo {
+    async fn insert_session(&self, session: &Session) -> Result<()>;
+    async fn find_session(&self, session_id: &str) -> Result<Option<Session>>;
+    async fn list_active_sessions(&self, org_id: &str, user_id: &str, now: OffsetDateTime) -> Result<Vec<Session>>;
+    async fn touch_session(&self, session_id: &str, now: OffsetDateTime, idle_expires_at: OffsetDateTime) -> Result<()>;
+    /// Revokes one live session of the user; false when there is none with that id.
+    async fn revoke_session(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        session_id: &str,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Revokes every live session of the user, except `keep` if given; returns how many.
+    async fn revoke_user_sessions(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        keep: Option<&str>,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<u64>;
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()>;
+    async fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>>;
+    /// Marks the token used only if it was unused: false means someone presented it before (reuse).
+    async fn mark_refresh_token_used(&self, token_id: &str, now: OffsetDateTime) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait SigningKeyRepo {
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<()>;
+    async fn find_signing_key(&self, kid: &str) -> Result<Option<SigningKeyRecord>>;
+    async fn list_signing_keys(&self, org_id: &str) -> Result<Vec<SigningKeyRecord>>;
+    /// Retires every active key of the org but `keep`; they stay published until `expires_at`.
+    async fn retire_signing_keys(
+        &self,
+        org_id: &str,
+        keep: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait PasswordResetRepo {
+    async fn insert_reset_token(&self, token: &PasswordResetRecord) -> Result<()>;
+    async fn find_reset_token(&self, token_hash: &str) -> Result<Option<PasswordResetRecord>>;
+    /// Marks the token used only if it was unused; false means it was already spent.
+    async fn mark_reset_token_used(&self, token_id: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Spends every outstanding token of the user (after a reset or change).
+    async fn invalidate_reset_tokens(&self, user_id: &str, now: OffsetDateTime) -> Result<()>;
+}
+
+#[async_trait]
+pub trait EventRepo {
+    async fn insert_event(&self, event: &Event) -> Result<()>;
+    async fn list_events(&self, org_id: &str, event_type: Option<&str>, limit: u64) -> Result<Vec<Event>>;
+}
+
+#[async_trait]
+pub trait OutboxRepo {
+    async fn enqueue(&self, message: &OutboxMessage) -> Result<()>;
+    /// Claims the oldest due message with a lease so no other worker takes it until `lease_until`.
+    async fn claim_next_outbox(&self, now: OffsetDateTime, lease_until: OffsetDateTime) -> Result<Option<OutboxMessage>>;
+    async fn complete_outbox(&self, id: &str, now: OffsetDateTime) -> Result<()>;
+    /// Records a failed attempt; `retry_at: None` gives up on the message.
+    async fn fail_outbox(&self, id: &str, error: &str, retry_at: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<()>;
+    async fn count_pending_outbox(&self) -> Result<u64>;
+}
+
+pub trait Repo:
+    OrgRepo + UserRepo + SessionRepo + SigningKeyRepo + PasswordResetRepo + EventRepo + OutboxRepo + Send + Sync
+{
+}
+
+impl<T> Repo for T where
+    T: OrgRepo + UserRepo + SessionRepo + SigningKeyRepo + PasswordResetRepo + EventRepo + OutboxRepo + Send + Sync
+{
+}
+
+#[async_trait]
+pub trait Store: Repo {
+    /// Starts a write transaction. Dropping it without `commit` rolls it back.
+    async fn begin(&self) -> Result<Box<dyn Transaction>>;
+    async fn ping(&self) -> Result<()>;
+}
+
+#[async_trait]
+pub trait Transaction: Repo {
+    async fn commit(self: Box<Self>) -> Result<()>;
+}

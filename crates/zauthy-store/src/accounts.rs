@@ -1,0 +1,195 @@
+//! Users: credentials, lockout counters, block state, and the org's user list.
+
+use crate::entities::{password_reset_tokens, refresh_tokens, sessions, users};
+use crate::{Conn, Db, at, corrupt, db_err, ms};
+use async_trait::async_trait;
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use time::OffsetDateTime;
+use zauthy_core::accounts::{Email, Role, User, UserWithSecret};
+use zauthy_core::error::{CoreError, Result};
+use zauthy_core::store::UserRepo;
+
+fn to_user(m: users::Model) -> Result<UserWithSecret> {
+    let role = m.role.parse::<Role>().map_err(|_| corrupt("role", &m.role))?;
+    Ok(UserWithSecret {
+        password_hash: m.password_hash,
+        user: User {
+            id: m.id,
+            org_id: m.org_id,
+            email: Email::from_trusted(m.email),
+            name: m.name,
+            phone: m.phone,
+            role,
+            is_verified: m.is_verified,
+            is_blocked: m.is_blocked,
+            failed_login_attempts: m.failed_login_attempts,
+            locked_until: m.locked_until.map(at),
+            last_login_at: m.last_login_at.map(at),
+            created_at: at(m.created_at),
+            updated_at: at(m.updated_at),
+        },
+    })
+}
+
+/// `%` and `_` in a search are literal characters, not wildcards.
+fn like_contains(search: &str) -> LikeExpr {
+    let escaped = search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    LikeExpr::new(format!("%{escaped}%")).escape('\\')
+}
+
+impl<C: Db> Conn<C> {
+    pub(crate) async fn update_user(&self, user_id: &str, org_id: Option<&str>, sets: Vec<(users::Column, Expr)>, now: OffsetDateTime) -> Result<bool> {
+        let mut update = users::Entity::update_many()
+            .col_expr(users::Column::UpdatedAt, Expr::value(ms(now)))
+            .filter(users::Column::Id.eq(user_id));
+        if let Some(org_id) = org_id {
+            update = update.filter(users::Column::OrgId.eq(org_id));
+        }
+        for (column, value) in sets {
+            update = update.col_expr(column, value);
+        }
+        Ok(update.exec(&self.0).await.map_err(db_err)?.rows_affected == 1)
+    }
+}
+
+#[async_trait]
+impl<C: Db> UserRepo for Conn<C> {
+    async fn insert_user(&self, user: &User, password_hash: Option<&str>) -> Result<()> {
+        users::Entity::insert(users::ActiveModel {
+            id: Set(user.id.clone()),
+            org_id: Set(user.org_id.clone()),
+            email: Set(user.email.as_str().to_owned()),
+            name: Set(user.name.clone()),
+            phone: Set(user.phone.clone()),
+            role: Set(user.role.as_str().to_owned()),
+            password_hash: Set(password_hash.map(str::to_owned)),
+            is_verified: Set(user.is_verified),
+            is_blocked: Set(user.is_blocked),
+            failed_login_attempts: Set(user.failed_login_attempts),
+            locked_until: Set(user.locked_until.map(ms)),
+            last_login_at: Set(user.last_login_at.map(ms)),
+            created_at: Set(ms(user.created_at)),
+            updated_at: Set(ms(user.updated_at)),
+        })
+        .exec_without_returning(&self.0)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn find_user(&self, org_id: &str, user_id: &str) -> Result<Option<UserWithSecret>> {
+        users::Entity::find_by_id(user_id)
+            .filter(users::Column::OrgId.eq(org_id))
+            .one(&self.0)
+            .await
+            .map_err(db_err)?
+            .map(to_user)
+            .transpose()
+    }
+
+    async fn find_user_by_email(&self, org_id: &str, email: &Email) -> Result<Option<UserWithSecret>> {
+        users::Entity::find()
+            .filter(users::Column::OrgId.eq(org_id))
+            .filter(users::Column::Email.eq(email.as_str()))
+            .one(&self.0)
+            .await
+            .map_err(db_err)?
+            .map(to_user)
+            .transpose()
+    }
+
+    async fn list_users(&self, org_id: &str, email_contains: Option<&str>, limit: u64, offset: u64) -> Result<(Vec<User>, u64)> {
+        let mut query = users::Entity::find().filter(users::Column::OrgId.eq(org_id));
+        if let Some(search) = email_contains {
+            query = query.filter(Expr::col(users::Column::Email).like(like_contains(search)));
+        }
+        let total = query.clone().count(&self.0).await.map_err(db_err)?;
+        let rows = query
+            .order_by_asc(users::Column::CreatedAt)
+            .order_by_asc(users::Column::Id)
+            .limit(limit)
+            .offset(offset)
+            .all(&self.0)
+            .await
+            .map_err(db_err)?;
+        let users = rows.into_iter().map(|m| to_user(m).map(|u| u.user)).collect::<Result<Vec<_>>>()?;
+        Ok((users, total))
+    }
+
+    async fn increment_failed_logins(&self, user_id: &str, now: OffsetDateTime) -> Result<i32> {
+        let column = users::Column::FailedLoginAttempts;
+        self.update_user(user_id, None, vec![(column, Expr::col(column).add(1))], now).await?;
+        let row = users::Entity::find_by_id(user_id).one(&self.0).await.map_err(db_err)?;
+        row.map(|u| u.failed_login_attempts).ok_or(CoreError::NotFound { entity: "user" })
+    }
+
+    async fn set_locked_until(&self, user_id: &str, until: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<()> {
+        self.update_user(user_id, None, vec![(users::Column::LockedUntil, Expr::value(until.map(ms)))], now).await?;
+        Ok(())
+    }
+
+    async fn record_successful_login(&self, user_id: &str, now: OffsetDateTime) -> Result<()> {
+        let sets = vec![
+            (users::Column::FailedLoginAttempts, Expr::value(0)),
+            (users::Column::LockedUntil, Expr::value(Option::<i64>::None)),
+            (users::Column::LastLoginAt, Expr::value(ms(now))),
+        ];
+        self.update_user(user_id, None, sets, now).await?;
+        Ok(())
+    }
+
+    async fn set_password_hash(&self, user_id: &str, hash: &str, now: OffsetDateTime) -> Result<()> {
+        self.update_user(user_id, None, vec![(users::Column::PasswordHash, Expr::value(hash))], now).await?;
+        Ok(())
+    }
+
+    async fn set_blocked(&self, org_id: &str, user_id: &str, blocked: bool, now: OffsetDateTime) -> Result<bool> {
+        self.update_user(user_id, Some(org_id), vec![(users::Column::IsBlocked, Expr::value(blocked))], now).await
+    }
+
+    async fn unlock_user(&self, org_id: &str, user_id: &str, now: OffsetDateTime) -> Result<bool> {
+        let sets = vec![
+            (users::Column::FailedLoginAttempts, Expr::value(0)),
+            (users::Column::LockedUntil, Expr::value(Option::<i64>::None)),
+        ];
+        self.update_user(user_id, Some(org_id), sets, now).await
+    }
+
+    async fn delete_user(&self, org_id: &str, user_id: &str) -> Result<bool> {
+        if self.find_user(org_id, user_id).await?.is_none() {
+            return Ok(false);
+        }
+        // Explicit child deletes: we do not rely on every SQLite connection having foreign keys enabled.
+        let session_ids = sessions::Entity::find()
+            .select_only()
+            .column(sessions::Column::Id)
+            .filter(sessions::Column::UserId.eq(user_id))
+            .into_tuple::<String>()
+            .all(&self.0)
+            .await
+            .map_err(db_err)?;
+        if !session_ids.is_empty() {
+            refresh_tokens::Entity::delete_many()
+                .filter(refresh_tokens::Column::SessionId.is_in(session_ids))
+                .exec(&self.0)
+                .await
+                .map_err(db_err)?;
+        }
+        sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(user_id)).exec(&self.0).await.map_err(db_err)?;
+        password_reset_tokens::Entity::delete_many()
+            .filter(password_reset_tokens::Column::UserId.eq(user_id))
+            .exec(&self.0)
+            .await
+            .map_err(db_err)?;
+        let result = users::Entity::delete_many()
+            .filter(users::Column::OrgId.eq(org_id))
+            .filter(users::Column::Id.eq(user_id))
+            .exec(&self.0)
+            .await
+            .map_err(db_err)?;
+        Ok(result.rows_affected == 1)
+    }
+}

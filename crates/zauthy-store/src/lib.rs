@@ -1,0 +1,117 @@
+//! The storage adapter: one implementation of the core's ports for SQLite and PostgreSQL through sea-orm.
+//! Dialect details (SQLite pragmas, immediate transactions) live only in this crate.
+
+mod accounts;
+mod entities;
+mod events;
+mod migrations;
+mod orgs;
+mod outbox;
+mod passwords;
+mod sessions;
+mod tokens;
+
+use async_trait::async_trait;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use std::time::Duration;
+use zauthy_core::clock::{from_unix_ms, to_unix_ms};
+use zauthy_core::error::{CoreError, Result};
+use zauthy_core::store::{Store, Transaction};
+
+pub use migrations::Migrator;
+
+/// A connection (the pool, or an open transaction) that implements every repository port.
+pub struct Conn<C>(C);
+
+pub type SqlStore = Conn<DatabaseConnection>;
+
+/// Opens the database named by `url` (`sqlite://…` or `postgres://…`), without migrating.
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<SqlStore> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.max_connections(max_connections).sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
+    if url.starts_with("sqlite:") {
+        options.map_sqlx_sqlite_opts(|o| {
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    }
+    let db = Database::connect(options).await?;
+    Ok(Conn(db))
+}
+
+impl SqlStore {
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        Migrator::up(&self.0, None).await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> DatabaseBackend {
+        self.0.get_database_backend()
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.0
+    }
+
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.0.close().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn begin(&self) -> Result<Box<dyn Transaction>> {
+        // SQLite: take the write lock up front. A deferred transaction that reads and then writes fails with
+        // SQLITE_BUSY_SNAPSHOT when another writer committed in between; busy_timeout cannot help there.
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        let tx = self.0.begin_with_options(options).await.map_err(db_err)?;
+        Ok(Box::new(Conn(tx)))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.0.ping().await.map_err(db_err)
+    }
+}
+
+#[async_trait]
+impl Transaction for Conn<DatabaseTransaction> {
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.0.commit().await.map_err(db_err)
+    }
+}
+
+/// Unique violations become `Conflict` identically on both databases; everything else is internal.
+pub(crate) fn db_err(e: DbErr) -> CoreError {
+    if let Some(sea_orm::SqlErr::UniqueConstraintViolation(detail)) = e.sql_err() {
+        return CoreError::Conflict { code: "conflict", detail };
+    }
+    CoreError::Internal(anyhow::Error::new(e).context("database error"))
+}
+
+pub(crate) fn ms(t: time::OffsetDateTime) -> i64 {
+    to_unix_ms(t)
+}
+
+pub(crate) fn at(ms: i64) -> time::OffsetDateTime {
+    from_unix_ms(ms)
+}
+
+pub(crate) fn corrupt(what: &str, value: &str) -> CoreError {
+    CoreError::internal(format!("stored {what} has an unknown value {value:?}"))
+}
+
+/// The bound every generic repository impl needs (a pool or an open transaction).
+pub trait Db: ConnectionTrait + Send + Sync {}
+impl<C: ConnectionTrait + Send + Sync> Db for C {}

@@ -1,0 +1,47 @@
+//! Schema migrations, tracked by sea-orm-migration. Each is portable SQL run statement by statement.
+
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(SqlMigration { name: "m0001_initial", sql: include_str!("m0001_initial.sql") })]
+    }
+}
+
+struct SqlMigration {
+    name: &'static str,
+    sql: &'static str,
+}
+
+impl MigrationName for SqlMigration {
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SqlMigration {
+    /// All or nothing on both databases, so a failed migration leaves no half-made schema.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    #[allow(elided_lifetimes_in_paths)] // the trait is declared this way by sea-orm-migration
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        for statement in statements(self.sql) {
+            db.execute_unprepared(&statement).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Splits a script into statements, dropping `--` comments. Our migrations hold no literal semicolons.
+fn statements(sql: &str) -> Vec<String> {
+    let without_comments: String =
+        sql.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+    without_comments.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}

@@ -1,0 +1,167 @@
+//! Sessions and refresh tokens.
+
+use crate::entities::{refresh_tokens, sessions};
+use crate::{Conn, Db, at, db_err, ms};
+use async_trait::async_trait;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use time::OffsetDateTime;
+use zauthy_core::error::Result;
+use zauthy_core::sessions::{RefreshTokenRecord, Session};
+use zauthy_core::store::SessionRepo;
+
+fn to_session(m: sessions::Model) -> Session {
+    Session {
+        id: m.id,
+        org_id: m.org_id,
+        user_id: m.user_id,
+        ip: m.ip,
+        user_agent: m.user_agent,
+        created_at: at(m.created_at),
+        last_used_at: at(m.last_used_at),
+        idle_expires_at: at(m.idle_expires_at),
+        absolute_expires_at: at(m.absolute_expires_at),
+        revoked_at: m.revoked_at.map(at),
+        revoked_reason: m.revoked_reason,
+    }
+}
+
+fn to_refresh(m: refresh_tokens::Model) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        id: m.id,
+        org_id: m.org_id,
+        session_id: m.session_id,
+        token_hash: m.token_hash,
+        expires_at: at(m.expires_at),
+        used_at: m.used_at.map(at),
+        created_at: at(m.created_at),
+    }
+}
+
+fn revoke(reason: &str, now: OffsetDateTime) -> sea_orm::UpdateMany<sessions::Entity> {
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(ms(now)))
+        .col_expr(sessions::Column::RevokedReason, Expr::value(reason))
+        .col_expr(sessions::Column::UpdatedAt, Expr::value(ms(now)))
+        .filter(sessions::Column::RevokedAt.is_null())
+}
+
+#[async_trait]
+impl<C: Db> SessionRepo for Conn<C> {
+    async fn insert_session(&self, s: &Session) -> Result<()> {
+        sessions::Entity::insert(sessions::ActiveModel {
+            id: Set(s.id.clone()),
+            org_id: Set(s.org_id.clone()),
+            user_id: Set(s.user_id.clone()),
+            ip: Set(s.ip.clone()),
+            user_agent: Set(s.user_agent.clone()),
+            last_used_at: Set(ms(s.last_used_at)),
+            idle_expires_at: Set(ms(s.idle_expires_at)),
+            absolute_expires_at: Set(ms(s.absolute_expires_at)),
+            revoked_at: Set(s.revoked_at.map(ms)),
+            revoked_reason: Set(s.revoked_reason.clone()),
+            created_at: Set(ms(s.created_at)),
+            updated_at: Set(ms(s.created_at)),
+        })
+        .exec_without_returning(&self.0)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn find_session(&self, session_id: &str) -> Result<Option<Session>> {
+        Ok(sessions::Entity::find_by_id(session_id).one(&self.0).await.map_err(db_err)?.map(to_session))
+    }
+
+    async fn list_active_sessions(&self, org_id: &str, user_id: &str, now: OffsetDateTime) -> Result<Vec<Session>> {
+        let rows = sessions::Entity::find()
+            .filter(sessions::Column::OrgId.eq(org_id))
+            .filter(sessions::Column::UserId.eq(user_id))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::IdleExpiresAt.gt(ms(now)))
+            .filter(sessions::Column::AbsoluteExpiresAt.gt(ms(now)))
+            .order_by_desc(sessions::Column::CreatedAt)
+            .order_by_desc(sessions::Column::Id)
+            .all(&self.0)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(to_session).collect())
+    }
+
+    async fn touch_session(&self, session_id: &str, now: OffsetDateTime, idle_expires_at: OffsetDateTime) -> Result<()> {
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::LastUsedAt, Expr::value(ms(now)))
+            .col_expr(sessions::Column::IdleExpiresAt, Expr::value(ms(idle_expires_at)))
+            .col_expr(sessions::Column::UpdatedAt, Expr::value(ms(now)))
+            .filter(sessions::Column::Id.eq(session_id))
+            .exec(&self.0)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn revoke_session(&self, org_id: &str, user_id: &str, session_id: &str, reason: &str, now: OffsetDateTime) -> Result<bool> {
+        let result = revoke(reason, now)
+            .filter(sessions::Column::OrgId.eq(org_id))
+            .filter(sessions::Column::UserId.eq(user_id))
+            .filter(sessions::Column::Id.eq(session_id))
+            .exec(&self.0)
+            .await
+            .map_err(db_err)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        keep: Option<&str>,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<u64> {
+        let mut update =
+            revoke(reason, now).filter(sessions::Column::OrgId.eq(org_id)).filter(sessions::Column::UserId.eq(user_id));
+        if let Some(keep) = keep {
+            update = update.filter(sessions::Column::Id.ne(keep));
+        }
+        Ok(update.exec(&self.0).await.map_err(db_err)?.rows_affected)
+    }
+
+    async fn insert_refresh_token(&self, t: &RefreshTokenRecord) -> Result<()> {
+        refresh_tokens::Entity::insert(refresh_tokens::ActiveModel {
+            id: Set(t.id.clone()),
+            org_id: Set(t.org_id.clone()),
+            session_id: Set(t.session_id.clone()),
+            token_hash: Set(t.token_hash.clone()),
+            expires_at: Set(ms(t.expires_at)),
+            used_at: Set(t.used_at.map(ms)),
+            created_at: Set(ms(t.created_at)),
+            updated_at: Set(ms(t.created_at)),
+        })
+        .exec_without_returning(&self.0)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>> {
+        Ok(refresh_tokens::Entity::find()
+            .filter(refresh_tokens::Column::TokenHash.eq(token_hash))
+            .one(&self.0)
+            .await
+            .map_err(db_err)?
+            .map(to_refresh))
+    }
+
+    async fn mark_refresh_token_used(&self, token_id: &str, now: OffsetDateTime) -> Result<bool> {
+        let result = refresh_tokens::Entity::update_many()
+            .col_expr(refresh_tokens::Column::UsedAt, Expr::value(ms(now)))
+            .col_expr(refresh_tokens::Column::UpdatedAt, Expr::value(ms(now)))
+            .filter(refresh_tokens::Column::Id.eq(token_id))
+            .filter(refresh_tokens::Column::UsedAt.is_null())
+            .exec(&self.0)
+            .await
+            .map_err(db_err)?;
+        Ok(result.rows_affected == 1)
+    }
+}
