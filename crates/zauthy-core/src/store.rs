@@ -29,7 +29,11 @@ pub trait UserRepo {
     /// Fails with `CoreError::Conflict` when the email is taken in the organization.
     async fn insert_user(&self, user: &User, password_hash: Option<&str>) -> Result<()>;
     async fn find_user(&self, org_id: &str, user_id: &str) -> Result<Option<UserWithSecret>>;
-    async fn find_user_by_email(&self, org_id: &str, email: &Email) -> Result<Option<UserWithSecret>>;
+    async fn find_user_by_email(
+        &self,
+        org_id: &str,
+        email: &Email,
+    ) -> Result<Option<UserWithSecret>>;
     async fn list_users(
         &self,
         org_id: &str,
@@ -39,11 +43,23 @@ pub trait UserRepo {
     ) -> Result<(Vec<User>, u64)>;
     /// Atomically adds one failed attempt and returns the new count.
     async fn increment_failed_logins(&self, user_id: &str, now: OffsetDateTime) -> Result<i32>;
-    async fn set_locked_until(&self, user_id: &str, until: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<()>;
+    async fn set_locked_until(
+        &self,
+        user_id: &str,
+        until: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<()>;
     /// Resets the failure counter and lock, and stamps the login time.
     async fn record_successful_login(&self, user_id: &str, now: OffsetDateTime) -> Result<()>;
-    async fn set_password_hash(&self, user_id: &str, hash: &str, now: OffsetDateTime) -> Result<()>;
-    async fn set_blocked(&self, org_id: &str, user_id: &str, blocked: bool, now: OffsetDateTime) -> Result<bool>;
+    async fn set_password_hash(&self, user_id: &str, hash: &str, now: OffsetDateTime)
+    -> Result<()>;
+    async fn set_blocked(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        blocked: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
     async fn unlock_user(&self, org_id: &str, user_id: &str, now: OffsetDateTime) -> Result<bool>;
     /// Deletes the user and everything that hangs off it (sessions, tokens).
     async fn delete_user(&self, org_id: &str, user_id: &str) -> Result<bool>;
@@ -53,8 +69,18 @@ pub trait UserRepo {
 pub trait SessionRepo {
     async fn insert_session(&self, session: &Session) -> Result<()>;
     async fn find_session(&self, session_id: &str) -> Result<Option<Session>>;
-    async fn list_active_sessions(&self, org_id: &str, user_id: &str, now: OffsetDateTime) -> Result<Vec<Session>>;
-    async fn touch_session(&self, session_id: &str, now: OffsetDateTime, idle_expires_at: OffsetDateTime) -> Result<()>;
+    async fn list_active_sessions(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>>;
+    async fn touch_session(
+        &self,
+        session_id: &str,
+        now: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+    ) -> Result<()>;
     /// Revokes one live session of the user; false when there is none with that id.
     async fn revoke_session(
         &self,
@@ -107,27 +133,58 @@ pub trait PasswordResetRepo {
 #[async_trait]
 pub trait EventRepo {
     async fn insert_event(&self, event: &Event) -> Result<()>;
-    async fn list_events(&self, org_id: &str, event_type: Option<&str>, limit: u64) -> Result<Vec<Event>>;
+    async fn list_events(
+        &self,
+        org_id: &str,
+        event_type: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Event>>;
 }
 
 #[async_trait]
 pub trait OutboxRepo {
     async fn enqueue(&self, message: &OutboxMessage) -> Result<()>;
     /// Claims the oldest due message with a lease so no other worker takes it until `lease_until`.
-    async fn claim_next_outbox(&self, now: OffsetDateTime, lease_until: OffsetDateTime) -> Result<Option<OutboxMessage>>;
+    async fn claim_next_outbox(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<OutboxMessage>>;
     async fn complete_outbox(&self, id: &str, now: OffsetDateTime) -> Result<()>;
     /// Records a failed attempt; `retry_at: None` gives up on the message.
-    async fn fail_outbox(&self, id: &str, error: &str, retry_at: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<()>;
+    async fn fail_outbox(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<()>;
     async fn count_pending_outbox(&self) -> Result<u64>;
 }
 
 pub trait Repo:
-    OrgRepo + UserRepo + SessionRepo + SigningKeyRepo + PasswordResetRepo + EventRepo + OutboxRepo + Send + Sync
+    OrgRepo
+    + UserRepo
+    + SessionRepo
+    + SigningKeyRepo
+    + PasswordResetRepo
+    + EventRepo
+    + OutboxRepo
+    + Send
+    + Sync
 {
 }
 
 impl<T> Repo for T where
-    T: OrgRepo + UserRepo + SessionRepo + SigningKeyRepo + PasswordResetRepo + EventRepo + OutboxRepo + Send + Sync
+    T: OrgRepo
+        + UserRepo
+        + SessionRepo
+        + SigningKeyRepo
+        + PasswordResetRepo
+        + EventRepo
+        + OutboxRepo
+        + Send
+        + Sync
 {
 }
 

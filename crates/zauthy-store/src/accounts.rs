@@ -5,7 +5,8 @@ use crate::{Conn, Db, at, corrupt, db_err, ms};
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use time::OffsetDateTime;
 use zauthy_core::accounts::{Email, Role, User, UserWithSecret};
@@ -13,7 +14,10 @@ use zauthy_core::error::{CoreError, Result};
 use zauthy_core::store::UserRepo;
 
 fn to_user(m: users::Model) -> Result<UserWithSecret> {
-    let role = m.role.parse::<Role>().map_err(|_| corrupt("role", &m.role))?;
+    let role = m
+        .role
+        .parse::<Role>()
+        .map_err(|_| corrupt("role", &m.role))?;
     Ok(UserWithSecret {
         password_hash: m.password_hash,
         user: User {
@@ -36,12 +40,21 @@ fn to_user(m: users::Model) -> Result<UserWithSecret> {
 
 /// `%` and `_` in a search are literal characters, not wildcards.
 fn like_contains(search: &str) -> LikeExpr {
-    let escaped = search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = search
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
     LikeExpr::new(format!("%{escaped}%")).escape('\\')
 }
 
 impl<C: Db> Conn<C> {
-    pub(crate) async fn update_user(&self, user_id: &str, org_id: Option<&str>, sets: Vec<(users::Column, Expr)>, now: OffsetDateTime) -> Result<bool> {
+    pub(crate) async fn update_user(
+        &self,
+        user_id: &str,
+        org_id: Option<&str>,
+        sets: Vec<(users::Column, Expr)>,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
         let mut update = users::Entity::update_many()
             .col_expr(users::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(users::Column::Id.eq(user_id));
@@ -90,7 +103,11 @@ impl<C: Db> UserRepo for Conn<C> {
             .transpose()
     }
 
-    async fn find_user_by_email(&self, org_id: &str, email: &Email) -> Result<Option<UserWithSecret>> {
+    async fn find_user_by_email(
+        &self,
+        org_id: &str,
+        email: &Email,
+    ) -> Result<Option<UserWithSecret>> {
         users::Entity::find()
             .filter(users::Column::OrgId.eq(org_id))
             .filter(users::Column::Email.eq(email.as_str()))
@@ -101,7 +118,13 @@ impl<C: Db> UserRepo for Conn<C> {
             .transpose()
     }
 
-    async fn list_users(&self, org_id: &str, email_contains: Option<&str>, limit: u64, offset: u64) -> Result<(Vec<User>, u64)> {
+    async fn list_users(
+        &self,
+        org_id: &str,
+        email_contains: Option<&str>,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<User>, u64)> {
         let mut query = users::Entity::find().filter(users::Column::OrgId.eq(org_id));
         if let Some(search) = email_contains {
             query = query.filter(Expr::col(users::Column::Email).like(like_contains(search)));
@@ -115,19 +138,38 @@ impl<C: Db> UserRepo for Conn<C> {
             .all(&self.0)
             .await
             .map_err(db_err)?;
-        let users = rows.into_iter().map(|m| to_user(m).map(|u| u.user)).collect::<Result<Vec<_>>>()?;
+        let users = rows
+            .into_iter()
+            .map(|m| to_user(m).map(|u| u.user))
+            .collect::<Result<Vec<_>>>()?;
         Ok((users, total))
     }
 
     async fn increment_failed_logins(&self, user_id: &str, now: OffsetDateTime) -> Result<i32> {
         let column = users::Column::FailedLoginAttempts;
-        self.update_user(user_id, None, vec![(column, Expr::col(column).add(1))], now).await?;
-        let row = users::Entity::find_by_id(user_id).one(&self.0).await.map_err(db_err)?;
-        row.map(|u| u.failed_login_attempts).ok_or(CoreError::NotFound { entity: "user" })
+        self.update_user(user_id, None, vec![(column, Expr::col(column).add(1))], now)
+            .await?;
+        let row = users::Entity::find_by_id(user_id)
+            .one(&self.0)
+            .await
+            .map_err(db_err)?;
+        row.map(|u| u.failed_login_attempts)
+            .ok_or(CoreError::NotFound { entity: "user" })
     }
 
-    async fn set_locked_until(&self, user_id: &str, until: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<()> {
-        self.update_user(user_id, None, vec![(users::Column::LockedUntil, Expr::value(until.map(ms)))], now).await?;
+    async fn set_locked_until(
+        &self,
+        user_id: &str,
+        until: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        self.update_user(
+            user_id,
+            None,
+            vec![(users::Column::LockedUntil, Expr::value(until.map(ms)))],
+            now,
+        )
+        .await?;
         Ok(())
     }
 
@@ -141,13 +183,36 @@ impl<C: Db> UserRepo for Conn<C> {
         Ok(())
     }
 
-    async fn set_password_hash(&self, user_id: &str, hash: &str, now: OffsetDateTime) -> Result<()> {
-        self.update_user(user_id, None, vec![(users::Column::PasswordHash, Expr::value(hash))], now).await?;
+    async fn set_password_hash(
+        &self,
+        user_id: &str,
+        hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        self.update_user(
+            user_id,
+            None,
+            vec![(users::Column::PasswordHash, Expr::value(hash))],
+            now,
+        )
+        .await?;
         Ok(())
     }
 
-    async fn set_blocked(&self, org_id: &str, user_id: &str, blocked: bool, now: OffsetDateTime) -> Result<bool> {
-        self.update_user(user_id, Some(org_id), vec![(users::Column::IsBlocked, Expr::value(blocked))], now).await
+    async fn set_blocked(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        blocked: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        self.update_user(
+            user_id,
+            Some(org_id),
+            vec![(users::Column::IsBlocked, Expr::value(blocked))],
+            now,
+        )
+        .await
     }
 
     async fn unlock_user(&self, org_id: &str, user_id: &str, now: OffsetDateTime) -> Result<bool> {
@@ -178,7 +243,11 @@ impl<C: Db> UserRepo for Conn<C> {
                 .await
                 .map_err(db_err)?;
         }
-        sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(user_id)).exec(&self.0).await.map_err(db_err)?;
+        sessions::Entity::delete_many()
+            .filter(sessions::Column::UserId.eq(user_id))
+            .exec(&self.0)
+            .await
+            .map_err(db_err)?;
         password_reset_tokens::Entity::delete_many()
             .filter(password_reset_tokens::Column::UserId.eq(user_id))
             .exec(&self.0)

@@ -12,11 +12,28 @@ use zauthy_core::store::EventRepo;
 fn known_type(name: &str) -> &'static str {
     use zauthy_core::events::types::*;
     const ALL: &[&str] = &[
-        ORGANIZATION_CREATED, API_KEY_CREATED, API_KEY_DELETED, SIGNING_KEY_ROTATED, USER_SIGNUP, USER_LOGIN,
-        USER_LOGIN_FAILED, USER_LOCKED, USER_UNLOCKED, USER_BLOCKED, USER_UNBLOCKED, USER_DELETED, SESSION_REVOKED,
-        REFRESH_TOKEN_REUSED, PASSWORD_RESET_REQUESTED, PASSWORD_RESET, PASSWORD_CHANGED,
+        ORGANIZATION_CREATED,
+        API_KEY_CREATED,
+        API_KEY_DELETED,
+        SIGNING_KEY_ROTATED,
+        USER_SIGNUP,
+        USER_LOGIN,
+        USER_LOGIN_FAILED,
+        USER_LOCKED,
+        USER_UNLOCKED,
+        USER_BLOCKED,
+        USER_UNBLOCKED,
+        USER_DELETED,
+        SESSION_REVOKED,
+        REFRESH_TOKEN_REUSED,
+        PASSWORD_RESET_REQUESTED,
+        PASSWORD_RESET,
+        PASSWORD_CHANGED,
     ];
-    ALL.iter().find(|t| **t == name).copied().unwrap_or("unknown")
+    ALL.iter()
+        .find(|t| **t == name)
+        .copied()
+        .unwrap_or("unknown")
 }
 
 #[async_trait]
@@ -37,7 +54,12 @@ impl<C: Db> EventRepo for Conn<C> {
         Ok(())
     }
 
-    async fn list_events(&self, org_id: &str, event_type: Option<&str>, limit: u64) -> Result<Vec<Event>> {
+    async fn list_events(
+        &self,
+        org_id: &str,
+        event_type: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<Event>> {
         let mut query = events::Entity::find().filter(events::Column::OrgId.eq(org_id));
         if let Some(t) = event_type {
             query = query.filter(events::Column::EventType.eq(t));

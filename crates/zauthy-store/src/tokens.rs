@@ -44,7 +44,11 @@ impl<C: Db> SigningKeyRepo for Conn<C> {
     }
 
     async fn find_signing_key(&self, kid: &str) -> Result<Option<SigningKeyRecord>> {
-        Ok(signing_keys::Entity::find_by_id(kid).one(&self.0).await.map_err(db_err)?.map(to_key))
+        Ok(signing_keys::Entity::find_by_id(kid)
+            .one(&self.0)
+            .await
+            .map_err(db_err)?
+            .map(to_key))
     }
 
     async fn list_signing_keys(&self, org_id: &str) -> Result<Vec<SigningKeyRecord>> {
@@ -58,7 +62,13 @@ impl<C: Db> SigningKeyRepo for Conn<C> {
         Ok(rows.into_iter().map(to_key).collect())
     }
 
-    async fn retire_signing_keys(&self, org_id: &str, keep: &str, now: OffsetDateTime, expires_at: OffsetDateTime) -> Result<u64> {
+    async fn retire_signing_keys(
+        &self,
+        org_id: &str,
+        keep: &str,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<u64> {
         let result = signing_keys::Entity::update_many()
             .col_expr(signing_keys::Column::RetiredAt, Expr::value(ms(now)))
             .col_expr(signing_keys::Column::ExpiresAt, Expr::value(ms(expires_at)))

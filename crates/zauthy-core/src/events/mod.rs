@@ -15,7 +15,13 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(org_id: &str, event_type: &'static str, user_id: Option<&str>, data: Value, now: OffsetDateTime) -> Self {
+    pub fn new(
+        org_id: &str,
+        event_type: &'static str,
+        user_id: Option<&str>,
+        data: Value,
+        now: OffsetDateTime,
+    ) -> Self {
         Self {
             id: ids::new_id(ids::EVENT),
             org_id: org_id.to_owned(),

@@ -1,0 +1,257 @@
+//! Signup, login, and the organization's user management.
+
+use crate::dto::{SuccessResponse, TokenPair, UserResponse};
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Client};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use zauthy_core::accounts::{
+    LoginOutcome, LoginRequest as CoreLogin, SignupRequest as CoreSignup, UserQuery,
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    #[schema(example = "user@example.com")]
+    pub email: String,
+    /// Upper and lower case letters, a digit and a special character; 8 to 128 characters; not a common password.
+    #[schema(example = "SecureP@ss123")]
+    pub password: String,
+    #[schema(example = "Jane Doe")]
+    pub name: Option<String>,
+    /// E.164, e.g. `+14155550100`.
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthResponse {
+    pub user: UserResponse,
+    #[serde(flatten)]
+    pub tokens: TokenPair,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    #[schema(example = "user@example.com")]
+    pub email: String,
+    #[schema(example = "SecureP@ss123")]
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    pub user: UserResponse,
+    #[serde(flatten)]
+    pub tokens: TokenPair,
+    /// True when a second factor is needed first (then no tokens are issued).
+    pub mfa_required: bool,
+}
+
+/// Register a user in the API key's organization and sign them in. Permissions: API key.
+#[utoipa::path(post, path = "/signup", tag = "auth", security(("bearer" = [])), request_body = SignupRequest,
+    responses(
+        (status = 201, body = AuthResponse),
+        (status = 400, body = ErrorBody, description = "invalid_request, invalid_email, weak_password, invalid_phone"),
+        (status = 401, body = ErrorBody, description = "missing_authorization, invalid_api_key, api_key_required"),
+        (status = 409, body = ErrorBody, description = "email_exists"),
+        (status = 429, body = ErrorBody, description = "rate_limited"),
+    ))]
+pub async fn signup(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Client(client): Client,
+    ApiJson(body): ApiJson<SignupRequest>,
+) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
+    let request = CoreSignup {
+        email: body.email,
+        password: body.password,
+        name: body.name,
+        phone: body.phone,
+    };
+    let (user, tokens) = state.services.signup(&actor, request, &client).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AuthResponse {
+            user: user.into(),
+            tokens: tokens.into(),
+        }),
+    ))
+}
+
+/// Sign in with email and password. Five failures lock the account for 30 minutes, ten for 2 hours, fifteen
+/// for 24 hours. Unknown emails get the same answer as wrong passwords. Permissions: API key.
+#[utoipa::path(post, path = "/login", tag = "auth", security(("bearer" = [])), request_body = LoginRequest,
+    responses(
+        (status = 200, body = LoginResponse),
+        (status = 400, body = ErrorBody, description = "invalid_request"),
+        (status = 401, body = ErrorBody, description = "invalid_credentials, invalid_api_key, api_key_required"),
+        (status = 403, body = ErrorBody, description = "user_blocked"),
+        (status = 429, body = ErrorBody, description = "account_locked (with locked_until and Retry-After), rate_limited"),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Client(client): Client,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> ApiResult<Json<LoginResponse>> {
+    let outcome = state
+        .services
+        .login(
+            &actor,
+            CoreLogin {
+                email: body.email,
+                password: body.password,
+            },
+            &client,
+        )
+        .await?;
+    match outcome {
+        LoginOutcome::Success { user, tokens } => Ok(Json(LoginResponse {
+            user: user.into(),
+            tokens: tokens.into(),
+            mfa_required: false,
+        })),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListUsersParams {
+    /// 1-based page number.
+    #[param(default = 1, minimum = 1)]
+    pub page: Option<u64>,
+    #[param(default = 20, minimum = 1, maximum = 100)]
+    pub per_page: Option<u64>,
+    /// Case-insensitive substring of the email.
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserListResponse {
+    pub users: Vec<UserResponse>,
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u64,
+}
+
+/// List the organization's users, oldest first. Permissions: API key, or an owner or admin.
+#[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = [])), params(ListUsersParams),
+    responses((status = 200, body = UserListResponse), (status = 400, body = ErrorBody, description = "invalid_query, invalid_pagination"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiQuery(params): ApiQuery<ListUsersParams>,
+) -> ApiResult<Json<UserListResponse>> {
+    let query = UserQuery {
+        page: params.page.unwrap_or(1),
+        per_page: params.per_page.unwrap_or(20),
+        email: params.email,
+    };
+    let list = state.services.list_users(&actor, query).await?;
+    Ok(Json(UserListResponse {
+        users: list.users.into_iter().map(Into::into).collect(),
+        total: list.total,
+        page: list.page,
+        per_page: list.per_page,
+    }))
+}
+
+/// One user of the organization. Permissions: API key, or an owner or admin.
+#[utoipa::path(get, path = "/users/{user_id}", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = UserResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_user(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath(user_id): ApiPath<String>,
+) -> ApiResult<Json<UserResponse>> {
+    Ok(Json(
+        state.services.get_user(&actor, &user_id).await?.into(),
+    ))
+}
+
+/// Block a user: their sessions end and they can neither log in nor refresh. Permissions: API key, or an
+/// owner or admin (only an owner may block an owner).
+#[utoipa::path(post, path = "/users/{user_id}/block", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = UserResponse), (status = 400, body = ErrorBody, description = "cannot_modify_self"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn block_user(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath(user_id): ApiPath<String>,
+) -> ApiResult<Json<UserResponse>> {
+    Ok(Json(
+        state
+            .services
+            .set_user_blocked(&actor, &user_id, true)
+            .await?
+            .into(),
+    ))
+}
+
+/// Unblock a user. Permissions: API key, or an owner or admin.
+#[utoipa::path(post, path = "/users/{user_id}/unblock", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = UserResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn unblock_user(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath(user_id): ApiPath<String>,
+) -> ApiResult<Json<UserResponse>> {
+    Ok(Json(
+        state
+            .services
+            .set_user_blocked(&actor, &user_id, false)
+            .await?
+            .into(),
+    ))
+}
+
+/// End a lockout early and reset the failure counter. Permissions: API key, or an owner or admin.
+#[utoipa::path(post, path = "/users/{user_id}/unlock", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = UserResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn unlock_user(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath(user_id): ApiPath<String>,
+) -> ApiResult<Json<UserResponse>> {
+    Ok(Json(
+        state.services.unlock_user(&actor, &user_id).await?.into(),
+    ))
+}
+
+/// Delete a user with their sessions and tokens. Permissions: API key, or an owner or admin.
+#[utoipa::path(delete, path = "/users/{user_id}", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = SuccessResponse), (status = 400, body = ErrorBody, description = "cannot_modify_self"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath(user_id): ApiPath<String>,
+) -> ApiResult<Json<SuccessResponse>> {
+    state.services.delete_user(&actor, &user_id).await?;
+    Ok(SuccessResponse::ok())
+}
+
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(login))
+        .routes(routes!(list_users))
+        .routes(routes!(get_user, delete_user))
+        .routes(routes!(block_user))
+        .routes(routes!(unblock_user))
+        .routes(routes!(unlock_user))
+}

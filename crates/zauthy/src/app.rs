@@ -1,0 +1,173 @@
+//! Wiring: configuration → store → services → HTTP router and the outbox worker. `Application::build` binds
+//! the port so tests learn it before serving; `run_until_stopped` serves until the shutdown future resolves.
+
+use crate::config::Config;
+use crate::mailer::Mailer;
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use zauthy_core::clock::Clock;
+use zauthy_core::email::{DeliveryOutcome, MessageSender};
+use zauthy_core::passwords::PasswordHasher;
+use zauthy_core::tokens::KeyRing;
+use zauthy_core::{CoreConfig, Services};
+use zauthy_http::{AppState, HttpConfig};
+use zauthy_store::SqlStore;
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    services: Arc<Services>,
+    sender: Arc<dyn MessageSender>,
+}
+
+/// Opens and migrates the configured database.
+pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    }
+    let store = zauthy_store::connect(&url, config.database_max_connections)
+        .await
+        .context("opening the database")?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+/// The services on an open store.
+pub fn services(
+    config: &Config,
+    store: SqlStore,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Arc<Services>> {
+    let master = crate::master_key::load_or_create(config.master_key.as_deref(), &config.data_dir)?;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    Ok(Arc::new(Services {
+        store: Arc::new(store),
+        clock,
+        config: CoreConfig {
+            public_url: config.public_url.trim_end_matches('/').to_owned(),
+            access_token_ttl_secs: config.access_token_ttl_secs,
+            sessions: config.sessions,
+            reset_token_ttl_secs: config.password_reset.token_ttl_secs,
+            password_reset_url: config.password_reset.url.clone(),
+        },
+        hasher: PasswordHasher::new(
+            config.passwords.argon2,
+            config.passwords.max_concurrent_hashes.unwrap_or(cores),
+        ),
+        keys: KeyRing::new(master),
+        outbox_wakeup: Arc::new(Notify::new()),
+    }))
+}
+
+impl Application {
+    pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let store = open_store(config).await?;
+        let services = services(config, store, clock)?;
+        let mailer = Mailer::new(&config.email, &config.data_dir)?;
+        tracing::info!(delivery = %mailer.describe(), "email delivery");
+        let state = AppState::new(
+            services.clone(),
+            HttpConfig {
+                trust_proxy_headers: config.trust_proxy_headers,
+                max_body_bytes: config.max_body_bytes,
+                rate_limits: config.rate_limits.clone(),
+            },
+        );
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        Ok(Self {
+            listener,
+            router: zauthy_http::router(state),
+            services,
+            sender: Arc::new(mailer),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn services(&self) -> Arc<Services> {
+        self.services.clone()
+    }
+
+    /// Serves HTTP and runs the outbox worker until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = tokio::spawn(run_outbox_worker(
+            self.services.clone(),
+            self.sender.clone(),
+            stop_rx,
+        ));
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: finishing in-flight requests");
+            })
+            .await;
+        let _ = stop_tx.send(true);
+        let _ = worker.await;
+        served.context("HTTP server")
+    }
+}
+
+/// Delivers outbox messages until told to stop. Woken at once by local commits, and polls every second for
+/// work queued by other nodes or due for retry.
+pub async fn run_outbox_worker(
+    services: Arc<Services>,
+    sender: Arc<dyn MessageSender>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match services.try_deliver_next(&*sender).await {
+            Ok(DeliveryOutcome::Empty) => {}
+            Ok(_) => continue,
+            Err(e) => tracing::error!(error = ?e, "outbox worker"),
+        }
+        tokio::select! {
+            _ = services.outbox_wakeup.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}

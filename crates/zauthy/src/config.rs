@@ -1,0 +1,303 @@
+//! One typed configuration, layered: built-in defaults → TOML file → `ZAUTHY_…` environment → command line.
+//! Secrets can also come from files (`…_file` keys, e.g. `ZAUTHY_MASTER_KEY_FILE`). Validation reports every
+//! problem at once.
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use zauthy_core::passwords::Argon2Params;
+use zauthy_core::ratelimit::RateLimitConfig;
+use zauthy_core::sessions::SessionLifetimes;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// The URL clients use to reach this server; token issuers and email links derive from it.
+    pub public_url: String,
+    /// Where SQLite, the generated master key and file-delivered email live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    pub database_url_file: Option<PathBuf>,
+    pub database_max_connections: u32,
+    /// 32 bytes, base64 or hex. Encrypts secrets at rest. Generated into `data_dir/master.key` if absent.
+    pub master_key: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// A tracing filter such as `info` or `zauthy=debug,info`; `RUST_LOG` overrides it.
+    pub log_level: String,
+    pub trust_proxy_headers: bool,
+    pub max_body_bytes: usize,
+    pub access_token_ttl_secs: i64,
+    pub sessions: SessionLifetimes,
+    pub passwords: PasswordConfig,
+    pub password_reset: PasswordResetConfig,
+    pub rate_limits: RateLimitConfig,
+    pub email: EmailConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    #[serde(flatten)]
+    pub argon2: Argon2Params,
+    /// Hashes computed at once; defaults to the number of cores. Each needs `memory_kib` of RAM.
+    pub max_concurrent_hashes: Option<usize>,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            argon2: Argon2Params::default(),
+            max_concurrent_hashes: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordResetConfig {
+    pub token_ttl_secs: i64,
+    /// The application's reset page; the emailed link is this URL with `?token=…`.
+    pub url: Option<String>,
+}
+
+impl Default for PasswordResetConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl_secs: 1800,
+            url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// The sender, e.g. `zauthy <no-reply@example.com>`.
+    pub from: String,
+    /// Without an SMTP host, messages are written as .eml files under `data_dir/outbox/mail`.
+    pub smtp_host: Option<String>,
+    pub smtp_port: Option<u16>,
+    /// `starttls` (default), `tls` (implicit, port 465) or `none` (plain text, for local relays only).
+    pub smtp_security: String,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<String>,
+    pub smtp_password_file: Option<PathBuf>,
+}
+
+impl Default for EmailConfig {
+    fn default() -> Self {
+        Self {
+            from: "zauthy <no-reply@localhost>".to_owned(),
+            smtp_host: None,
+            smtp_port: None,
+            smtp_security: "starttls".to_owned(),
+            smtp_username: None,
+            smtp_password: None,
+            smtp_password_file: None,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            public_url: "http://localhost:8080".to_owned(),
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            database_url_file: None,
+            database_max_connections: 16,
+            master_key: None,
+            master_key_file: None,
+            log_format: "text".to_owned(),
+            log_level: "info".to_owned(),
+            trust_proxy_headers: false,
+            max_body_bytes: 64 * 1024,
+            access_token_ttl_secs: 900,
+            sessions: SessionLifetimes::default(),
+            passwords: PasswordConfig::default(),
+            password_reset: PasswordResetConfig::default(),
+            rate_limits: RateLimitConfig::default(),
+            email: EmailConfig::default(),
+        }
+    }
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+fn read_secret(path: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading secret file {}", path.display()))?;
+    Ok(text.trim().to_owned())
+}
+
+impl Config {
+    /// Loads the layers. `file` defaults to `./zauthy.toml` when that exists.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    bail!("config file {} does not exist", path.display());
+                }
+                figment = figment.merge(Toml::file(path));
+            }
+            None if Path::new("zauthy.toml").exists() => {
+                figment = figment.merge(Toml::file("zauthy.toml"))
+            }
+            None => {}
+        }
+        // ZAUTHY_TEST_* belong to the test harness and ZAUTHY_CONFIG names the file; neither is a setting.
+        let env = Env::prefixed("ZAUTHY_").split("__").filter(|k| {
+            let k = k.as_str();
+            !k.starts_with("test_") && k != "config"
+        });
+        figment = figment.merge(env).merge(Serialized::defaults(overrides));
+        let mut config: Config = figment.extract().map_err(|e| {
+            let problems: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+            anyhow::anyhow!("invalid configuration:\n  - {}", problems.join("\n  - "))
+        })?;
+        config.resolve_secret_files()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_secret_files(&mut self) -> anyhow::Result<()> {
+        if let Some(path) = &self.database_url_file {
+            self.database_url = Some(read_secret(path)?);
+        }
+        if let Some(path) = &self.master_key_file {
+            self.master_key = Some(read_secret(path)?);
+        }
+        if let Some(path) = &self.email.smtp_password_file {
+            self.email.smtp_password = Some(read_secret(path)?);
+        }
+        Ok(())
+    }
+
+    /// Every problem at once, so an operator fixes the file in one go.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut problems = Vec::new();
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(format!(
+                "listen: {:?} is not an address like 127.0.0.1:8080",
+                self.listen
+            ));
+        }
+        if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
+            problems.push("public_url: must start with http:// or https://".to_owned());
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            problems.push("database_url: must be sqlite:… or postgres://…".to_owned());
+        }
+        if self.database_max_connections == 0 {
+            problems.push("database_max_connections: must be at least 1".to_owned());
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            problems.push("log_format: must be text or json".to_owned());
+        }
+        let a = &self.passwords.argon2;
+        if a.memory_kib < Argon2Params::MIN_MEMORY_KIB
+            || a.iterations < Argon2Params::MIN_ITERATIONS
+            || a.parallelism == 0
+        {
+            problems.push(
+                "passwords: Argon2id needs memory_kib ≥ 19456, iterations ≥ 2, parallelism ≥ 1"
+                    .to_owned(),
+            );
+        }
+        if !(60..=86_400).contains(&self.access_token_ttl_secs) {
+            problems.push("access_token_ttl_secs: must be between 60 and 86400".to_owned());
+        }
+        let s = &self.sessions;
+        if s.idle_timeout_secs <= 0 || s.absolute_lifetime_secs < s.idle_timeout_secs {
+            problems.push(
+                "sessions: idle_timeout_secs must be > 0 and ≤ absolute_lifetime_secs".to_owned(),
+            );
+        }
+        if self.password_reset.token_ttl_secs < 60 {
+            problems.push("password_reset.token_ttl_secs: must be at least 60".to_owned());
+        }
+        if !matches!(
+            self.email.smtp_security.as_str(),
+            "starttls" | "tls" | "none"
+        ) {
+            problems.push("email.smtp_security: must be starttls, tls or none".to_owned());
+        }
+        if self.email.from.parse::<lettre::message::Mailbox>().is_err() {
+            problems.push(format!(
+                "email.from: {:?} is not a valid mailbox",
+                self.email.from
+            ));
+        }
+        if self.max_body_bytes < 1024 {
+            problems.push("max_body_bytes: must be at least 1024".to_owned());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            bail!("invalid configuration:\n  - {}", problems.join("\n  - "))
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("zauthy.db").display()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_reports_every_problem_at_once() {
+        let config = Config {
+            listen: "nope".to_owned(),
+            public_url: "ftp://x".to_owned(),
+            log_format: "xml".to_owned(),
+            ..Config::default()
+        };
+        let message = config.validate().unwrap_err().to_string();
+        assert!(
+            message.contains("listen")
+                && message.contains("public_url")
+                && message.contains("log_format"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_defaults_are_valid_and_use_sqlite_in_the_data_dir() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert_eq!(config.database_url(), "sqlite://./data/zauthy.db?mode=rwc");
+    }
+}
