@@ -5,16 +5,8 @@ use crate::error::{CoreError, Result};
 
 #[derive(Debug, Clone)]
 pub enum Actor {
-    ApiKey {
-        org_id: String,
-        key_id: String,
-    },
-    User {
-        org_id: String,
-        user_id: String,
-        role: Role,
-        session_id: String,
-    },
+    ApiKey { org_id: String, key_id: String },
+    User { org_id: String, user_id: String, role: Role, session_id: String },
 }
 
 impl Actor {
@@ -28,25 +20,17 @@ impl Actor {
     pub fn require_admin(&self, role: Role) -> Result<&str> {
         match self {
             Self::ApiKey { org_id, .. } => Ok(org_id),
-            Self::User {
-                org_id, role: have, ..
-            } if *have >= role => Ok(org_id),
-            Self::User { .. } => Err(CoreError::forbidden(format!(
-                "this needs the {} role or an API key",
-                role.as_str()
-            ))),
+            Self::User { org_id, role: have, .. } if *have >= role => Ok(org_id),
+            Self::User { .. } => {
+                Err(CoreError::forbidden(format!("this needs the {} role or an API key", role.as_str())))
+            }
         }
     }
 
     /// A signed-in user (not an API key): for "my sessions", "change my password".
     pub fn require_user(&self) -> Result<(&str, &str, &str)> {
         match self {
-            Self::User {
-                org_id,
-                user_id,
-                session_id,
-                ..
-            } => Ok((org_id, user_id, session_id)),
+            Self::User { org_id, user_id, session_id, .. } => Ok((org_id, user_id, session_id)),
             Self::ApiKey { .. } => Err(CoreError::unauthenticated(
                 "user_token_required",
                 "this endpoint needs a user's access token, not an API key",
@@ -58,10 +42,9 @@ impl Actor {
     pub fn require_api_key(&self) -> Result<&str> {
         match self {
             Self::ApiKey { org_id, .. } => Ok(org_id),
-            Self::User { .. } => Err(CoreError::unauthenticated(
-                "api_key_required",
-                "this endpoint needs the organization's API key",
-            )),
+            Self::User { .. } => {
+                Err(CoreError::unauthenticated("api_key_required", "this endpoint needs the organization's API key"))
+            }
         }
     }
 

@@ -49,9 +49,7 @@ impl MasterKey {
     }
 
     pub fn generate() -> Self {
-        Self {
-            key: random_bytes::<32>(),
-        }
+        Self { key: random_bytes::<32>() }
     }
 
     /// Accepts the key as standard base64 (what `generate` writes) or 64 hex digits.
@@ -61,9 +59,7 @@ impl MasterKey {
             .decode(text.as_bytes())
             .or_else(|_| HEXLOWER.decode(text.to_ascii_lowercase().as_bytes()))
             .map_err(|_| anyhow::anyhow!("the master key must be 32 bytes as base64 or hex"))?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("the master key must be exactly 32 bytes"))?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| anyhow::anyhow!("the master key must be exactly 32 bytes"))?;
         Ok(Self { key })
     }
 
@@ -93,23 +89,18 @@ impl MasterKey {
     }
 
     pub fn decrypt(&self, ciphertext: &str, context: &str) -> anyhow::Result<Vec<u8>> {
-        let body = ciphertext
-            .strip_prefix("v1.")
-            .ok_or_else(|| anyhow::anyhow!("unknown ciphertext version"))?;
+        let body = ciphertext.strip_prefix("v1.").ok_or_else(|| anyhow::anyhow!("unknown ciphertext version"))?;
         let raw = BASE64URL_NOPAD.decode(body.as_bytes())?;
         if raw.len() < NONCE_LEN + 16 {
             anyhow::bail!("ciphertext too short");
         }
         let (nonce, sealed) = raw.split_at(NONCE_LEN);
-        let nonce =
-            Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow::anyhow!("bad nonce"))?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow::anyhow!("bad nonce"))?;
         let mut buf = sealed.to_vec();
         let plain = self
             .aead()
             .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
-            .map_err(|_| {
-                anyhow::anyhow!("secret could not be decrypted: wrong master key or tampered data")
-            })?;
+            .map_err(|_| anyhow::anyhow!("secret could not be decrypted: wrong master key or tampered data"))?;
         Ok(plain.to_vec())
     }
 }
@@ -124,11 +115,7 @@ mod tests {
         let sealed = key.encrypt(b"secret", "signing_key:sk_1");
         assert_eq!(key.decrypt(&sealed, "signing_key:sk_1").unwrap(), b"secret");
         assert!(key.decrypt(&sealed, "signing_key:sk_2").is_err());
-        assert!(
-            MasterKey::generate()
-                .decrypt(&sealed, "signing_key:sk_1")
-                .is_err()
-        );
+        assert!(MasterKey::generate().decrypt(&sealed, "signing_key:sk_1").is_err());
     }
 
     #[test]

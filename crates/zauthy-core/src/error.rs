@@ -29,34 +29,19 @@ pub enum CoreError {
 
 impl CoreError {
     pub fn invalid(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Invalid {
-            code,
-            detail: detail.into(),
-        }
+        Self::Invalid { code, detail: detail.into() }
     }
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Conflict {
-            code,
-            detail: detail.into(),
-        }
+        Self::Conflict { code, detail: detail.into() }
     }
     pub fn unauthenticated(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Unauthenticated {
-            code,
-            detail: detail.into(),
-        }
+        Self::Unauthenticated { code, detail: detail.into() }
     }
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::Forbidden {
-            code: "forbidden",
-            detail: detail.into(),
-        }
+        Self::Forbidden { code: "forbidden", detail: detail.into() }
     }
     pub fn forbidden_code(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Forbidden {
-            code,
-            detail: detail.into(),
-        }
+        Self::Forbidden { code, detail: detail.into() }
     }
     pub fn internal(msg: impl std::fmt::Display) -> Self {
         Self::Internal(anyhow::anyhow!("{msg}"))

@@ -5,9 +5,7 @@ use data_encoding::BASE32_NOPAD;
 
 /// 120 random bits, lowercase base32: unguessable and URL-safe.
 pub fn new_id(prefix: &str) -> String {
-    let encoded = BASE32_NOPAD
-        .encode(&random_bytes::<15>())
-        .to_ascii_lowercase();
+    let encoded = BASE32_NOPAD.encode(&random_bytes::<15>()).to_ascii_lowercase();
     format!("{prefix}_{encoded}")
 }
 
@@ -16,9 +14,7 @@ pub fn is_valid_id(prefix: &str, id: &str) -> bool {
     id.len() == prefix.len() + 25
         && id.starts_with(prefix)
         && id.as_bytes()[prefix.len()] == b'_'
-        && id[prefix.len() + 1..]
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+        && id[prefix.len() + 1..].bytes().all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
 }
 
 pub const ORG: &str = "org";

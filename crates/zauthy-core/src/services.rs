@@ -61,11 +61,7 @@ impl Services {
 
     /// Each organization is its own issuer.
     pub fn issuer(&self, org_id: &str) -> String {
-        format!(
-            "{}/o/{}",
-            self.config.public_url.trim_end_matches('/'),
-            org_id
-        )
+        format!("{}/o/{}", self.config.public_url.trim_end_matches('/'), org_id)
     }
 
     pub fn jwks_url(&self, org_id: &str) -> String {
@@ -73,12 +69,7 @@ impl Services {
     }
 
     /// Starts a session for `user` and returns its first token pair; the caller commits `repo`.
-    pub(crate) async fn start_session(
-        &self,
-        repo: &dyn Repo,
-        user: &User,
-        meta: &ClientMeta,
-    ) -> Result<IssuedTokens> {
+    pub(crate) async fn start_session(&self, repo: &dyn Repo, user: &User, meta: &ClientMeta) -> Result<IssuedTokens> {
         let now = self.now();
         let lifetimes = self.config.sessions;
         let absolute = now + Duration::seconds(lifetimes.absolute_lifetime_secs);
@@ -88,10 +79,7 @@ impl Services {
             org_id: user.org_id.clone(),
             user_id: user.id.clone(),
             ip: meta.ip.clone(),
-            user_agent: meta
-                .user_agent
-                .as_deref()
-                .map(|ua| ua.chars().take(512).collect()),
+            user_agent: meta.user_agent.as_deref().map(|ua| ua.chars().take(512).collect()),
             created_at: now,
             last_used_at: now,
             idle_expires_at: idle,

@@ -29,11 +29,7 @@ pub trait UserRepo {
     /// Fails with `CoreError::Conflict` when the email is taken in the organization.
     async fn insert_user(&self, user: &User, password_hash: Option<&str>) -> Result<()>;
     async fn find_user(&self, org_id: &str, user_id: &str) -> Result<Option<UserWithSecret>>;
-    async fn find_user_by_email(
-        &self,
-        org_id: &str,
-        email: &Email,
-    ) -> Result<Option<UserWithSecret>>;
+    async fn find_user_by_email(&self, org_id: &str, email: &Email) -> Result<Option<UserWithSecret>>;
     async fn list_users(
         &self,
         org_id: &str,
@@ -43,23 +39,11 @@ pub trait UserRepo {
     ) -> Result<(Vec<User>, u64)>;
     /// Atomically adds one failed attempt and returns the new count.
     async fn increment_failed_logins(&self, user_id: &str, now: OffsetDateTime) -> Result<i32>;
-    async fn set_locked_until(
-        &self,
-        user_id: &str,
-        until: Option<OffsetDateTime>,
-        now: OffsetDateTime,
-    ) -> Result<()>;
+    async fn set_locked_until(&self, user_id: &str, until: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<()>;
     /// Resets the failure counter and lock, and stamps the login time.
     async fn record_successful_login(&self, user_id: &str, now: OffsetDateTime) -> Result<()>;
-    async fn set_password_hash(&self, user_id: &str, hash: &str, now: OffsetDateTime)
-    -> Result<()>;
-    async fn set_blocked(
-        &self,
-        org_id: &str,
-        user_id: &str,
-        blocked: bool,
-        now: OffsetDateTime,
-    ) -> Result<bool>;
+    async fn set_password_hash(&self, user_id: &str, hash: &str, now: OffsetDateTime) -> Result<()>;
+    async fn set_blocked(&self, org_id: &str, user_id: &str, blocked: bool, now: OffsetDateTime) -> Result<bool>;
     async fn unlock_user(&self, org_id: &str, user_id: &str, now: OffsetDateTime) -> Result<bool>;
     /// Deletes the user and everything that hangs off it (sessions, tokens).
     async fn delete_user(&self, org_id: &str, user_id: &str) -> Result<bool>;
@@ -69,18 +53,9 @@ pub trait UserRepo {
 pub trait SessionRepo {
     async fn insert_session(&self, session: &Session) -> Result<()>;
     async fn find_session(&self, session_id: &str) -> Result<Option<Session>>;
-    async fn list_active_sessions(
-        &self,
-        org_id: &str,
-        user_id: &str,
-        now: OffsetDateTime,
-    ) -> Result<Vec<Session>>;
-    async fn touch_session(
-        &self,
-        session_id: &str,
-        now: OffsetDateTime,
-        idle_expires_at: OffsetDateTime,
-    ) -> Result<()>;
+    async fn list_active_sessions(&self, org_id: &str, user_id: &str, now: OffsetDateTime) -> Result<Vec<Session>>;
+    async fn touch_session(&self, session_id: &str, now: OffsetDateTime, idle_expires_at: OffsetDateTime)
+    -> Result<()>;
     /// Revokes one live session of the user; false when there is none with that id.
     async fn revoke_session(
         &self,
@@ -133,12 +108,7 @@ pub trait PasswordResetRepo {
 #[async_trait]
 pub trait EventRepo {
     async fn insert_event(&self, event: &Event) -> Result<()>;
-    async fn list_events(
-        &self,
-        org_id: &str,
-        event_type: Option<&str>,
-        limit: u64,
-    ) -> Result<Vec<Event>>;
+    async fn list_events(&self, org_id: &str, event_type: Option<&str>, limit: u64) -> Result<Vec<Event>>;
 }
 
 #[async_trait]
@@ -163,28 +133,12 @@ pub trait OutboxRepo {
 }
 
 pub trait Repo:
-    OrgRepo
-    + UserRepo
-    + SessionRepo
-    + SigningKeyRepo
-    + PasswordResetRepo
-    + EventRepo
-    + OutboxRepo
-    + Send
-    + Sync
+    OrgRepo + UserRepo + SessionRepo + SigningKeyRepo + PasswordResetRepo + EventRepo + OutboxRepo + Send + Sync
 {
 }
 
 impl<T> Repo for T where
-    T: OrgRepo
-        + UserRepo
-        + SessionRepo
-        + SigningKeyRepo
-        + PasswordResetRepo
-        + EventRepo
-        + OutboxRepo
-        + Send
-        + Sync
+    T: OrgRepo + UserRepo + SessionRepo + SigningKeyRepo + PasswordResetRepo + EventRepo + OutboxRepo + Send + Sync
 {
 }
 

@@ -7,8 +7,7 @@ use zauthy_core::accounts::User;
 use zauthy_core::tokens::IssuedTokens;
 
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 #[derive(Debug, Serialize, ToSchema)]

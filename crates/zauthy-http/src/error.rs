@@ -25,118 +25,43 @@ pub struct ErrorBody {
 /// Every error code the API can answer with, and what it means. Published in OpenAPI as `ErrorCode`.
 pub const ERROR_CODES: &[(&str, &str)] = &[
     ("invalid_json", "The body is not valid JSON."),
-    (
-        "invalid_request",
-        "The body is JSON but a field is missing, has the wrong type, or is unknown.",
-    ),
+    ("invalid_request", "The body is JSON but a field is missing, has the wrong type, or is unknown."),
     ("invalid_query", "A query parameter is malformed."),
     ("invalid_path", "A path parameter is malformed."),
-    (
-        "unsupported_media_type",
-        "The body must be sent as application/json.",
-    ),
+    ("unsupported_media_type", "The body must be sent as application/json."),
     ("payload_too_large", "The body exceeds the size limit."),
     ("invalid_email", "The email address is not valid."),
     ("invalid_phone", "The phone number is not in E.164 format."),
-    (
-        "invalid_name",
-        "A name is empty, too long or contains control characters.",
-    ),
-    (
-        "invalid_plan",
-        "The plan is not one of free, pro, enterprise.",
-    ),
+    ("invalid_name", "A name is empty, too long or contains control characters."),
+    ("invalid_plan", "The plan is not one of free, pro, enterprise."),
     ("invalid_role", "The role is not one of owner, admin, user."),
     ("invalid_pagination", "page or per_page is out of range."),
-    (
-        "weak_password",
-        "The password breaks the password rules or is too common.",
-    ),
-    (
-        "password_unchanged",
-        "The new password equals the current one.",
-    ),
-    (
-        "invalid_reset_token",
-        "The password reset token is invalid, expired or already used.",
-    ),
-    (
-        "cannot_modify_self",
-        "An administrator tried to block or delete their own account.",
-    ),
-    (
-        "missing_authorization",
-        "The endpoint needs an Authorization: Bearer header.",
-    ),
-    (
-        "invalid_authorization_header",
-        "The Authorization header is not a Bearer credential.",
-    ),
+    ("weak_password", "The password breaks the password rules or is too common."),
+    ("password_unchanged", "The new password equals the current one."),
+    ("invalid_reset_token", "The password reset token is invalid, expired or already used."),
+    ("cannot_modify_self", "An administrator tried to block or delete their own account."),
+    ("missing_authorization", "The endpoint needs an Authorization: Bearer header."),
+    ("invalid_authorization_header", "The Authorization header is not a Bearer credential."),
     ("invalid_api_key", "The API key is unknown or was deleted."),
-    (
-        "api_key_required",
-        "The endpoint needs the organization's API key, not a user token.",
-    ),
-    (
-        "user_token_required",
-        "The endpoint needs a user's access token, not an API key.",
-    ),
-    (
-        "invalid_token",
-        "The access token is malformed, tampered or not from this server.",
-    ),
+    ("api_key_required", "The endpoint needs the organization's API key, not a user token."),
+    ("user_token_required", "The endpoint needs a user's access token, not an API key."),
+    ("invalid_token", "The access token is malformed, tampered or not from this server."),
     ("token_expired", "The access token has expired; refresh it."),
     ("session_revoked", "The session behind the token has ended."),
-    (
-        "session_expired",
-        "The session reached its idle or absolute lifetime; sign in again.",
-    ),
-    (
-        "invalid_credentials",
-        "Wrong email or password (the same answer for unknown emails).",
-    ),
-    (
-        "invalid_refresh_token",
-        "The refresh token is unknown or expired.",
-    ),
-    (
-        "refresh_token_reused",
-        "A refresh token was presented twice; its session has been revoked.",
-    ),
-    (
-        "account_locked",
-        "Too many failed logins; the account is locked until `locked_until`.",
-    ),
-    (
-        "user_blocked",
-        "The account has been blocked by an administrator.",
-    ),
+    ("session_expired", "The session reached its idle or absolute lifetime; sign in again."),
+    ("invalid_credentials", "Wrong email or password (the same answer for unknown emails)."),
+    ("invalid_refresh_token", "The refresh token is unknown or expired."),
+    ("refresh_token_reused", "A refresh token was presented twice; its session has been revoked."),
+    ("account_locked", "Too many failed logins; the account is locked until `locked_until`."),
+    ("user_blocked", "The account has been blocked by an administrator."),
     ("forbidden", "The caller's role does not allow this."),
-    (
-        "email_exists",
-        "A user with this email already exists in the organization.",
-    ),
+    ("email_exists", "A user with this email already exists in the organization."),
     ("conflict", "The resource already exists."),
-    (
-        "not_found",
-        "The resource does not exist (or belongs to another organization).",
-    ),
-    (
-        "method_not_allowed",
-        "The path exists but not with this HTTP method.",
-    ),
-    (
-        "rate_limited",
-        "Too many requests; retry after the Retry-After header.",
-    ),
-    (
-        "service_unavailable",
-        "A dependency (the database) is unavailable.",
-    ),
-    (
-        "internal_error",
-        "An unexpected error; the request id in the logs has the details.",
-    ),
+    ("not_found", "The resource does not exist (or belongs to another organization)."),
+    ("method_not_allowed", "The path exists but not with this HTTP method."),
+    ("rate_limited", "Too many requests; retry after the Retry-After header."),
+    ("service_unavailable", "A dependency (the database) is unavailable."),
+    ("internal_error", "An unexpected error; the request id in the logs has the details."),
 ];
 
 #[derive(Debug)]
@@ -150,27 +75,14 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        debug_assert!(
-            ERROR_CODES.iter().any(|(c, _)| *c == code),
-            "undocumented error code {code}"
-        );
-        Self {
-            status,
-            code,
-            detail: detail.into(),
-            retry_after: None,
-            locked_until: None,
-        }
+        debug_assert!(ERROR_CODES.iter().any(|(c, _)| *c == code), "undocumented error code {code}");
+        Self { status, code, detail: detail.into(), retry_after: None, locked_until: None }
     }
 
     pub fn rate_limited(retry_after: u64) -> Self {
         Self {
             retry_after: Some(retry_after),
-            ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "Too many requests; slow down",
-            )
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests; slow down")
         }
     }
 
@@ -183,59 +95,37 @@ impl From<CoreError> for ApiError {
     fn from(error: CoreError) -> Self {
         match error {
             CoreError::Invalid { code, detail } => Self::new(StatusCode::BAD_REQUEST, code, detail),
-            CoreError::NotFound { entity } => Self::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("{entity} not found"),
-            ),
+            CoreError::NotFound { entity } => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", format!("{entity} not found"))
+            }
             CoreError::Conflict { code, detail } => {
                 // A store-level conflict carries the database's message; don't show it.
-                let detail = if code == "conflict" {
-                    "The resource already exists".to_owned()
-                } else {
-                    detail
-                };
+                let detail = if code == "conflict" { "The resource already exists".to_owned() } else { detail };
                 Self::new(StatusCode::CONFLICT, code, detail)
             }
-            CoreError::Unauthenticated { code, detail } => {
-                Self::new(StatusCode::UNAUTHORIZED, code, detail)
-            }
+            CoreError::Unauthenticated { code, detail } => Self::new(StatusCode::UNAUTHORIZED, code, detail),
             CoreError::Forbidden { code, detail } => Self::new(StatusCode::FORBIDDEN, code, detail),
             CoreError::Locked { until } => {
-                let until_text = until
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default();
-                let wait = (until - time::OffsetDateTime::now_utc())
-                    .whole_seconds()
-                    .max(1) as u64;
+                let until_text = until.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                let wait = (until - time::OffsetDateTime::now_utc()).whole_seconds().max(1) as u64;
                 Self {
                     retry_after: Some(wait),
                     locked_until: Some(until_text.clone()),
                     ..Self::new(
                         StatusCode::TOO_MANY_REQUESTS,
                         "account_locked",
-                        format!(
-                            "Too many failed login attempts; the account is locked until {until_text}"
-                        ),
+                        format!("Too many failed login attempts; the account is locked until {until_text}"),
                     )
                 }
             }
             CoreError::RateLimited { retry_after_secs } => Self::rate_limited(retry_after_secs),
             CoreError::Unavailable(what) => {
                 tracing::error!(what, "dependency unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "service_unavailable",
-                    "Service temporarily unavailable",
-                )
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "Service temporarily unavailable")
             }
             CoreError::Internal(source) => {
                 tracing::error!(error = ?source, "internal error");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "Internal server error",
-                )
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal server error")
             }
         }
     }
@@ -243,11 +133,7 @@ impl From<CoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            detail: self.detail,
-            error: self.code.to_owned(),
-            locked_until: self.locked_until,
-        };
+        let body = ErrorBody { detail: self.detail, error: self.code.to_owned(), locked_until: self.locked_until };
         let mut response = (self.status, Json(body)).into_response();
         let headers = response.headers_mut();
         if let Some(secs) = self.retry_after {

@@ -20,9 +20,7 @@ use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::response::IntoResponse;
 use error::{ApiError, ERROR_CODES, ErrorBody};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
@@ -62,9 +60,7 @@ impl Modify for Security {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "An API key (sk_live_…, sk_test_…) or a user's access token (JWT)",
-                    ))
+                    .description(Some("An API key (sk_live_…, sk_test_…) or a user's access token (JWT)"))
                     .build(),
             ),
         );
@@ -79,9 +75,7 @@ impl Modify for Security {
             ))
             .enum_values(Some(ERROR_CODES.iter().map(|(code, _)| *code)))
             .build();
-        components
-            .schemas
-            .insert("ErrorCode".to_owned(), RefOr::T(Schema::Object(codes)));
+        components.schemas.insert("ErrorCode".to_owned(), RefOr::T(Schema::Object(codes)));
     }
 }
 
@@ -95,9 +89,7 @@ fn api_v1() -> OpenApiRouter<AppState> {
 }
 
 fn root_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .merge(ops::router())
-        .merge(orgs::public_router())
+    OpenApiRouter::new().merge(ops::router()).merge(orgs::public_router())
 }
 
 /// The OpenAPI 3.1 document, built from the handlers; needs no database.
@@ -113,9 +105,7 @@ struct MakeId;
 
 impl MakeRequestId for MakeId {
     fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&zauthy_core::ids::new_id("req"))
-            .ok()
-            .map(RequestId::new)
+        HeaderValue::from_str(&zauthy_core::ids::new_id("req")).ok().map(RequestId::new)
     }
 }
 
@@ -124,11 +114,7 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "This path does not accept that method",
-    )
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This path does not accept that method")
 }
 
 /// The complete application.
@@ -137,15 +123,9 @@ pub fn router(state: AppState) -> Router {
     let (api, _) = api_v1().split_for_parts();
     let api = api
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::api_pipeline,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::api_pipeline))
         // Responses carry tokens and personal data: never cache them.
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ));
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     let (root, _) = root_routes().split_for_parts();
     let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi());
     let metrics = state.metrics.clone();

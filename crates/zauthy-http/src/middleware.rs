@@ -29,10 +29,7 @@ pub fn category_of(path: &str) -> Category {
     ];
     if rest.starts_with("/kyc") {
         Category::Kyc
-    } else if AUTH
-        .iter()
-        .any(|p| rest == p.trim_end_matches('/') || rest.starts_with(p))
-    {
+    } else if AUTH.iter().any(|p| rest == p.trim_end_matches('/') || rest.starts_with(p)) {
         Category::Auth
     } else {
         Category::General
@@ -41,23 +38,12 @@ pub fn category_of(path: &str) -> Category {
 
 pub fn client_meta(headers: &HeaderMap, peer: Option<SocketAddr>, trust_proxy: bool) -> ClientMeta {
     let forwarded = trust_proxy
-        .then(|| {
-            headers
-                .get("x-forwarded-for")?
-                .to_str()
-                .ok()?
-                .split(',')
-                .next()
-                .map(|s| s.trim().to_owned())
-        })
+        .then(|| headers.get("x-forwarded-for")?.to_str().ok()?.split(',').next().map(|s| s.trim().to_owned()))
         .flatten()
         .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
     ClientMeta {
         ip: forwarded.or_else(|| peer.map(|p| p.ip().to_string())),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
     }
 }
 
@@ -84,21 +70,10 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 
 async fn authenticate(state: &AppState, token: &str) -> Result<Actor, ApiError> {
     if token.starts_with("sk_") {
-        let key = state
-            .services
-            .authenticate_api_key(token)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_api_key",
-                    "The API key is invalid or has been deleted",
-                )
-            })?;
-        return Ok(Actor::ApiKey {
-            org_id: key.org_id,
-            key_id: key.id,
-        });
+        let key = state.services.authenticate_api_key(token).await?.ok_or_else(|| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_api_key", "The API key is invalid or has been deleted")
+        })?;
+        return Ok(Actor::ApiKey { org_id: key.org_id, key_id: key.id });
     }
     Ok(state.services.authenticate_user_token(token).await?)
 }
@@ -110,10 +85,7 @@ fn rate_headers(headers: &mut HeaderMap, d: &Decision) {
 }
 
 pub async fn api_pipeline(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let meta = client_meta(req.headers(), peer, state.config.trust_proxy_headers);
     let category = category_of(req.uri().path());
     let actor = match bearer(req.headers()) {
@@ -134,26 +106,17 @@ pub async fn api_pipeline(State(state): State<AppState>, mut req: Request, next:
                     Ok(plan) => plan,
                     Err(e) => return ApiError::from(e).into_response(),
                 };
-                (
-                    format!("org:{}:{}", actor.org_id(), category.as_str()),
-                    limits.for_plan(plan).get(category),
-                )
+                (format!("org:{}:{}", actor.org_id(), category.as_str()), limits.for_plan(plan).get(category))
             }
             None => {
                 let ip = meta.ip.as_deref().unwrap_or("unknown");
-                (
-                    format!("ip:{ip}:{}", category.as_str()),
-                    limits.unauthenticated_per_ip,
-                )
+                (format!("ip:{ip}:{}", category.as_str()), limits.unauthenticated_per_ip)
             }
         };
         Some(state.limiter.check(&key, limit, Duration::from_secs(60)))
     };
     if let Some(d) = decision.filter(|d| !d.allowed) {
-        let mut response = ApiError::from(CoreError::RateLimited {
-            retry_after_secs: d.reset_secs,
-        })
-        .into_response();
+        let mut response = ApiError::from(CoreError::RateLimited { retry_after_secs: d.reset_secs }).into_response();
         rate_headers(response.headers_mut(), &d);
         return response;
     }
@@ -185,10 +148,7 @@ mod tests {
     fn only_bearer_credentials_are_accepted() {
         let mut h = HeaderMap::new();
         assert!(bearer(&h).unwrap().is_none());
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer sk_live_x"),
-        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer sk_live_x"));
         assert_eq!(bearer(&h).unwrap(), Some("sk_live_x"));
         for bad in ["Basic abc", "Bearer", "Bearer ", "sk_live_x", "Bearer a b"] {
             h.insert(header::AUTHORIZATION, HeaderValue::from_static(bad));

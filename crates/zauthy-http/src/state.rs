@@ -18,11 +18,7 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self {
-            trust_proxy_headers: false,
-            max_body_bytes: 64 * 1024,
-            rate_limits: RateLimitConfig::default(),
-        }
+        Self { trust_proxy_headers: false, max_body_bytes: 64 * 1024, rate_limits: RateLimitConfig::default() }
     }
 }
 
@@ -50,26 +46,13 @@ impl AppState {
     }
 
     pub async fn plan_of(&self, org_id: &str) -> zauthy_core::Result<Plan> {
-        if let Some((plan, at)) = self
-            .plans
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(org_id)
+        if let Some((plan, at)) = self.plans.lock().unwrap_or_else(|e| e.into_inner()).get(org_id)
             && at.elapsed() < PLAN_TTL
         {
             return Ok(*plan);
         }
-        let plan = self
-            .services
-            .store
-            .find_org(org_id)
-            .await?
-            .map(|o| o.plan)
-            .unwrap_or(Plan::Free);
-        self.plans
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(org_id.to_owned(), (plan, Instant::now()));
+        let plan = self.services.store.find_org(org_id).await?.map(|o| o.plan).unwrap_or(Plan::Free);
+        self.plans.lock().unwrap_or_else(|e| e.into_inner()).insert(org_id.to_owned(), (plan, Instant::now()));
         Ok(plan)
     }
 }

@@ -4,20 +4,14 @@ use crate::entities::{password_reset_tokens, refresh_tokens, sessions, users};
 use crate::{Conn, Db, at, corrupt, db_err, ms};
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use time::OffsetDateTime;
 use zauthy_core::accounts::{Email, Role, User, UserWithSecret};
 use zauthy_core::error::{CoreError, Result};
 use zauthy_core::store::UserRepo;
 
 fn to_user(m: users::Model) -> Result<UserWithSecret> {
-    let role = m
-        .role
-        .parse::<Role>()
-        .map_err(|_| corrupt("role", &m.role))?;
+    let role = m.role.parse::<Role>().map_err(|_| corrupt("role", &m.role))?;
     Ok(UserWithSecret {
         password_hash: m.password_hash,
         user: User {
@@ -40,10 +34,7 @@ fn to_user(m: users::Model) -> Result<UserWithSecret> {
 
 /// `%` and `_` in a search are literal characters, not wildcards.
 fn like_contains(search: &str) -> LikeExpr {
-    let escaped = search
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
+    let escaped = search.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     LikeExpr::new(format!("%{escaped}%")).escape('\\')
 }
 
@@ -103,11 +94,7 @@ impl<C: Db> UserRepo for Conn<C> {
             .transpose()
     }
 
-    async fn find_user_by_email(
-        &self,
-        org_id: &str,
-        email: &Email,
-    ) -> Result<Option<UserWithSecret>> {
+    async fn find_user_by_email(&self, org_id: &str, email: &Email) -> Result<Option<UserWithSecret>> {
         users::Entity::find()
             .filter(users::Column::OrgId.eq(org_id))
             .filter(users::Column::Email.eq(email.as_str()))
@@ -138,38 +125,19 @@ impl<C: Db> UserRepo for Conn<C> {
             .all(&self.0)
             .await
             .map_err(db_err)?;
-        let users = rows
-            .into_iter()
-            .map(|m| to_user(m).map(|u| u.user))
-            .collect::<Result<Vec<_>>>()?;
+        let users = rows.into_iter().map(|m| to_user(m).map(|u| u.user)).collect::<Result<Vec<_>>>()?;
         Ok((users, total))
     }
 
     async fn increment_failed_logins(&self, user_id: &str, now: OffsetDateTime) -> Result<i32> {
         let column = users::Column::FailedLoginAttempts;
-        self.update_user(user_id, None, vec![(column, Expr::col(column).add(1))], now)
-            .await?;
-        let row = users::Entity::find_by_id(user_id)
-            .one(&self.0)
-            .await
-            .map_err(db_err)?;
-        row.map(|u| u.failed_login_attempts)
-            .ok_or(CoreError::NotFound { entity: "user" })
+        self.update_user(user_id, None, vec![(column, Expr::col(column).add(1))], now).await?;
+        let row = users::Entity::find_by_id(user_id).one(&self.0).await.map_err(db_err)?;
+        row.map(|u| u.failed_login_attempts).ok_or(CoreError::NotFound { entity: "user" })
     }
 
-    async fn set_locked_until(
-        &self,
-        user_id: &str,
-        until: Option<OffsetDateTime>,
-        now: OffsetDateTime,
-    ) -> Result<()> {
-        self.update_user(
-            user_id,
-            None,
-            vec![(users::Column::LockedUntil, Expr::value(until.map(ms)))],
-            now,
-        )
-        .await?;
+    async fn set_locked_until(&self, user_id: &str, until: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<()> {
+        self.update_user(user_id, None, vec![(users::Column::LockedUntil, Expr::value(until.map(ms)))], now).await?;
         Ok(())
     }
 
@@ -183,36 +151,13 @@ impl<C: Db> UserRepo for Conn<C> {
         Ok(())
     }
 
-    async fn set_password_hash(
-        &self,
-        user_id: &str,
-        hash: &str,
-        now: OffsetDateTime,
-    ) -> Result<()> {
-        self.update_user(
-            user_id,
-            None,
-            vec![(users::Column::PasswordHash, Expr::value(hash))],
-            now,
-        )
-        .await?;
+    async fn set_password_hash(&self, user_id: &str, hash: &str, now: OffsetDateTime) -> Result<()> {
+        self.update_user(user_id, None, vec![(users::Column::PasswordHash, Expr::value(hash))], now).await?;
         Ok(())
     }
 
-    async fn set_blocked(
-        &self,
-        org_id: &str,
-        user_id: &str,
-        blocked: bool,
-        now: OffsetDateTime,
-    ) -> Result<bool> {
-        self.update_user(
-            user_id,
-            Some(org_id),
-            vec![(users::Column::IsBlocked, Expr::value(blocked))],
-            now,
-        )
-        .await
+    async fn set_blocked(&self, org_id: &str, user_id: &str, blocked: bool, now: OffsetDateTime) -> Result<bool> {
+        self.update_user(user_id, Some(org_id), vec![(users::Column::IsBlocked, Expr::value(blocked))], now).await
     }
 
     async fn unlock_user(&self, org_id: &str, user_id: &str, now: OffsetDateTime) -> Result<bool> {

@@ -30,10 +30,7 @@ fn known_type(name: &str) -> &'static str {
         PASSWORD_RESET,
         PASSWORD_CHANGED,
     ];
-    ALL.iter()
-        .find(|t| **t == name)
-        .copied()
-        .unwrap_or("unknown")
+    ALL.iter().find(|t| **t == name).copied().unwrap_or("unknown")
 }
 
 #[async_trait]
@@ -54,12 +51,7 @@ impl<C: Db> EventRepo for Conn<C> {
         Ok(())
     }
 
-    async fn list_events(
-        &self,
-        org_id: &str,
-        event_type: Option<&str>,
-        limit: u64,
-    ) -> Result<Vec<Event>> {
+    async fn list_events(&self, org_id: &str, event_type: Option<&str>, limit: u64) -> Result<Vec<Event>> {
         let mut query = events::Entity::find().filter(events::Column::OrgId.eq(org_id));
         if let Some(t) = event_type {
             query = query.filter(events::Column::EventType.eq(t));

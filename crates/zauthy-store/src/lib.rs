@@ -14,8 +14,8 @@ mod tokens;
 use async_trait::async_trait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use std::time::Duration;
@@ -33,10 +33,7 @@ pub type SqlStore = Conn<DatabaseConnection>;
 /// Opens the database named by `url` (`sqlite://…` or `postgres://…`), without migrating.
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<SqlStore> {
     let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .max_connections(max_connections)
-        .sqlx_logging(false)
-        .acquire_timeout(Duration::from_secs(10));
+    options.max_connections(max_connections).sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
     if url.starts_with("sqlite:") {
         options.map_sqlx_sqlite_opts(|o| {
             o.create_if_missing(true)
@@ -98,10 +95,7 @@ impl Transaction for Conn<DatabaseTransaction> {
 /// Unique violations become `Conflict` identically on both databases; everything else is internal.
 pub(crate) fn db_err(e: DbErr) -> CoreError {
     if let Some(sea_orm::SqlErr::UniqueConstraintViolation(detail)) = e.sql_err() {
-        return CoreError::Conflict {
-            code: "conflict",
-            detail,
-        };
+        return CoreError::Conflict { code: "conflict", detail };
     }
     CoreError::Internal(anyhow::Error::new(e).context("database error"))
 }

@@ -3,9 +3,7 @@
 use crate::entities::{api_keys, organizations};
 use crate::{Conn, Db, at, corrupt, db_err, ms};
 use async_trait::async_trait;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr};
 use time::OffsetDateTime;
 use zauthy_core::error::Result;
 use zauthy_core::orgs::{ApiKey, KeyEnvironment, Organization, Plan};
@@ -13,10 +11,7 @@ use zauthy_core::store::OrgRepo;
 
 fn to_org(m: organizations::Model) -> Result<Organization> {
     Ok(Organization {
-        plan: m
-            .plan
-            .parse::<Plan>()
-            .map_err(|_| corrupt("plan", &m.plan))?,
+        plan: m.plan.parse::<Plan>().map_err(|_| corrupt("plan", &m.plan))?,
         id: m.id,
         name: m.name,
         created_at: at(m.created_at),
@@ -30,14 +25,7 @@ fn to_key(m: api_keys::Model) -> Result<ApiKey> {
         "test" => KeyEnvironment::Test,
         other => return Err(corrupt("key environment", other)),
     };
-    Ok(ApiKey {
-        id: m.id,
-        org_id: m.org_id,
-        name: m.name,
-        prefix: m.prefix,
-        environment,
-        created_at: at(m.created_at),
-    })
+    Ok(ApiKey { id: m.id, org_id: m.org_id, name: m.name, prefix: m.prefix, environment, created_at: at(m.created_at) })
 }
 
 #[async_trait]
@@ -57,12 +45,7 @@ impl<C: Db> OrgRepo for Conn<C> {
     }
 
     async fn find_org(&self, id: &str) -> Result<Option<Organization>> {
-        organizations::Entity::find_by_id(id)
-            .one(&self.0)
-            .await
-            .map_err(db_err)?
-            .map(to_org)
-            .transpose()
+        organizations::Entity::find_by_id(id).one(&self.0).await.map_err(db_err)?.map(to_org).transpose()
     }
 
     async fn list_orgs(&self) -> Result<Vec<Organization>> {

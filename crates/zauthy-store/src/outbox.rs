@@ -5,10 +5,7 @@ use crate::entities::outbox;
 use crate::{Conn, Db, at, db_err, ms};
 use async_trait::async_trait;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use time::OffsetDateTime;
 use zauthy_core::email::OutboxMessage;
 use zauthy_core::error::Result;
@@ -19,9 +16,7 @@ const DONE: &str = "done";
 const DEAD: &str = "dead";
 
 fn claimable(now: OffsetDateTime) -> Condition {
-    Condition::any()
-        .add(outbox::Column::LockedUntil.is_null())
-        .add(outbox::Column::LockedUntil.lte(ms(now)))
+    Condition::any().add(outbox::Column::LockedUntil.is_null()).add(outbox::Column::LockedUntil.lte(ms(now)))
 }
 
 #[async_trait]
@@ -89,14 +84,8 @@ impl<C: Db> OutboxRepo for Conn<C> {
     async fn complete_outbox(&self, id: &str, now: OffsetDateTime) -> Result<()> {
         outbox::Entity::update_many()
             .col_expr(outbox::Column::Status, Expr::value(DONE))
-            .col_expr(
-                outbox::Column::LockedUntil,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(
-                outbox::Column::Attempts,
-                Expr::col(outbox::Column::Attempts).add(1),
-            )
+            .col_expr(outbox::Column::LockedUntil, Expr::value(Option::<i64>::None))
+            .col_expr(outbox::Column::Attempts, Expr::col(outbox::Column::Attempts).add(1))
             .col_expr(outbox::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(outbox::Column::Id.eq(id))
             .exec(&self.0)
@@ -115,14 +104,8 @@ impl<C: Db> OutboxRepo for Conn<C> {
         let error: String = error.chars().take(2000).collect();
         let mut update = outbox::Entity::update_many()
             .col_expr(outbox::Column::LastError, Expr::value(error))
-            .col_expr(
-                outbox::Column::LockedUntil,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(
-                outbox::Column::Attempts,
-                Expr::col(outbox::Column::Attempts).add(1),
-            )
+            .col_expr(outbox::Column::LockedUntil, Expr::value(Option::<i64>::None))
+            .col_expr(outbox::Column::Attempts, Expr::col(outbox::Column::Attempts).add(1))
             .col_expr(outbox::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(outbox::Column::Id.eq(id));
         update = match retry_at {
@@ -134,10 +117,6 @@ impl<C: Db> OutboxRepo for Conn<C> {
     }
 
     async fn count_pending_outbox(&self) -> Result<u64> {
-        outbox::Entity::find()
-            .filter(outbox::Column::Status.eq(PENDING))
-            .count(&self.0)
-            .await
-            .map_err(db_err)
+        outbox::Entity::find().filter(outbox::Column::Status.eq(PENDING)).count(&self.0).await.map_err(db_err)
     }
 }

@@ -54,20 +54,12 @@ impl<C: Db> PasswordResetRepo for Conn<C> {
     }
 
     async fn mark_reset_token_used(&self, token_id: &str, now: OffsetDateTime) -> Result<bool> {
-        let result = spend(now)
-            .filter(resets::Column::Id.eq(token_id))
-            .exec(&self.0)
-            .await
-            .map_err(db_err)?;
+        let result = spend(now).filter(resets::Column::Id.eq(token_id)).exec(&self.0).await.map_err(db_err)?;
         Ok(result.rows_affected == 1)
     }
 
     async fn invalidate_reset_tokens(&self, user_id: &str, now: OffsetDateTime) -> Result<()> {
-        spend(now)
-            .filter(resets::Column::UserId.eq(user_id))
-            .exec(&self.0)
-            .await
-            .map_err(db_err)?;
+        spend(now).filter(resets::Column::UserId.eq(user_id)).exec(&self.0).await.map_err(db_err)?;
         Ok(())
     }
 }

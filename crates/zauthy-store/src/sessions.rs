@@ -70,19 +70,10 @@ impl<C: Db> SessionRepo for Conn<C> {
     }
 
     async fn find_session(&self, session_id: &str) -> Result<Option<Session>> {
-        Ok(sessions::Entity::find_by_id(session_id)
-            .one(&self.0)
-            .await
-            .map_err(db_err)?
-            .map(to_session))
+        Ok(sessions::Entity::find_by_id(session_id).one(&self.0).await.map_err(db_err)?.map(to_session))
     }
 
-    async fn list_active_sessions(
-        &self,
-        org_id: &str,
-        user_id: &str,
-        now: OffsetDateTime,
-    ) -> Result<Vec<Session>> {
+    async fn list_active_sessions(&self, org_id: &str, user_id: &str, now: OffsetDateTime) -> Result<Vec<Session>> {
         let rows = sessions::Entity::find()
             .filter(sessions::Column::OrgId.eq(org_id))
             .filter(sessions::Column::UserId.eq(user_id))
@@ -105,10 +96,7 @@ impl<C: Db> SessionRepo for Conn<C> {
     ) -> Result<()> {
         sessions::Entity::update_many()
             .col_expr(sessions::Column::LastUsedAt, Expr::value(ms(now)))
-            .col_expr(
-                sessions::Column::IdleExpiresAt,
-                Expr::value(ms(idle_expires_at)),
-            )
+            .col_expr(sessions::Column::IdleExpiresAt, Expr::value(ms(idle_expires_at)))
             .col_expr(sessions::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(sessions::Column::Id.eq(session_id))
             .exec(&self.0)
@@ -143,9 +131,8 @@ impl<C: Db> SessionRepo for Conn<C> {
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<u64> {
-        let mut update = revoke(reason, now)
-            .filter(sessions::Column::OrgId.eq(org_id))
-            .filter(sessions::Column::UserId.eq(user_id));
+        let mut update =
+            revoke(reason, now).filter(sessions::Column::OrgId.eq(org_id)).filter(sessions::Column::UserId.eq(user_id));
         if let Some(keep) = keep {
             update = update.filter(sessions::Column::Id.ne(keep));
         }

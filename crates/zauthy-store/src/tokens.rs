@@ -44,11 +44,7 @@ impl<C: Db> SigningKeyRepo for Conn<C> {
     }
 
     async fn find_signing_key(&self, kid: &str) -> Result<Option<SigningKeyRecord>> {
-        Ok(signing_keys::Entity::find_by_id(kid)
-            .one(&self.0)
-            .await
-            .map_err(db_err)?
-            .map(to_key))
+        Ok(signing_keys::Entity::find_by_id(kid).one(&self.0).await.map_err(db_err)?.map(to_key))
     }
 
     async fn list_signing_keys(&self, org_id: &str) -> Result<Vec<SigningKeyRecord>> {

@@ -49,17 +49,10 @@ impl SmtpSink {
     pub async fn start() -> anyhow::Result<SmtpSink> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let port = listener.local_addr()?.port();
-        let shared = Arc::new(Shared {
-            messages: Mutex::new(Vec::new()),
-            arrived: Notify::new(),
-        });
+        let shared = Arc::new(Shared { messages: Mutex::new(Vec::new()), arrived: Notify::new() });
         let accept_loop = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
         tracing::debug!(port, "SMTP sink listening");
-        Ok(SmtpSink {
-            port,
-            shared,
-            accept_loop,
-        })
+        Ok(SmtpSink { port, shared, accept_loop })
     }
 
     pub fn port(&self) -> u16 {
@@ -83,17 +76,9 @@ impl SmtpSink {
     ///
     /// Returns as soon as one such message exists, so a test expecting a second mail to the
     /// same address should count with [`SmtpSink::wait_for`] first.
-    pub async fn wait_for_mail_to(
-        &self,
-        addr: &str,
-        timeout: Duration,
-    ) -> anyhow::Result<ReceivedMail> {
+    pub async fn wait_for_mail_to(&self, addr: &str, timeout: Duration) -> anyhow::Result<ReceivedMail> {
         self.wait_until(timeout, &format!("a message to {addr}"), |messages| {
-            messages
-                .iter()
-                .rev()
-                .find(|m| m.to.iter().any(|to| to.eq_ignore_ascii_case(addr)))
-                .cloned()
+            messages.iter().rev().find(|m| m.to.iter().any(|to| to.eq_ignore_ascii_case(addr))).cloned()
         })
         .await
     }
@@ -118,12 +103,7 @@ impl SmtpSink {
                 let messages = self.messages();
                 let mut summary = String::new();
                 for m in &messages {
-                    let _ = write!(
-                        summary,
-                        "\n  to {:?}, subject {:?}",
-                        m.to,
-                        m.subject().unwrap_or_default()
-                    );
+                    let _ = write!(summary, "\n  to {:?}, subject {:?}", m.to, m.subject().unwrap_or_default());
                 }
                 bail!(
                     "timed out after {timeout:?} waiting for {what}; the SMTP sink on port {} received {} message(s):{summary}",
@@ -167,8 +147,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-const EHLO_REPLY: &str =
-    "250-localhost greets you\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n";
+const EHLO_REPLY: &str = "250-localhost greets you\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n";
 
 #[derive(Default)]
 struct Transaction {
@@ -180,11 +159,7 @@ async fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let (reader, mut writer) = stream.into_split();
     // One buffered reader for the whole session: pipelined commands may already sit in it.
     let mut reader = BufReader::new(reader);
-    reply(
-        &mut writer,
-        "220 localhost zauthy-testkit SMTP sink ready\r\n",
-    )
-    .await?;
+    reply(&mut writer, "220 localhost zauthy-testkit SMTP sink ready\r\n").await?;
 
     let mut tx = Transaction::default();
     let mut line = Vec::new();
@@ -207,10 +182,7 @@ async fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             }
             "MAIL" => match parse_path(arg, "FROM:") {
                 Some(from) => {
-                    tx = Transaction {
-                        from: Some(from),
-                        to: Vec::new(),
-                    };
+                    tx = Transaction { from: Some(from), to: Vec::new() };
                     "250 2.1.0 OK\r\n"
                 }
                 None => "501 5.5.4 expected MAIL FROM:<address>\r\n",
@@ -234,11 +206,7 @@ async fn serve(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
                         return Ok(());
                     };
                     let Transaction { from, to } = std::mem::take(&mut tx);
-                    let mail = ReceivedMail {
-                        from: from.unwrap_or_default(),
-                        to,
-                        data,
-                    };
+                    let mail = ReceivedMail { from: from.unwrap_or_default(), to, data };
                     tracing::debug!(from = %mail.from, to = ?mail.to, "SMTP sink received a message");
                     shared.messages().push(mail);
                     shared.arrived.notify_waiters();
@@ -315,14 +283,7 @@ impl ReceivedMail {
             .find(|leaf| leaf.mime == "text/plain" && !leaf.attachment)
             .or_else(|| leaves.iter().find(|leaf| leaf.mime.starts_with("text/")))
             .or_else(|| leaves.first());
-        chosen
-            .map(|leaf| {
-                leaf.text
-                    .replace("\r\n", "\n")
-                    .trim_end_matches('\n')
-                    .to_owned()
-            })
-            .unwrap_or_default()
+        chosen.map(|leaf| leaf.text.replace("\r\n", "\n").trim_end_matches('\n').to_owned()).unwrap_or_default()
     }
 
     /// The `Subject` header, unfolded, with RFC 2047 encoded words decoded.
@@ -375,32 +336,19 @@ fn split_entity(raw: &str) -> (Vec<(String, String)>, &str) {
 }
 
 fn find_header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
 /// `text/plain; charset="utf-8"` → (`text/plain`, [(`charset`, `utf-8`)]).
 fn parse_content_type(value: &str) -> (String, Vec<(String, String)>) {
     let mut pieces = split_params(value).into_iter();
-    let mime = pieces
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let mime = pieces.next().unwrap_or_default().trim().to_ascii_lowercase();
     let params = pieces
         .filter_map(|piece| {
             let (name, value) = piece.split_once('=')?;
             let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value);
-            Some((
-                name.trim().to_ascii_lowercase(),
-                value.replace("\\\"", "\""),
-            ))
+            let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+            Some((name.trim().to_ascii_lowercase(), value.replace("\\\"", "\"")))
         })
         .collect();
     (mime, params)
@@ -434,10 +382,7 @@ fn split_params(value: &str) -> Vec<String> {
 }
 
 fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
-    params
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
+    params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
 
 fn collect_leaves(raw: &str, leaves: &mut Vec<Leaf>, depth: usize) {
@@ -457,25 +402,15 @@ fn collect_leaves(raw: &str, leaves: &mut Vec<Leaf>, depth: usize) {
         return;
     }
 
-    let encoding = find_header(&headers, "Content-Transfer-Encoding")
-        .unwrap_or("7bit")
-        .trim()
-        .to_ascii_lowercase();
+    let encoding = find_header(&headers, "Content-Transfer-Encoding").unwrap_or("7bit").trim().to_ascii_lowercase();
     let bytes = match encoding.as_str() {
         "quoted-printable" => decode_quoted_printable(body),
         "base64" => decode_base64(body),
         _ => body.as_bytes().to_vec(),
     };
-    let attachment = find_header(&headers, "Content-Disposition").is_some_and(|d| {
-        d.split(';')
-            .next()
-            .is_some_and(|kind| kind.trim().eq_ignore_ascii_case("attachment"))
-    });
-    leaves.push(Leaf {
-        text: decode_charset(&bytes, param(&params, "charset").unwrap_or("utf-8")),
-        mime,
-        attachment,
-    });
+    let attachment = find_header(&headers, "Content-Disposition")
+        .is_some_and(|d| d.split(';').next().is_some_and(|kind| kind.trim().eq_ignore_ascii_case("attachment")));
+    leaves.push(Leaf { text: decode_charset(&bytes, param(&params, "charset").unwrap_or("utf-8")), mime, attachment });
 }
 
 /// The body parts between `--boundary` lines; the line break before each delimiter
@@ -543,10 +478,8 @@ fn unescape_qp(line: &[u8], out: &mut Vec<u8>) {
     let mut i = 0;
     while i < line.len() {
         if line[i] == b'='
-            && let (Some(hi), Some(lo)) = (
-                line.get(i + 1).and_then(|&c| hex_value(c)),
-                line.get(i + 2).and_then(|&c| hex_value(c)),
-            )
+            && let (Some(hi), Some(lo)) =
+                (line.get(i + 1).and_then(|&c| hex_value(c)), line.get(i + 2).and_then(|&c| hex_value(c)))
         {
             out.push(hi << 4 | lo);
             i += 3;
@@ -624,10 +557,7 @@ fn parse_encoded_word(word: &str) -> Option<(String, usize)> {
     let (encoding, after_encoding) = after_charset.split_once('?')?;
     let end = after_encoding.find("?=")?;
     let text = &after_encoding[..end];
-    if charset.is_empty()
-        || charset.contains(char::is_whitespace)
-        || text.contains(char::is_whitespace)
-    {
+    if charset.is_empty() || charset.contains(char::is_whitespace) || text.contains(char::is_whitespace) {
         return None;
     }
     let bytes = match encoding {
@@ -659,14 +589,9 @@ mod tests {
 
     impl RawClient {
         async fn connect(sink: &SmtpSink) -> RawClient {
-            let stream = TcpStream::connect(("127.0.0.1", sink.port()))
-                .await
-                .unwrap();
+            let stream = TcpStream::connect(("127.0.0.1", sink.port())).await.unwrap();
             let (reader, writer) = stream.into_split();
-            let mut client = RawClient {
-                reader: BufReader::new(reader),
-                writer,
-            };
+            let mut client = RawClient { reader: BufReader::new(reader), writer };
             assert!(client.read_reply().await.starts_with("220 "));
             client
         }
@@ -696,10 +621,7 @@ mod tests {
         async fn command(&mut self, command: &str, expected_code: &str) -> String {
             self.send(&format!("{command}\r\n")).await;
             let reply = self.read_reply().await;
-            assert!(
-                reply.starts_with(expected_code),
-                "{command:?} got {reply:?}, expected {expected_code}"
-            );
+            assert!(reply.starts_with(expected_code), "{command:?} got {reply:?}, expected {expected_code}");
             reply
         }
 
@@ -724,12 +646,7 @@ mod tests {
         assert!(ehlo.contains("250-8BITMIME\r\n"), "{ehlo}");
         assert!(ehlo.ends_with("250 SMTPUTF8\r\n"), "{ehlo}");
 
-        client
-            .command(
-                "MAIL FROM:<noreply@zauthy.test> SIZE=512 BODY=8BITMIME",
-                "250",
-            )
-            .await;
+        client.command("MAIL FROM:<noreply@zauthy.test> SIZE=512 BODY=8BITMIME", "250").await;
         client.command("RCPT TO:<alice@example.com>", "250").await;
         client.command("rcpt to: <Bob@Example.com>", "250").await;
         client.command("DATA", "354").await;
@@ -753,16 +670,10 @@ mod tests {
         client.command(".", "250").await;
         client.command("QUIT", "221").await;
 
-        let mail = sink
-            .wait_for_mail_to("alice@example.com", WAIT)
-            .await
-            .unwrap();
+        let mail = sink.wait_for_mail_to("alice@example.com", WAIT).await.unwrap();
         assert_eq!(mail.from, "noreply@zauthy.test");
         assert_eq!(mail.to, ["alice@example.com", "Bob@Example.com"]);
-        assert!(
-            mail.data
-                .starts_with("From: zauthy <noreply@zauthy.test>\r\n")
-        );
+        assert!(mail.data.starts_with("From: zauthy <noreply@zauthy.test>\r\n"));
         assert!(
             mail.data.contains("\r\n.a line that starts with a dot\r\n"),
             "dot-stuffing is undone: {:?}",
@@ -786,36 +697,19 @@ mod tests {
         let mut client = RawClient::connect(&sink).await;
         client.command("HELO client.test", "250").await;
 
-        client
-            .send_mail(
-                "a@zauthy.test",
-                &["one@example.com"],
-                "Subject: first\r\n\r\nbody one\r\n",
-            )
-            .await;
-        client
-            .command("MAIL FROM:<dropped@zauthy.test>", "250")
-            .await;
+        client.send_mail("a@zauthy.test", &["one@example.com"], "Subject: first\r\n\r\nbody one\r\n").await;
+        client.command("MAIL FROM:<dropped@zauthy.test>", "250").await;
         client.command("RCPT TO:<nobody@example.com>", "250").await;
         client.command("RSET", "250").await;
         client.command("NOOP", "250").await;
-        client
-            .send_mail(
-                "",
-                &["two@example.com"],
-                "Subject: second\r\n\r\nbody two\r\n",
-            )
-            .await;
+        client.send_mail("", &["two@example.com"], "Subject: second\r\n\r\nbody two\r\n").await;
 
         let messages = sink.wait_for(2, WAIT).await.unwrap();
         assert_eq!(messages.len(), 2);
         assert_eq!(messages[0].from, "a@zauthy.test");
         assert_eq!(messages[0].subject().as_deref(), Some("first"));
         assert_eq!(messages[0].text_body(), "body one");
-        assert_eq!(
-            messages[1].from, "",
-            "the null reverse path is kept as empty"
-        );
+        assert_eq!(messages[1].from, "", "the null reverse path is kept as empty");
         assert_eq!(messages[1].to, ["two@example.com"]);
         assert_eq!(messages[1].subject().as_deref(), Some("second"));
     }
@@ -837,9 +731,7 @@ mod tests {
             let reply = client.read_reply().await;
             assert!(reply.starts_with(expected), "{reply:?} vs {expected:?}");
         }
-        client
-            .send("Subject: piped\r\n\r\nhi\r\n.\r\nQUIT\r\n")
-            .await;
+        client.send("Subject: piped\r\n\r\nhi\r\n.\r\nQUIT\r\n").await;
         assert!(client.read_reply().await.starts_with("250 "));
         assert!(client.read_reply().await.starts_with("221 "));
 
@@ -859,9 +751,7 @@ mod tests {
         client.command("DATA", "503").await;
         client.command("MAIL FROM:<a@zauthy.test>", "250").await;
         client.command("DATA", "554").await;
-        client
-            .command("MAIL TO:<confused@example.com>", "501")
-            .await;
+        client.command("MAIL TO:<confused@example.com>", "501").await;
         client.command("NOOP", "250").await;
         client.command("QUIT", "221").await;
 
@@ -880,10 +770,7 @@ mod tests {
             clients.spawn(async move {
                 let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
                 let (reader, writer) = stream.into_split();
-                let mut client = RawClient {
-                    reader: BufReader::new(reader),
-                    writer,
-                };
+                let mut client = RawClient { reader: BufReader::new(reader), writer };
                 client.read_reply().await;
                 client.command("EHLO c", "250").await;
                 for j in 0..2 {
@@ -919,18 +806,9 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
             let (reader, writer) = stream.into_split();
-            let mut client = RawClient {
-                reader: BufReader::new(reader),
-                writer,
-            };
+            let mut client = RawClient { reader: BufReader::new(reader), writer };
             client.read_reply().await;
-            client
-                .send_mail(
-                    "s@zauthy.test",
-                    &["late@example.com"],
-                    "Subject: late\r\n\r\nbody\r\n",
-                )
-                .await;
+            client.send_mail("s@zauthy.test", &["late@example.com"], "Subject: late\r\n\r\nbody\r\n").await;
         };
         let (mail, ()) = tokio::join!(waiter, sender);
         assert_eq!(mail.unwrap().subject().as_deref(), Some("late"));
@@ -940,31 +818,15 @@ mod tests {
     async fn waiting_for_more_messages_than_arrive_fails_after_the_timeout() {
         let sink = SmtpSink::start().await.unwrap();
         let mut client = RawClient::connect(&sink).await;
-        client
-            .send_mail(
-                "s@zauthy.test",
-                &["only@example.com"],
-                "Subject: only one\r\n\r\nx\r\n",
-            )
-            .await;
+        client.send_mail("s@zauthy.test", &["only@example.com"], "Subject: only one\r\n\r\nx\r\n").await;
 
         let started = std::time::Instant::now();
-        let error = sink
-            .wait_for(2, Duration::from_millis(200))
-            .await
-            .unwrap_err()
-            .to_string();
+        let error = sink.wait_for(2, Duration::from_millis(200)).await.unwrap_err().to_string();
         assert!(started.elapsed() >= Duration::from_millis(200));
         assert!(error.contains("2 message(s)"), "{error}");
-        assert!(
-            error.contains("only one"),
-            "the error lists what did arrive: {error}"
-        );
+        assert!(error.contains("only one"), "the error lists what did arrive: {error}");
 
-        let error = sink
-            .wait_for_mail_to("someone-else@example.com", Duration::from_millis(50))
-            .await
-            .unwrap_err();
+        let error = sink.wait_for_mail_to("someone-else@example.com", Duration::from_millis(50)).await.unwrap_err();
         assert!(error.to_string().contains("someone-else@example.com"));
     }
 
@@ -974,26 +836,13 @@ mod tests {
         let mut client = RawClient::connect(&sink).await;
         for subject in ["old", "new"] {
             client
-                .send_mail(
-                    "s@zauthy.test",
-                    &["Carol@Example.com"],
-                    &format!("Subject: {subject}\r\n\r\nx\r\n"),
-                )
+                .send_mail("s@zauthy.test", &["Carol@Example.com"], &format!("Subject: {subject}\r\n\r\nx\r\n"))
                 .await;
         }
-        client
-            .send_mail(
-                "s@zauthy.test",
-                &["dave@example.com"],
-                "Subject: other\r\n\r\nx\r\n",
-            )
-            .await;
+        client.send_mail("s@zauthy.test", &["dave@example.com"], "Subject: other\r\n\r\nx\r\n").await;
         sink.wait_for(3, WAIT).await.unwrap();
 
-        let mail = sink
-            .wait_for_mail_to("carol@example.com", WAIT)
-            .await
-            .unwrap();
+        let mail = sink.wait_for_mail_to("carol@example.com", WAIT).await.unwrap();
         assert_eq!(mail.subject().as_deref(), Some("new"));
     }
 
@@ -1025,14 +874,8 @@ mod tests {
             )
             .to_owned(),
         };
-        assert_eq!(
-            mail.subject().as_deref(),
-            Some("Réinitialiser le mot de passe ✓")
-        );
-        assert_eq!(
-            mail.text_body(),
-            "Click https://zauthy.test/reset?token=abc to reset your password.\nMerci ✓"
-        );
+        assert_eq!(mail.subject().as_deref(), Some("Réinitialiser le mot de passe ✓"));
+        assert_eq!(mail.text_body(), "Click https://zauthy.test/reset?token=abc to reset your password.\nMerci ✓");
     }
 
     #[test]
@@ -1056,17 +899,9 @@ mod tests {
             "--inner--\r\n",
             "--outer--\r\n",
         );
-        let html_only = concat!(
-            "Content-Type: text/html\r\n",
-            "Content-Transfer-Encoding: 8bit\r\n",
-            "\r\n",
-            "<b>Grüße</b>\r\n",
-        );
-        let mail = |data: &str| ReceivedMail {
-            from: String::new(),
-            to: Vec::new(),
-            data: data.to_owned(),
-        };
+        let html_only =
+            concat!("Content-Type: text/html\r\n", "Content-Transfer-Encoding: 8bit\r\n", "\r\n", "<b>Grüße</b>\r\n",);
+        let mail = |data: &str| ReceivedMail { from: String::new(), to: Vec::new(), data: data.to_owned() };
         assert_eq!(mail(nested).text_body(), "Grüße");
         assert_eq!(mail(html_only).text_body(), "<b>Grüße</b>");
         assert_eq!(mail(html_only).subject(), None);
@@ -1078,20 +913,11 @@ mod tests {
         assert_eq!(decode_base64("Zg=="), b"f");
         assert_eq!(decode_base64("Zm8="), b"fo");
         assert_eq!(decode_base64("Zm9v\r\nYmFy"), b"foobar");
-        assert_eq!(
-            decode_quoted_printable("a=3Db =\r\nc  \r\nd=ZZ="),
-            b"a=b c\r\nd=ZZ"
-        );
+        assert_eq!(decode_quoted_printable("a=3Db =\r\nc  \r\nd=ZZ="), b"a=b c\r\nd=ZZ");
         assert_eq!(decode_quoted_printable("x=\ny"), b"xy");
         assert_eq!(decode_encoded_words("plain =?bogus"), "plain =?bogus");
-        assert_eq!(
-            decode_encoded_words("a =?ISO-8859-1?Q?=E9t=E9?= b"),
-            "a été b"
-        );
-        assert_eq!(
-            parse_path("FROM:<a@b> SIZE=1", "FROM:").as_deref(),
-            Some("a@b")
-        );
+        assert_eq!(decode_encoded_words("a =?ISO-8859-1?Q?=E9t=E9?= b"), "a été b");
+        assert_eq!(parse_path("FROM:<a@b> SIZE=1", "FROM:").as_deref(), Some("a@b"));
         assert_eq!(parse_path("from: a@b", "FROM:").as_deref(), Some("a@b"));
         assert_eq!(parse_path("TO:<a@b>", "FROM:"), None);
     }

@@ -32,23 +32,15 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     }
-    let store = zauthy_store::connect(&url, config.database_max_connections)
-        .await
-        .context("opening the database")?;
+    let store = zauthy_store::connect(&url, config.database_max_connections).await.context("opening the database")?;
     store.migrate().await.context("migrating the database")?;
     Ok(store)
 }
 
 /// The services on an open store.
-pub fn services(
-    config: &Config,
-    store: SqlStore,
-    clock: Arc<dyn Clock>,
-) -> anyhow::Result<Arc<Services>> {
+pub fn services(config: &Config, store: SqlStore, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Services>> {
     let master = crate::master_key::load_or_create(config.master_key.as_deref(), &config.data_dir)?;
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     Ok(Arc::new(Services {
         store: Arc::new(store),
         clock,
@@ -59,10 +51,7 @@ pub fn services(
             reset_token_ttl_secs: config.password_reset.token_ttl_secs,
             password_reset_url: config.password_reset.url.clone(),
         },
-        hasher: PasswordHasher::new(
-            config.passwords.argon2,
-            config.passwords.max_concurrent_hashes.unwrap_or(cores),
-        ),
+        hasher: PasswordHasher::new(config.passwords.argon2, config.passwords.max_concurrent_hashes.unwrap_or(cores)),
         keys: KeyRing::new(master),
         outbox_wakeup: Arc::new(Notify::new()),
     }))
@@ -70,6 +59,12 @@ pub fn services(
 
 impl Application {
     pub async fn build(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        Self::build_on(config, clock, listener).await
+    }
+
+    /// Like `build`, on a listener bound by the caller (tests learn the port first to set `public_url`).
+    pub async fn build_on(config: &Config, clock: Arc<dyn Clock>, listener: TcpListener) -> anyhow::Result<Self> {
         let store = open_store(config).await?;
         let services = services(config, store, clock)?;
         let mailer = Mailer::new(&config.email, &config.data_dir)?;
@@ -82,21 +77,11 @@ impl Application {
                 rate_limits: config.rate_limits.clone(),
             },
         );
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
-        Ok(Self {
-            listener,
-            router: zauthy_http::router(state),
-            services,
-            sender: Arc::new(mailer),
-        })
+        Ok(Self { listener, router: zauthy_http::router(state), services, sender: Arc::new(mailer) })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     pub fn services(&self) -> Arc<Services> {
@@ -104,19 +89,10 @@ impl Application {
     }
 
     /// Serves HTTP and runs the outbox worker until `shutdown` resolves, then drains in-flight requests.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = tokio::spawn(run_outbox_worker(
-            self.services.clone(),
-            self.sender.clone(),
-            stop_rx,
-        ));
-        let app = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let worker = tokio::spawn(run_outbox_worker(self.services.clone(), self.sender.clone(), stop_rx));
+        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;

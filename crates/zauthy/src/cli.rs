@@ -9,11 +9,7 @@ use zauthy_core::clock::SystemClock;
 use zauthy_core::orgs::Plan;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "zauthy",
-    version,
-    about = "Self-hosted identity: organizations, accounts, sessions and tokens"
-)]
+#[command(name = "zauthy", version, about = "Self-hosted identity: organizations, accounts, sessions and tokens")]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -85,16 +81,9 @@ impl Cli {
 
 pub fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if config.log_format == "json" {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if config.log_format == "json" { builder.json().try_init() } else { builder.try_init() };
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {

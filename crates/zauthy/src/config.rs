@@ -52,10 +52,7 @@ pub struct PasswordConfig {
 
 impl Default for PasswordConfig {
     fn default() -> Self {
-        Self {
-            argon2: Argon2Params::default(),
-            max_concurrent_hashes: None,
-        }
+        Self { argon2: Argon2Params::default(), max_concurrent_hashes: None }
     }
 }
 
@@ -69,10 +66,7 @@ pub struct PasswordResetConfig {
 
 impl Default for PasswordResetConfig {
     fn default() -> Self {
-        Self {
-            token_ttl_secs: 1800,
-            url: None,
-        }
+        Self { token_ttl_secs: 1800, url: None }
     }
 }
 
@@ -144,8 +138,7 @@ pub struct Overrides {
 }
 
 fn read_secret(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading secret file {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading secret file {}", path.display()))?;
     Ok(text.trim().to_owned())
 }
 
@@ -160,9 +153,7 @@ impl Config {
                 }
                 figment = figment.merge(Toml::file(path));
             }
-            None if Path::new("zauthy.toml").exists() => {
-                figment = figment.merge(Toml::file("zauthy.toml"))
-            }
+            None if Path::new("zauthy.toml").exists() => figment = figment.merge(Toml::file("zauthy.toml")),
             None => {}
         }
         // ZAUTHY_TEST_* belong to the test harness and ZAUTHY_CONFIG names the file; neither is a setting.
@@ -197,18 +188,13 @@ impl Config {
     pub fn validate(&self) -> anyhow::Result<()> {
         let mut problems = Vec::new();
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            problems.push(format!(
-                "listen: {:?} is not an address like 127.0.0.1:8080",
-                self.listen
-            ));
+            problems.push(format!("listen: {:?} is not an address like 127.0.0.1:8080", self.listen));
         }
         if !(self.public_url.starts_with("http://") || self.public_url.starts_with("https://")) {
             problems.push("public_url: must start with http:// or https://".to_owned());
         }
         if let Some(url) = &self.database_url
-            && !(url.starts_with("sqlite:")
-                || url.starts_with("postgres://")
-                || url.starts_with("postgresql://"))
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
             problems.push("database_url: must be sqlite:… or postgres://…".to_owned());
         }
@@ -223,52 +209,34 @@ impl Config {
             || a.iterations < Argon2Params::MIN_ITERATIONS
             || a.parallelism == 0
         {
-            problems.push(
-                "passwords: Argon2id needs memory_kib ≥ 19456, iterations ≥ 2, parallelism ≥ 1"
-                    .to_owned(),
-            );
+            problems.push("passwords: Argon2id needs memory_kib ≥ 19456, iterations ≥ 2, parallelism ≥ 1".to_owned());
         }
         if !(60..=86_400).contains(&self.access_token_ttl_secs) {
             problems.push("access_token_ttl_secs: must be between 60 and 86400".to_owned());
         }
         let s = &self.sessions;
         if s.idle_timeout_secs <= 0 || s.absolute_lifetime_secs < s.idle_timeout_secs {
-            problems.push(
-                "sessions: idle_timeout_secs must be > 0 and ≤ absolute_lifetime_secs".to_owned(),
-            );
+            problems.push("sessions: idle_timeout_secs must be > 0 and ≤ absolute_lifetime_secs".to_owned());
         }
         if self.password_reset.token_ttl_secs < 60 {
             problems.push("password_reset.token_ttl_secs: must be at least 60".to_owned());
         }
-        if !matches!(
-            self.email.smtp_security.as_str(),
-            "starttls" | "tls" | "none"
-        ) {
+        if !matches!(self.email.smtp_security.as_str(), "starttls" | "tls" | "none") {
             problems.push("email.smtp_security: must be starttls, tls or none".to_owned());
         }
         if self.email.from.parse::<lettre::message::Mailbox>().is_err() {
-            problems.push(format!(
-                "email.from: {:?} is not a valid mailbox",
-                self.email.from
-            ));
+            problems.push(format!("email.from: {:?} is not a valid mailbox", self.email.from));
         }
         if self.max_body_bytes < 1024 {
             problems.push("max_body_bytes: must be at least 1024".to_owned());
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            bail!("invalid configuration:\n  - {}", problems.join("\n  - "))
-        }
+        if problems.is_empty() { Ok(()) } else { bail!("invalid configuration:\n  - {}", problems.join("\n  - ")) }
     }
 
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("zauthy.db").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("zauthy.db").display()),
         }
     }
 }
@@ -287,9 +255,7 @@ mod tests {
         };
         let message = config.validate().unwrap_err().to_string();
         assert!(
-            message.contains("listen")
-                && message.contains("public_url")
-                && message.contains("log_format"),
+            message.contains("listen") && message.contains("public_url") && message.contains("log_format"),
             "{message}"
         );
     }

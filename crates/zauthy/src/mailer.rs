@@ -34,8 +34,7 @@ impl Mailer {
                 if let Some(port) = config.smtp_port {
                     builder = builder.port(port);
                 }
-                if let (Some(user), Some(password)) = (&config.smtp_username, &config.smtp_password)
-                {
+                if let (Some(user), Some(password)) = (&config.smtp_username, &config.smtp_password) {
                     builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
                 }
                 builder = builder.timeout(Some(std::time::Duration::from_secs(20)));
@@ -72,17 +71,14 @@ impl MessageSender for Mailer {
         if message.kind != KIND_EMAIL {
             bail!("this sender cannot deliver {:?} messages", message.kind);
         }
-        let email: EmailMessage =
-            serde_json::from_value(message.payload.clone()).context("email payload")?;
+        let email: EmailMessage = serde_json::from_value(message.payload.clone()).context("email payload")?;
         let built = self.build(&message.id, &email)?;
         match &self.transport {
             Transport::Smtp(smtp) => {
                 smtp.send(built).await.context("SMTP delivery")?;
             }
             Transport::Files(dir) => {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .with_context(|| format!("creating {}", dir.display()))?;
+                tokio::fs::create_dir_all(dir).await.with_context(|| format!("creating {}", dir.display()))?;
                 let path = dir.join(format!("{}.eml", message.id));
                 let partial = dir.join(format!(".{}.eml.partial", message.id));
                 tokio::fs::write(&partial, built.formatted()).await?;

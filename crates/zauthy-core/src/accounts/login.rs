@@ -35,41 +35,21 @@ fn invalid_credentials() -> CoreError {
 pub(crate) fn parse_phone(raw: &str) -> Result<String> {
     let phone = raw.trim();
     let digits = phone.strip_prefix('+').unwrap_or("");
-    if (7..=15).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0')
-    {
+    if (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0') {
         Ok(phone.to_owned())
     } else {
-        Err(CoreError::invalid(
-            "invalid_phone",
-            "phone must be in E.164 format, e.g. +14155550100",
-        ))
+        Err(CoreError::invalid("invalid_phone", "phone must be in E.164 format, e.g. +14155550100"))
     }
 }
 
 impl Services {
-    pub async fn signup(
-        &self,
-        actor: &Actor,
-        req: SignupRequest,
-        meta: &ClientMeta,
-    ) -> Result<(User, IssuedTokens)> {
+    pub async fn signup(&self, actor: &Actor, req: SignupRequest, meta: &ClientMeta) -> Result<(User, IssuedTokens)> {
         let org_id = actor.require_api_key()?.to_owned();
         let email = Email::parse(&req.email)?;
         check_password_policy(&req.password)?;
-        let name = req
-            .name
-            .as_deref()
-            .filter(|n| !n.trim().is_empty())
-            .map(|n| clean_name(n, "name", 200))
-            .transpose()?;
-        let phone = req
-            .phone
-            .as_deref()
-            .filter(|p| !p.trim().is_empty())
-            .map(parse_phone)
-            .transpose()?;
+        let name =
+            req.name.as_deref().filter(|n| !n.trim().is_empty()).map(|n| clean_name(n, "name", 200)).transpose()?;
+        let phone = req.phone.as_deref().filter(|p| !p.trim().is_empty()).map(parse_phone).transpose()?;
         let hash = self.hasher.hash(&req.password).await?;
         let now = self.now();
         let user = User {
@@ -88,15 +68,12 @@ impl Services {
             updated_at: now,
         };
         let tx = self.store.begin().await?;
-        tx.insert_user(&user, Some(&hash))
-            .await
-            .map_err(|e| match e {
-                CoreError::Conflict { .. } => CoreError::conflict(
-                    "email_exists",
-                    "A user with this email already exists in this organization",
-                ),
-                other => other,
-            })?;
+        tx.insert_user(&user, Some(&hash)).await.map_err(|e| match e {
+            CoreError::Conflict { .. } => {
+                CoreError::conflict("email_exists", "A user with this email already exists in this organization")
+            }
+            other => other,
+        })?;
         let tokens = self.start_session(&*tx, &user, meta).await?;
         tx.insert_event(&Event::new(
             &user.org_id,
@@ -110,12 +87,7 @@ impl Services {
         Ok((user, tokens))
     }
 
-    pub async fn login(
-        &self,
-        actor: &Actor,
-        req: LoginRequest,
-        meta: &ClientMeta,
-    ) -> Result<LoginOutcome> {
+    pub async fn login(&self, actor: &Actor, req: LoginRequest, meta: &ClientMeta) -> Result<LoginOutcome> {
         let org_id = actor.require_api_key()?;
         // A malformed email cannot belong to anyone; answer like a wrong password, after the same work.
         let email = Email::parse(&req.email).ok();
@@ -145,16 +117,9 @@ impl Services {
             return Err(self.record_failed_login(&user, meta).await);
         }
         if user.is_blocked {
-            return Err(CoreError::forbidden_code(
-                "user_blocked",
-                "This account has been blocked",
-            ));
+            return Err(CoreError::forbidden_code("user_blocked", "This account has been blocked"));
         }
-        let rehash = if verified.needs_rehash {
-            Some(self.hasher.hash(&req.password).await?)
-        } else {
-            None
-        };
+        let rehash = if verified.needs_rehash { Some(self.hasher.hash(&req.password).await?) } else { None };
         let tx = self.store.begin().await?;
         tx.record_successful_login(&user.id, now).await?;
         if let Some(hash) = &rehash {
@@ -170,12 +135,7 @@ impl Services {
         ))
         .await?;
         tx.commit().await?;
-        let user = User {
-            failed_login_attempts: 0,
-            locked_until: None,
-            last_login_at: Some(now),
-            ..user
-        };
+        let user = User { failed_login_attempts: 0, locked_until: None, last_login_at: Some(now), ..user };
         Ok(LoginOutcome::Success { user, tokens })
     }
 

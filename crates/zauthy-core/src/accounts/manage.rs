@@ -30,37 +30,17 @@ impl crate::services::Services {
     pub async fn list_users(&self, actor: &Actor, query: UserQuery) -> Result<UserList> {
         let org_id = actor.require_admin(Role::Admin)?;
         if query.page == 0 || query.per_page == 0 || query.per_page > MAX_PER_PAGE {
-            return Err(CoreError::invalid(
-                "invalid_pagination",
-                "page must be ≥ 1 and per_page between 1 and 100",
-            ));
+            return Err(CoreError::invalid("invalid_pagination", "page must be ≥ 1 and per_page between 1 and 100"));
         }
-        let search = query
-            .email
-            .as_deref()
-            .map(|e| e.trim().to_lowercase())
-            .filter(|e| !e.is_empty());
+        let search = query.email.as_deref().map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty());
         if search.as_ref().is_some_and(|s| s.len() > 254) {
-            return Err(CoreError::invalid(
-                "invalid_email",
-                "email filter is too long",
-            ));
+            return Err(CoreError::invalid("invalid_email", "email filter is too long"));
         }
         let (users, total) = self
             .store
-            .list_users(
-                org_id,
-                search.as_deref(),
-                query.per_page,
-                (query.page - 1).saturating_mul(query.per_page),
-            )
+            .list_users(org_id, search.as_deref(), query.per_page, (query.page - 1).saturating_mul(query.per_page))
             .await?;
-        Ok(UserList {
-            users,
-            total,
-            page: query.page,
-            per_page: query.per_page,
-        })
+        Ok(UserList { users, total, page: query.page, per_page: query.per_page })
     }
 
     pub async fn get_user(&self, actor: &Actor, user_id: &str) -> Result<User> {
@@ -72,12 +52,7 @@ impl crate::services::Services {
         if !ids::is_valid_id(ids::USER, user_id) {
             return Err(user_not_found());
         }
-        Ok(self
-            .store
-            .find_user(org_id, user_id)
-            .await?
-            .ok_or_else(user_not_found)?
-            .user)
+        Ok(self.store.find_user(org_id, user_id).await?.ok_or_else(user_not_found)?.user)
     }
 
     /// Admins may manage users and admins; only an owner (or the API key) may touch an owner; nobody
@@ -86,10 +61,7 @@ impl crate::services::Services {
         let org_id = actor.require_admin(Role::Admin)?;
         let target = self.find_org_user(org_id, user_id).await?;
         if actor.user_id() == Some(user_id) {
-            return Err(CoreError::invalid(
-                "cannot_modify_self",
-                "You cannot do this to your own account",
-            ));
+            return Err(CoreError::invalid("cannot_modify_self", "You cannot do this to your own account"));
         }
         if let Actor::User { role, .. } = actor
             && target.role == Role::Owner
@@ -100,26 +72,15 @@ impl crate::services::Services {
         Ok(target)
     }
 
-    pub async fn set_user_blocked(
-        &self,
-        actor: &Actor,
-        user_id: &str,
-        blocked: bool,
-    ) -> Result<User> {
+    pub async fn set_user_blocked(&self, actor: &Actor, user_id: &str, blocked: bool) -> Result<User> {
         let target = self.target_for_admin_action(actor, user_id).await?;
         let now = self.now();
         let tx = self.store.begin().await?;
-        tx.set_blocked(&target.org_id, user_id, blocked, now)
-            .await?;
+        tx.set_blocked(&target.org_id, user_id, blocked, now).await?;
         if blocked {
-            tx.revoke_user_sessions(&target.org_id, user_id, None, "user_blocked", now)
-                .await?;
+            tx.revoke_user_sessions(&target.org_id, user_id, None, "user_blocked", now).await?;
         }
-        let event = if blocked {
-            types::USER_BLOCKED
-        } else {
-            types::USER_UNBLOCKED
-        };
+        let event = if blocked { types::USER_BLOCKED } else { types::USER_UNBLOCKED };
         tx.insert_event(&Event::new(
             &target.org_id,
             event,
@@ -129,11 +90,7 @@ impl crate::services::Services {
         ))
         .await?;
         tx.commit().await?;
-        Ok(User {
-            is_blocked: blocked,
-            updated_at: now,
-            ..target
-        })
+        Ok(User { is_blocked: blocked, updated_at: now, ..target })
     }
 
     pub async fn unlock_user(&self, actor: &Actor, user_id: &str) -> Result<User> {
@@ -151,12 +108,7 @@ impl crate::services::Services {
         ))
         .await?;
         tx.commit().await?;
-        Ok(User {
-            failed_login_attempts: 0,
-            locked_until: None,
-            updated_at: now,
-            ..target
-        })
+        Ok(User { failed_login_attempts: 0, locked_until: None, updated_at: now, ..target })
     }
 
     pub async fn delete_user(&self, actor: &Actor, user_id: &str) -> Result<()> {

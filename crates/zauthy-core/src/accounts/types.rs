@@ -30,10 +30,7 @@ impl std::str::FromStr for Role {
             "owner" => Ok(Self::Owner),
             "admin" => Ok(Self::Admin),
             "user" => Ok(Self::User),
-            _ => Err(CoreError::invalid(
-                "invalid_role",
-                "role must be one of owner, admin, user",
-            )),
+            _ => Err(CoreError::invalid("invalid_role", "role must be one of owner, admin, user")),
         }
     }
 }

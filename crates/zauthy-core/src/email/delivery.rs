@@ -39,15 +39,11 @@ impl Services {
                 let error = format!("{error:#}");
                 tracing::warn!(outbox_id = %message.id, kind = %message.kind, attempts, %error, "outbox delivery failed");
                 if attempts >= MAX_ATTEMPTS {
-                    self.store
-                        .fail_outbox(&message.id, &error, None, self.now())
-                        .await?;
+                    self.store.fail_outbox(&message.id, &error, None, self.now()).await?;
                     Ok(DeliveryOutcome::Dead)
                 } else {
                     let retry_at = self.now() + backoff(attempts);
-                    self.store
-                        .fail_outbox(&message.id, &error, Some(retry_at), self.now())
-                        .await?;
+                    self.store.fail_outbox(&message.id, &error, Some(retry_at), self.now()).await?;
                     Ok(DeliveryOutcome::Retrying)
                 }
             }

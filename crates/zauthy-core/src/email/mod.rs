@@ -53,13 +53,7 @@ pub enum DeliveryOutcome {
     Empty,
 }
 
-pub fn password_reset_email(
-    to: &str,
-    org_name: &str,
-    reset_url: &str,
-    token: &str,
-    ttl_minutes: i64,
-) -> EmailMessage {
+pub fn password_reset_email(to: &str, org_name: &str, reset_url: &str, token: &str, ttl_minutes: i64) -> EmailMessage {
     EmailMessage {
         to: to.to_owned(),
         subject: format!("Reset your {org_name} password"),

@@ -35,37 +35,21 @@ pub struct CreatedOrganization {
 pub(crate) fn clean_name(raw: &str, what: &str, max: usize) -> Result<String> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > max || name.chars().any(char::is_control) {
-        return Err(CoreError::invalid(
-            "invalid_name",
-            format!("{what} must be 1 to {max} printable characters"),
-        ));
+        return Err(CoreError::invalid("invalid_name", format!("{what} must be 1 to {max} printable characters")));
     }
     Ok(name.to_owned())
 }
 
 impl Services {
-    pub async fn create_organization(
-        &self,
-        input: NewOrganization,
-        meta: &ClientMeta,
-    ) -> Result<CreatedOrganization> {
+    pub async fn create_organization(&self, input: NewOrganization, meta: &ClientMeta) -> Result<CreatedOrganization> {
         let name = clean_name(&input.name, "name", 100)?;
         let email = Email::parse(&input.owner_email)?;
         check_password_policy(&input.owner_password)?;
-        let owner_name = input
-            .owner_name
-            .as_deref()
-            .map(|n| clean_name(n, "owner_name", 200))
-            .transpose()?;
+        let owner_name = input.owner_name.as_deref().map(|n| clean_name(n, "owner_name", 200)).transpose()?;
         let password_hash = self.hasher.hash(&input.owner_password).await?;
         let now = self.now();
-        let organization = Organization {
-            id: ids::new_id(ids::ORG),
-            name,
-            plan: Plan::Free,
-            created_at: now,
-            updated_at: now,
-        };
+        let organization =
+            Organization { id: ids::new_id(ids::ORG), name, plan: Plan::Free, created_at: now, updated_at: now };
         let owner = User {
             id: ids::new_id(ids::USER),
             org_id: organization.id.clone(),
@@ -81,8 +65,7 @@ impl Services {
             created_at: now,
             updated_at: now,
         };
-        let (api_key, key_hash) =
-            new_api_key(&organization.id, "Default key", KeyEnvironment::Live, now);
+        let (api_key, key_hash) = new_api_key(&organization.id, "Default key", KeyEnvironment::Live, now);
         let signing_key = self.keys.generate(&organization.id, now)?;
 
         let tx = self.store.begin().await?;
@@ -108,37 +91,20 @@ impl Services {
         ))
         .await?;
         tx.commit().await?;
-        Ok(CreatedOrganization {
-            organization,
-            api_key,
-            owner,
-            tokens,
-        })
+        Ok(CreatedOrganization { organization, api_key, owner, tokens })
     }
 
     pub async fn get_organization(&self, actor: &Actor) -> Result<Organization> {
         let org_id = actor.require_admin(Role::Admin)?;
-        self.store
-            .find_org(org_id)
-            .await?
-            .ok_or(CoreError::NotFound {
-                entity: "organization",
-            })
+        self.store.find_org(org_id).await?.ok_or(CoreError::NotFound { entity: "organization" })
     }
 
     /// Operator action (CLI): changes an organization's plan, and with it its rate limits.
     pub async fn set_plan(&self, org_id: &str, plan: Plan) -> Result<Organization> {
         if !self.store.set_org_plan(org_id, plan, self.now()).await? {
-            return Err(CoreError::NotFound {
-                entity: "organization",
-            });
+            return Err(CoreError::NotFound { entity: "organization" });
         }
-        self.store
-            .find_org(org_id)
-            .await?
-            .ok_or(CoreError::NotFound {
-                entity: "organization",
-            })
+        self.store.find_org(org_id).await?.ok_or(CoreError::NotFound { entity: "organization" })
     }
 
     pub async fn list_api_keys(&self, actor: &Actor) -> Result<Vec<ApiKey>> {
@@ -189,21 +155,16 @@ impl Services {
 
     /// Resolves a presented `sk_…` secret to its key, or `None` if it is not a live key.
     pub async fn authenticate_api_key(&self, secret: &str) -> Result<Option<ApiKey>> {
-        if !(secret.starts_with("sk_live_") || secret.starts_with("sk_test_")) || secret.len() > 128
-        {
+        if !(secret.starts_with("sk_live_") || secret.starts_with("sk_test_")) || secret.len() > 128 {
             return Ok(None);
         }
-        self.store
-            .find_api_key_by_hash(&crypto::sha256_hex(secret))
-            .await
+        self.store.find_api_key_by_hash(&crypto::sha256_hex(secret)).await
     }
 
     /// Makes a new signing key the active one. The old keys stay in the JWKS until their last tokens expire.
     pub async fn rotate_signing_key(&self, org_id: &str, by: Option<&str>) -> Result<String> {
         if self.store.find_org(org_id).await?.is_none() {
-            return Err(CoreError::NotFound {
-                entity: "organization",
-            });
+            return Err(CoreError::NotFound { entity: "organization" });
         }
         let now = self.now();
         let key = self.keys.generate(org_id, now)?;
@@ -211,16 +172,8 @@ impl Services {
         let publish_until = now + Duration::seconds(self.config.access_token_ttl_secs + 60);
         let tx = self.store.begin().await?;
         tx.insert_signing_key(&key).await?;
-        tx.retire_signing_keys(org_id, &key.kid, now, publish_until)
-            .await?;
-        tx.insert_event(&Event::new(
-            org_id,
-            types::SIGNING_KEY_ROTATED,
-            by,
-            json!({"kid": key.kid}),
-            now,
-        ))
-        .await?;
+        tx.retire_signing_keys(org_id, &key.kid, now, publish_until).await?;
+        tx.insert_event(&Event::new(org_id, types::SIGNING_KEY_ROTATED, by, json!({"kid": key.kid}), now)).await?;
         tx.commit().await?;
         self.keys.forget_active(org_id);
         Ok(key.kid)
@@ -228,9 +181,7 @@ impl Services {
 
     pub async fn jwks(&self, org_id: &str) -> Result<serde_json::Value> {
         if !ids::is_valid_id(ids::ORG, org_id) || self.store.find_org(org_id).await?.is_none() {
-            return Err(CoreError::NotFound {
-                entity: "organization",
-            });
+            return Err(CoreError::NotFound { entity: "organization" });
         }
         self.keys.jwks(&*self.store, org_id, self.now()).await
     }

@@ -29,10 +29,7 @@ impl std::str::FromStr for Plan {
             "free" => Ok(Self::Free),
             "pro" => Ok(Self::Pro),
             "enterprise" => Ok(Self::Enterprise),
-            _ => Err(CoreError::invalid(
-                "invalid_plan",
-                "plan must be one of free, pro, enterprise",
-            )),
+            _ => Err(CoreError::invalid("invalid_plan", "plan must be one of free, pro, enterprise")),
         }
     }
 }

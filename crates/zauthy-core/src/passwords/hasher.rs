@@ -19,11 +19,7 @@ pub struct Argon2Params {
 
 impl Default for Argon2Params {
     fn default() -> Self {
-        Self {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
-        }
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
     }
 }
 
@@ -55,29 +51,16 @@ pub struct Verified {
 
 impl PasswordHasher {
     pub fn new(params: Argon2Params, max_concurrent: usize) -> Self {
-        Self {
-            params,
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
-            dummy: Arc::default(),
-        }
+        Self { params, permits: Arc::new(Semaphore::new(max_concurrent.max(1))), dummy: Arc::default() }
     }
 
     pub fn params(&self) -> Argon2Params {
         self.params
     }
 
-    async fn on_pool<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| CoreError::internal("hashing pool closed"))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| CoreError::internal(format!("hashing task failed: {e}")))
+    async fn on_pool<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let _permit = self.permits.acquire().await.map_err(|_| CoreError::internal("hashing pool closed"))?;
+        tokio::task::spawn_blocking(work).await.map_err(|e| CoreError::internal(format!("hashing task failed: {e}")))
     }
 
     pub async fn hash(&self, password: &str) -> Result<String> {
@@ -99,21 +82,12 @@ impl PasswordHasher {
         let stored = stored.to_owned();
         self.on_pool(move || -> Result<Verified> {
             let Ok(parsed) = PasswordHash::new(&stored) else {
-                return Ok(Verified {
-                    ok: false,
-                    needs_rehash: false,
-                });
+                return Ok(Verified { ok: false, needs_rehash: false });
             };
-            let ok = params
-                .argon2()?
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok();
-            let current = Params::try_from(&parsed)
-                .ok()
-                .map(|p| (p.m_cost(), p.t_cost(), p.p_cost()));
+            let ok = params.argon2()?.verify_password(password.as_bytes(), &parsed).is_ok();
+            let current = Params::try_from(&parsed).ok().map(|p| (p.m_cost(), p.t_cost(), p.p_cost()));
             let wanted = (params.memory_kib, params.iterations, params.parallelism);
-            let needs_rehash =
-                ok && (parsed.algorithm.as_str() != "argon2id" || current != Some(wanted));
+            let needs_rehash = ok && (parsed.algorithm.as_str() != "argon2id" || current != Some(wanted));
             Ok(Verified { ok, needs_rehash })
         })
         .await?
@@ -121,11 +95,7 @@ impl PasswordHasher {
 
     /// Spends the same work as a real check, for users that do not exist.
     pub async fn verify_dummy(&self, password: &str) -> Result<()> {
-        let dummy = self
-            .dummy
-            .get_or_try_init(|| self.hash("dummy-password-for-timing"))
-            .await?
-            .clone();
+        let dummy = self.dummy.get_or_try_init(|| self.hash("dummy-password-for-timing")).await?.clone();
         self.verify(password, &dummy).await.map(|_| ())
     }
 }
@@ -138,52 +108,17 @@ mod tests {
     async fn a_hash_verifies_its_password_and_not_another() {
         let hasher = PasswordHasher::new(Argon2Params::default(), 2);
         let hash = hasher.hash("SecureP@ss123").await.unwrap();
-        assert!(
-            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{hash}"
-        );
-        assert_eq!(
-            hasher.verify("SecureP@ss123", &hash).await.unwrap(),
-            Verified {
-                ok: true,
-                needs_rehash: false
-            }
-        );
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert_eq!(hasher.verify("SecureP@ss123", &hash).await.unwrap(), Verified { ok: true, needs_rehash: false });
         assert!(!hasher.verify("SecureP@ss124", &hash).await.unwrap().ok);
     }
 
     #[tokio::test]
     async fn a_hash_made_with_older_parameters_asks_for_a_rehash() {
-        let old = PasswordHasher::new(
-            Argon2Params {
-                memory_kib: 19_456,
-                iterations: 2,
-                parallelism: 1,
-            },
-            1,
-        );
-        let new = PasswordHasher::new(
-            Argon2Params {
-                memory_kib: 19_456,
-                iterations: 3,
-                parallelism: 1,
-            },
-            1,
-        );
+        let old = PasswordHasher::new(Argon2Params { memory_kib: 19_456, iterations: 2, parallelism: 1 }, 1);
+        let new = PasswordHasher::new(Argon2Params { memory_kib: 19_456, iterations: 3, parallelism: 1 }, 1);
         let hash = old.hash("SecureP@ss123").await.unwrap();
-        assert_eq!(
-            new.verify("SecureP@ss123", &hash).await.unwrap(),
-            Verified {
-                ok: true,
-                needs_rehash: true
-            }
-        );
-        assert_eq!(
-            new.verify("wrong", &hash).await.unwrap(),
-            Verified {
-                ok: false,
-                needs_rehash: false
-            }
-        );
+        assert_eq!(new.verify("SecureP@ss123", &hash).await.unwrap(), Verified { ok: true, needs_rehash: true });
+        assert_eq!(new.verify("wrong", &hash).await.unwrap(), Verified { ok: false, needs_rehash: false });
     }
 }

@@ -28,10 +28,7 @@ pub fn check_password_policy(password: &str) -> Result<()> {
     if !password.chars().any(|c| c.is_ascii_digit()) {
         return invalid("Password must contain a digit");
     }
-    if !password
-        .chars()
-        .any(|c| !c.is_alphanumeric() && !c.is_whitespace())
-    {
+    if !password.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
         return invalid("Password must contain a special character");
     }
     if is_common(password) {
@@ -60,10 +57,7 @@ fn is_common(password: &str) -> bool {
         .trim_end_matches(|c: char| !c.is_ascii_alphabetic())
         .trim_start_matches(|c: char| !c.is_ascii_alphabetic());
     // Strip trailing digits before folding too, so "Password2024!" reduces to "password".
-    let undecorated = password
-        .to_lowercase()
-        .trim_end_matches(|c: char| !c.is_alphabetic())
-        .to_owned();
+    let undecorated = password.to_lowercase().trim_end_matches(|c: char| !c.is_alphabetic()).to_owned();
     COMMON_BASES
         .lines()
         .map(str::trim)
@@ -84,43 +78,17 @@ mod tests {
 
     #[test]
     fn each_missing_character_class_is_refused_with_weak_password() {
-        for bad in [
-            "Sh0rt!",
-            "alllower1!",
-            "ALLUPPER1!",
-            "NoDigits!!",
-            "NoSpecial12",
-            &"Aa1!".repeat(40),
-        ] {
+        for bad in ["Sh0rt!", "alllower1!", "ALLUPPER1!", "NoDigits!!", "NoSpecial12", &"Aa1!".repeat(40)] {
             let err = check_password_policy(bad).unwrap_err();
-            assert!(
-                matches!(
-                    err,
-                    CoreError::Invalid {
-                        code: "weak_password",
-                        ..
-                    }
-                ),
-                "{bad}"
-            );
+            assert!(matches!(err, CoreError::Invalid { code: "weak_password", .. }), "{bad}");
         }
     }
 
     #[test]
     fn decorated_common_passwords_are_refused() {
-        for bad in [
-            "P@ssw0rd1!",
-            "Password123!",
-            "Welcome2024!",
-            "Qwerty123!",
-            "Admin@123",
-            "Letmein1!",
-            "Iloveyou1!",
-        ] {
-            assert!(
-                check_password_policy(bad).is_err(),
-                "{bad} should be refused"
-            );
+        for bad in ["P@ssw0rd1!", "Password123!", "Welcome2024!", "Qwerty123!", "Admin@123", "Letmein1!", "Iloveyou1!"]
+        {
+            assert!(check_password_policy(bad).is_err(), "{bad} should be refused");
         }
     }
 }

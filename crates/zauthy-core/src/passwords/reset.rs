@@ -26,20 +26,12 @@ pub struct PasswordResetRecord {
 }
 
 fn invalid_reset_token() -> CoreError {
-    CoreError::invalid(
-        "invalid_reset_token",
-        "The reset token is invalid, expired or already used",
-    )
+    CoreError::invalid("invalid_reset_token", "The reset token is invalid, expired or already used")
 }
 
 impl Services {
     /// Queues a reset email if the account exists and may sign in; answers the same either way.
-    pub async fn forgot_password(
-        &self,
-        actor: &Actor,
-        email: &str,
-        meta: &ClientMeta,
-    ) -> Result<()> {
+    pub async fn forgot_password(&self, actor: &Actor, email: &str, meta: &ClientMeta) -> Result<()> {
         let org_id = actor.require_api_key()?;
         let Ok(email) = Email::parse(email) else {
             return Ok(());
@@ -50,13 +42,7 @@ impl Services {
         if found.user.is_blocked {
             return Ok(());
         }
-        let org = self
-            .store
-            .find_org(org_id)
-            .await?
-            .ok_or(CoreError::NotFound {
-                entity: "organization",
-            })?;
+        let org = self.store.find_org(org_id).await?.ok_or(CoreError::NotFound { entity: "organization" })?;
         let now = self.now();
         let token = crypto::new_opaque_token("prt");
         let record = PasswordResetRecord {
@@ -69,26 +55,14 @@ impl Services {
             created_at: now,
         };
         let url = match &self.config.password_reset_url {
-            Some(base) => format!(
-                "{base}{}token={token}",
-                if base.contains('?') { '&' } else { '?' }
-            ),
-            None => format!(
-                "{}/api/v1/password/reset (POST the token)",
-                self.config.public_url.trim_end_matches('/')
-            ),
+            Some(base) => format!("{base}{}token={token}", if base.contains('?') { '&' } else { '?' }),
+            None => format!("{}/api/v1/password/reset (POST the token)", self.config.public_url.trim_end_matches('/')),
         };
-        let message = password_reset_email(
-            email.as_str(),
-            &org.name,
-            &url,
-            &token,
-            self.config.reset_token_ttl_secs / 60,
-        );
+        let message =
+            password_reset_email(email.as_str(), &org.name, &url, &token, self.config.reset_token_ttl_secs / 60);
         let tx = self.store.begin().await?;
         tx.insert_reset_token(&record).await?;
-        tx.enqueue(&OutboxMessage::email(Some(org_id), &message, now))
-            .await?;
+        tx.enqueue(&OutboxMessage::email(Some(org_id), &message, now)).await?;
         tx.insert_event(&Event::new(
             org_id,
             types::PASSWORD_RESET_REQUESTED,
@@ -103,12 +77,7 @@ impl Services {
     }
 
     /// Sets a new password from a reset token, spends the token and signs the user out everywhere.
-    pub async fn reset_password(
-        &self,
-        actor: &Actor,
-        token: &str,
-        new_password: &str,
-    ) -> Result<()> {
+    pub async fn reset_password(&self, actor: &Actor, token: &str, new_password: &str) -> Result<()> {
         let org_id = actor.require_api_key()?;
         if !token.starts_with("prt_") || token.len() > 128 {
             return Err(invalid_reset_token());
@@ -117,10 +86,7 @@ impl Services {
         let hash = self.hasher.hash(new_password).await?;
         let now = self.now();
         let tx = self.store.begin().await?;
-        let record = tx
-            .find_reset_token(&crypto::sha256_hex(token))
-            .await?
-            .ok_or_else(invalid_reset_token)?;
+        let record = tx.find_reset_token(&crypto::sha256_hex(token)).await?.ok_or_else(invalid_reset_token)?;
         if record.org_id != org_id || record.used_at.is_some() || record.expires_at <= now {
             return Err(invalid_reset_token());
         }
@@ -131,8 +97,7 @@ impl Services {
         // Proving control of the mailbox also ends a lockout.
         tx.unlock_user(org_id, &record.user_id, now).await?;
         tx.invalidate_reset_tokens(&record.user_id, now).await?;
-        tx.revoke_user_sessions(org_id, &record.user_id, None, "password_reset", now)
-            .await?;
+        tx.revoke_user_sessions(org_id, &record.user_id, None, "password_reset", now).await?;
         tx.insert_event(&Event::new(
             org_id,
             types::PASSWORD_RESET,
@@ -145,49 +110,25 @@ impl Services {
     }
 
     /// Changes the signed-in user's password; other sessions end, this one stays.
-    pub async fn change_password(
-        &self,
-        actor: &Actor,
-        current: &str,
-        new_password: &str,
-    ) -> Result<()> {
+    pub async fn change_password(&self, actor: &Actor, current: &str, new_password: &str) -> Result<()> {
         let (org_id, user_id, session_id) = actor.require_user()?;
-        let found = self
-            .store
-            .find_user(org_id, user_id)
-            .await?
-            .ok_or(CoreError::NotFound { entity: "user" })?;
+        let found = self.store.find_user(org_id, user_id).await?.ok_or(CoreError::NotFound { entity: "user" })?;
         let stored = found.password_hash.unwrap_or_default();
-        if current.chars().count() > super::MAX_PASSWORD_CHARS
-            || !self.hasher.verify(current, &stored).await?.ok
-        {
-            return Err(CoreError::unauthenticated(
-                "invalid_credentials",
-                "The current password is wrong",
-            ));
+        if current.chars().count() > super::MAX_PASSWORD_CHARS || !self.hasher.verify(current, &stored).await?.ok {
+            return Err(CoreError::unauthenticated("invalid_credentials", "The current password is wrong"));
         }
         check_password_policy(new_password)?;
         if current == new_password {
-            return Err(CoreError::invalid(
-                "password_unchanged",
-                "The new password must differ from the current one",
-            ));
+            return Err(CoreError::invalid("password_unchanged", "The new password must differ from the current one"));
         }
         let hash = self.hasher.hash(new_password).await?;
         let now = self.now();
         let tx = self.store.begin().await?;
         tx.set_password_hash(user_id, &hash, now).await?;
         tx.invalidate_reset_tokens(user_id, now).await?;
-        tx.revoke_user_sessions(org_id, user_id, Some(session_id), "password_changed", now)
+        tx.revoke_user_sessions(org_id, user_id, Some(session_id), "password_changed", now).await?;
+        tx.insert_event(&Event::new(org_id, types::PASSWORD_CHANGED, Some(user_id), json!({"user_id": user_id}), now))
             .await?;
-        tx.insert_event(&Event::new(
-            org_id,
-            types::PASSWORD_CHANGED,
-            Some(user_id),
-            json!({"user_id": user_id}),
-            now,
-        ))
-        .await?;
         tx.commit().await
     }
 }

@@ -62,21 +62,9 @@ impl Default for RateLimitConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            free: CategoryLimits {
-                auth: 20,
-                kyc: 10,
-                general: 60,
-            },
-            pro: CategoryLimits {
-                auth: 100,
-                kyc: 50,
-                general: 300,
-            },
-            enterprise: CategoryLimits {
-                auth: 1000,
-                kyc: 500,
-                general: 3000,
-            },
+            free: CategoryLimits { auth: 20, kyc: 10, general: 60 },
+            pro: CategoryLimits { auth: 100, kyc: 50, general: 300 },
+            enterprise: CategoryLimits { auth: 1000, kyc: 500, general: 3000 },
             unauthenticated_per_ip: 60,
             org_create_per_ip_per_hour: 10,
         }
@@ -122,35 +110,16 @@ impl RateLimiter {
         if windows.len() > SWEEP_ABOVE {
             windows.retain(|_, w| now.duration_since(w.started) < period);
         }
-        let window = windows.entry(key.to_owned()).or_insert(Window {
-            started: now,
-            count: 0,
-        });
+        let window = windows.entry(key.to_owned()).or_insert(Window { started: now, count: 0 });
         if now.duration_since(window.started) >= period {
-            *window = Window {
-                started: now,
-                count: 0,
-            };
+            *window = Window { started: now, count: 0 };
         }
-        let reset_secs = period
-            .saturating_sub(now.duration_since(window.started))
-            .as_secs()
-            .max(1);
+        let reset_secs = period.saturating_sub(now.duration_since(window.started)).as_secs().max(1);
         if window.count >= limit {
-            return Decision {
-                allowed: false,
-                limit,
-                remaining: 0,
-                reset_secs,
-            };
+            return Decision { allowed: false, limit, remaining: 0, reset_secs };
         }
         window.count += 1;
-        Decision {
-            allowed: true,
-            limit,
-            remaining: limit - window.count,
-            reset_secs,
-        }
+        Decision { allowed: true, limit, remaining: limit - window.count, reset_secs }
     }
 }
 

@@ -19,10 +19,7 @@ pub struct VerifiedToken {
 }
 
 fn invalid_refresh() -> CoreError {
-    CoreError::unauthenticated(
-        "invalid_refresh_token",
-        "The refresh token is invalid or expired",
-    )
+    CoreError::unauthenticated("invalid_refresh_token", "The refresh token is invalid or expired")
 }
 
 impl Services {
@@ -39,27 +36,14 @@ impl Services {
         }
         let now = self.now();
         let tx = self.store.begin().await?;
-        let record = tx
-            .find_refresh_token(&crypto::sha256_hex(refresh_token))
-            .await?
-            .ok_or_else(invalid_refresh)?;
+        let record = tx.find_refresh_token(&crypto::sha256_hex(refresh_token)).await?.ok_or_else(invalid_refresh)?;
         if caller_org.is_some_and(|org| org != record.org_id) {
             return Err(invalid_refresh());
         }
-        let session = tx
-            .find_session(&record.session_id)
-            .await?
-            .ok_or_else(invalid_refresh)?;
+        let session = tx.find_session(&record.session_id).await?.ok_or_else(invalid_refresh)?;
         if record.used_at.is_some() || !tx.mark_refresh_token_used(&record.id, now).await? {
-            let revoked = tx
-                .revoke_session(
-                    &session.org_id,
-                    &session.user_id,
-                    &session.id,
-                    "refresh_token_reused",
-                    now,
-                )
-                .await?;
+            let revoked =
+                tx.revoke_session(&session.org_id, &session.user_id, &session.id, "refresh_token_reused", now).await?;
             tx.insert_event(&Event::new(
                 &session.org_id,
                 types::REFRESH_TOKEN_REUSED,
@@ -75,30 +59,16 @@ impl Services {
             ));
         }
         if session.revoked_at.is_some() {
-            return Err(CoreError::unauthenticated(
-                "session_revoked",
-                "The session has been revoked",
-            ));
+            return Err(CoreError::unauthenticated("session_revoked", "The session has been revoked"));
         }
         if !session.is_active(now) || record.expires_at <= now {
-            return Err(CoreError::unauthenticated(
-                "session_expired",
-                "The session has expired; sign in again",
-            ));
+            return Err(CoreError::unauthenticated("session_expired", "The session has expired; sign in again"));
         }
-        let user = tx
-            .find_user(&session.org_id, &session.user_id)
-            .await?
-            .ok_or_else(invalid_refresh)?
-            .user;
+        let user = tx.find_user(&session.org_id, &session.user_id).await?.ok_or_else(invalid_refresh)?.user;
         if user.is_blocked {
-            return Err(CoreError::forbidden_code(
-                "user_blocked",
-                "This account has been blocked",
-            ));
+            return Err(CoreError::forbidden_code("user_blocked", "This account has been blocked"));
         }
-        let idle = (now + Duration::seconds(self.config.sessions.idle_timeout_secs))
-            .min(session.absolute_expires_at);
+        let idle = (now + Duration::seconds(self.config.sessions.idle_timeout_secs)).min(session.absolute_expires_at);
         tx.touch_session(&session.id, now, idle).await?;
         let tokens = self.issue_tokens(&*tx, &user, &session.id, idle).await?;
         tx.commit().await?;
@@ -107,23 +77,13 @@ impl Services {
 
     pub async fn logout(&self, actor: &Actor) -> Result<()> {
         let (org_id, user_id, session_id) = actor.require_user()?;
-        self.revoke_with_event(org_id, user_id, session_id, "logout")
-            .await
-            .map(|_| ())
+        self.revoke_with_event(org_id, user_id, session_id, "logout").await.map(|_| ())
     }
 
-    async fn revoke_with_event(
-        &self,
-        org_id: &str,
-        user_id: &str,
-        session_id: &str,
-        reason: &str,
-    ) -> Result<bool> {
+    async fn revoke_with_event(&self, org_id: &str, user_id: &str, session_id: &str, reason: &str) -> Result<bool> {
         let now = self.now();
         let tx = self.store.begin().await?;
-        let revoked = tx
-            .revoke_session(org_id, user_id, session_id, reason, now)
-            .await?;
+        let revoked = tx.revoke_session(org_id, user_id, session_id, reason, now).await?;
         if revoked {
             tx.insert_event(&Event::new(
                 org_id,
@@ -141,23 +101,14 @@ impl Services {
     /// The caller's live sessions, newest first, with the one making this call marked.
     pub async fn list_sessions(&self, actor: &Actor) -> Result<Vec<(Session, bool)>> {
         let (org_id, user_id, current) = actor.require_user()?;
-        let sessions = self
-            .store
-            .list_active_sessions(org_id, user_id, self.now())
-            .await?;
-        Ok(sessions
-            .into_iter()
-            .map(|s| (s.id == current, s))
-            .map(|(c, s)| (s, c))
-            .collect())
+        let sessions = self.store.list_active_sessions(org_id, user_id, self.now()).await?;
+        Ok(sessions.into_iter().map(|s| (s.id == current, s)).map(|(c, s)| (s, c)).collect())
     }
 
     pub async fn revoke_session(&self, actor: &Actor, session_id: &str) -> Result<()> {
         let (org_id, user_id, _) = actor.require_user()?;
         if !ids::is_valid_id(ids::SESSION, session_id)
-            || !self
-                .revoke_with_event(org_id, user_id, session_id, "revoked_by_user")
-                .await?
+            || !self.revoke_with_event(org_id, user_id, session_id, "revoked_by_user").await?
         {
             return Err(CoreError::NotFound { entity: "session" });
         }
@@ -169,9 +120,7 @@ impl Services {
         let (org_id, user_id, _) = actor.require_user()?;
         let now = self.now();
         let tx = self.store.begin().await?;
-        let count = tx
-            .revoke_user_sessions(org_id, user_id, None, "revoked_everywhere", now)
-            .await?;
+        let count = tx.revoke_user_sessions(org_id, user_id, None, "revoked_everywhere", now).await?;
         tx.insert_event(&Event::new(
             org_id,
             types::SESSION_REVOKED,
@@ -185,18 +134,11 @@ impl Services {
     }
 
     /// Full verification: signature, issuer, expiry, and that the session behind it is still live.
-    pub async fn verify_access_token(
-        &self,
-        token: &str,
-    ) -> Result<std::result::Result<VerifiedToken, TokenRejection>> {
+    pub async fn verify_access_token(&self, token: &str) -> Result<std::result::Result<VerifiedToken, TokenRejection>> {
         if token.len() > 4096 {
             return Ok(Err(TokenRejection::Malformed));
         }
-        let claims = match self
-            .keys
-            .verify(&*self.store, &*self.clock, token, |org| self.issuer(org))
-            .await?
-        {
+        let claims = match self.keys.verify(&*self.store, &*self.clock, token, |org| self.issuer(org)).await? {
             Ok(claims) => claims,
             Err(rejection) => return Ok(Err(rejection)),
         };
@@ -205,9 +147,7 @@ impl Services {
             .store
             .find_session(&claims.sid)
             .await?
-            .is_some_and(|s| {
-                s.user_id == claims.sub && s.org_id == claims.org_id && s.is_active(now)
-            });
+            .is_some_and(|s| s.user_id == claims.sub && s.org_id == claims.org_id && s.is_active(now));
         if !live {
             return Ok(Err(TokenRejection::SessionRevoked));
         }
@@ -231,28 +171,23 @@ impl Services {
     /// Turns a bearer access token into an actor, or the reason it is refused.
     pub async fn authenticate_user_token(&self, token: &str) -> Result<Actor> {
         match self.verify_access_token(token).await? {
-            Ok(v) => {
-                Ok(Actor::User {
-                    role: v.claims.role.parse().map_err(|_| {
-                        CoreError::unauthenticated("invalid_token", "Invalid token")
-                    })?,
-                    org_id: v.claims.org_id,
-                    user_id: v.claims.sub,
-                    session_id: v.claims.sid,
-                })
+            Ok(v) => Ok(Actor::User {
+                role: v
+                    .claims
+                    .role
+                    .parse()
+                    .map_err(|_| CoreError::unauthenticated("invalid_token", "Invalid token"))?,
+                org_id: v.claims.org_id,
+                user_id: v.claims.sub,
+                session_id: v.claims.sid,
+            }),
+            Err(TokenRejection::Expired) => {
+                Err(CoreError::unauthenticated("token_expired", "The access token has expired"))
             }
-            Err(TokenRejection::Expired) => Err(CoreError::unauthenticated(
-                "token_expired",
-                "The access token has expired",
-            )),
-            Err(TokenRejection::SessionRevoked) => Err(CoreError::unauthenticated(
-                "session_revoked",
-                "The session of this token has ended",
-            )),
-            Err(_) => Err(CoreError::unauthenticated(
-                "invalid_token",
-                "The access token is invalid",
-            )),
+            Err(TokenRejection::SessionRevoked) => {
+                Err(CoreError::unauthenticated("session_revoked", "The session of this token has ended"))
+            }
+            Err(_) => Err(CoreError::unauthenticated("invalid_token", "The access token is invalid")),
         }
     }
 }

@@ -49,9 +49,6 @@ pub struct SessionLifetimes {
 
 impl Default for SessionLifetimes {
     fn default() -> Self {
-        Self {
-            idle_timeout_secs: 7 * 24 * 3600,
-            absolute_lifetime_secs: 30 * 24 * 3600,
-        }
+        Self { idle_timeout_secs: 7 * 24 * 3600, absolute_lifetime_secs: 30 * 24 * 3600 }
     }
 }

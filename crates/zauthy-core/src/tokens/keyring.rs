@@ -34,11 +34,7 @@ pub struct KeyRing {
 
 impl KeyRing {
     pub fn new(master: MasterKey) -> Self {
-        Self {
-            master,
-            active: RwLock::default(),
-            public: RwLock::default(),
-        }
+        Self { master, active: RwLock::default(), public: RwLock::default() }
     }
 
     pub fn master(&self) -> &MasterKey {
@@ -47,18 +43,13 @@ impl KeyRing {
 
     /// Makes a fresh Ed25519 key for `org_id`, private half sealed under the master key.
     pub fn generate(&self, org_id: &str, now: OffsetDateTime) -> Result<SigningKeyRecord> {
-        let pair = Ed25519KeyPair::generate()
-            .map_err(|_| CoreError::internal("Ed25519 key generation failed"))?;
-        let pkcs8 = pair
-            .to_pkcs8v1()
-            .map_err(|_| CoreError::internal("Ed25519 PKCS#8 export failed"))?;
+        let pair = Ed25519KeyPair::generate().map_err(|_| CoreError::internal("Ed25519 key generation failed"))?;
+        let pkcs8 = pair.to_pkcs8v1().map_err(|_| CoreError::internal("Ed25519 PKCS#8 export failed"))?;
         let kid = ids::new_id(ids::SIGNING_KEY);
         let x = BASE64URL_NOPAD.encode(pair.public_key().as_ref());
         let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": "EdDSA", "use": "sig"});
         Ok(SigningKeyRecord {
-            private_key_enc: self
-                .master
-                .encrypt(pkcs8.as_ref(), &format!("signing_key:{kid}")),
+            private_key_enc: self.master.encrypt(pkcs8.as_ref(), &format!("signing_key:{kid}")),
             kid,
             org_id: org_id.to_owned(),
             algorithm: "EdDSA".to_owned(),
@@ -70,29 +61,15 @@ impl KeyRing {
     }
 
     /// Signs `claims` with the organization's active key.
-    pub async fn sign(
-        &self,
-        repo: &dyn Repo,
-        org_id: &str,
-        claims: &AccessClaims,
-    ) -> Result<String> {
+    pub async fn sign(&self, repo: &dyn Repo, org_id: &str, claims: &AccessClaims) -> Result<String> {
         let (kid, key) = self.active_key(repo, org_id).await?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(kid);
-        jsonwebtoken::encode(&header, claims, &key)
-            .map_err(|e| CoreError::internal(format!("JWT signing failed: {e}")))
+        jsonwebtoken::encode(&header, claims, &key).map_err(|e| CoreError::internal(format!("JWT signing failed: {e}")))
     }
 
-    async fn active_key(
-        &self,
-        repo: &dyn Repo,
-        org_id: &str,
-    ) -> Result<(String, Arc<EncodingKey>)> {
-        if let Some(k) = self
-            .active
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(org_id)
+    async fn active_key(&self, repo: &dyn Repo, org_id: &str) -> Result<(String, Arc<EncodingKey>)> {
+        if let Some(k) = self.active.read().unwrap_or_else(|e| e.into_inner()).get(org_id)
             && k.loaded.elapsed() < ACTIVE_KEY_TTL
         {
             return Ok((k.kid.clone(), k.encoding.clone()));
@@ -102,47 +79,23 @@ impl KeyRing {
             .iter()
             .filter(|k| k.retired_at.is_none())
             .max_by_key(|k| k.created_at)
-            .ok_or_else(|| {
-                CoreError::internal(format!("organization {org_id} has no active signing key"))
-            })?;
-        let der = self.master.decrypt(
-            &record.private_key_enc,
-            &format!("signing_key:{}", record.kid),
-        )?;
+            .ok_or_else(|| CoreError::internal(format!("organization {org_id} has no active signing key")))?;
+        let der = self.master.decrypt(&record.private_key_enc, &format!("signing_key:{}", record.kid))?;
         let encoding = Arc::new(EncodingKey::from_ed_der(&der));
-        self.active
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                org_id.to_owned(),
-                ActiveKey {
-                    kid: record.kid.clone(),
-                    encoding: encoding.clone(),
-                    loaded: Instant::now(),
-                },
-            );
+        self.active.write().unwrap_or_else(|e| e.into_inner()).insert(
+            org_id.to_owned(),
+            ActiveKey { kid: record.kid.clone(), encoding: encoding.clone(), loaded: Instant::now() },
+        );
         Ok((record.kid.clone(), encoding))
     }
 
     /// Forgets the cached active key so the next signature uses the newest one (after a local rotation).
     pub fn forget_active(&self, org_id: &str) {
-        self.active
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(org_id);
+        self.active.write().unwrap_or_else(|e| e.into_inner()).remove(org_id);
     }
 
-    async fn decoding_key(
-        &self,
-        repo: &dyn Repo,
-        kid: &str,
-    ) -> Result<Option<(String, Arc<DecodingKey>)>> {
-        if let Some(found) = self
-            .public
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(kid)
-        {
+    async fn decoding_key(&self, repo: &dyn Repo, kid: &str) -> Result<Option<(String, Arc<DecodingKey>)>> {
+        if let Some(found) = self.public.read().unwrap_or_else(|e| e.into_inner()).get(kid) {
             return Ok(Some(found.clone()));
         }
         let Some(record) = repo.find_signing_key(kid).await? else {
@@ -151,14 +104,10 @@ impl KeyRing {
         let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&record.public_jwk)
             .map_err(|e| CoreError::internal(format!("stored JWK is corrupt: {e}")))?;
         let key = Arc::new(
-            DecodingKey::from_jwk(&jwk)
-                .map_err(|e| CoreError::internal(format!("stored JWK is unusable: {e}")))?,
+            DecodingKey::from_jwk(&jwk).map_err(|e| CoreError::internal(format!("stored JWK is unusable: {e}")))?,
         );
         let entry = (record.org_id.clone(), key);
-        self.public
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(kid.to_owned(), entry.clone());
+        self.public.write().unwrap_or_else(|e| e.into_inner()).insert(kid.to_owned(), entry.clone());
         Ok(Some(entry))
     }
 
@@ -193,12 +142,8 @@ impl KeyRing {
             Err(e) => {
                 use jsonwebtoken::errors::ErrorKind;
                 return Ok(Err(match e.kind() {
-                    ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
-                        TokenRejection::BadSignature
-                    }
-                    ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
-                        TokenRejection::WrongOrganization
-                    }
+                    ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => TokenRejection::BadSignature,
+                    ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => TokenRejection::WrongOrganization,
                     _ => TokenRejection::Malformed,
                 }));
             }
@@ -213,12 +158,7 @@ impl KeyRing {
     }
 
     /// The JWKS document for an organization: every key that can still have valid tokens.
-    pub async fn jwks(
-        &self,
-        repo: &dyn Repo,
-        org_id: &str,
-        now: OffsetDateTime,
-    ) -> Result<serde_json::Value> {
+    pub async fn jwks(&self, repo: &dyn Repo, org_id: &str, now: OffsetDateTime) -> Result<serde_json::Value> {
         let keys = repo.list_signing_keys(org_id).await?;
         let published: Vec<serde_json::Value> = keys
             .iter()

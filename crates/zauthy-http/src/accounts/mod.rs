@@ -11,9 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use zauthy_core::accounts::{
-    LoginOutcome, LoginRequest as CoreLogin, SignupRequest as CoreSignup, UserQuery,
-};
+use zauthy_core::accounts::{LoginOutcome, LoginRequest as CoreLogin, SignupRequest as CoreSignup, UserQuery};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -69,20 +67,9 @@ pub async fn signup(
     Client(client): Client,
     ApiJson(body): ApiJson<SignupRequest>,
 ) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
-    let request = CoreSignup {
-        email: body.email,
-        password: body.password,
-        name: body.name,
-        phone: body.phone,
-    };
+    let request = CoreSignup { email: body.email, password: body.password, name: body.name, phone: body.phone };
     let (user, tokens) = state.services.signup(&actor, request, &client).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(AuthResponse {
-            user: user.into(),
-            tokens: tokens.into(),
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(AuthResponse { user: user.into(), tokens: tokens.into() })))
 }
 
 /// Sign in with email and password. Five failures lock the account for 30 minutes, ten for 2 hours, fifteen
@@ -101,23 +88,12 @@ pub async fn login(
     Client(client): Client,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    let outcome = state
-        .services
-        .login(
-            &actor,
-            CoreLogin {
-                email: body.email,
-                password: body.password,
-            },
-            &client,
-        )
-        .await?;
+    let outcome =
+        state.services.login(&actor, CoreLogin { email: body.email, password: body.password }, &client).await?;
     match outcome {
-        LoginOutcome::Success { user, tokens } => Ok(Json(LoginResponse {
-            user: user.into(),
-            tokens: tokens.into(),
-            mfa_required: false,
-        })),
+        LoginOutcome::Success { user, tokens } => {
+            Ok(Json(LoginResponse { user: user.into(), tokens: tokens.into(), mfa_required: false }))
+        }
     }
 }
 
@@ -151,11 +127,8 @@ pub async fn list_users(
     Caller(actor): Caller,
     ApiQuery(params): ApiQuery<ListUsersParams>,
 ) -> ApiResult<Json<UserListResponse>> {
-    let query = UserQuery {
-        page: params.page.unwrap_or(1),
-        per_page: params.per_page.unwrap_or(20),
-        email: params.email,
-    };
+    let query =
+        UserQuery { page: params.page.unwrap_or(1), per_page: params.per_page.unwrap_or(20), email: params.email };
     let list = state.services.list_users(&actor, query).await?;
     Ok(Json(UserListResponse {
         users: list.users.into_iter().map(Into::into).collect(),
@@ -174,9 +147,7 @@ pub async fn get_user(
     Caller(actor): Caller,
     ApiPath(user_id): ApiPath<String>,
 ) -> ApiResult<Json<UserResponse>> {
-    Ok(Json(
-        state.services.get_user(&actor, &user_id).await?.into(),
-    ))
+    Ok(Json(state.services.get_user(&actor, &user_id).await?.into()))
 }
 
 /// Block a user: their sessions end and they can neither log in nor refresh. Permissions: API key, or an
@@ -190,13 +161,7 @@ pub async fn block_user(
     Caller(actor): Caller,
     ApiPath(user_id): ApiPath<String>,
 ) -> ApiResult<Json<UserResponse>> {
-    Ok(Json(
-        state
-            .services
-            .set_user_blocked(&actor, &user_id, true)
-            .await?
-            .into(),
-    ))
+    Ok(Json(state.services.set_user_blocked(&actor, &user_id, true).await?.into()))
 }
 
 /// Unblock a user. Permissions: API key, or an owner or admin.
@@ -208,13 +173,7 @@ pub async fn unblock_user(
     Caller(actor): Caller,
     ApiPath(user_id): ApiPath<String>,
 ) -> ApiResult<Json<UserResponse>> {
-    Ok(Json(
-        state
-            .services
-            .set_user_blocked(&actor, &user_id, false)
-            .await?
-            .into(),
-    ))
+    Ok(Json(state.services.set_user_blocked(&actor, &user_id, false).await?.into()))
 }
 
 /// End a lockout early and reset the failure counter. Permissions: API key, or an owner or admin.
@@ -226,9 +185,7 @@ pub async fn unlock_user(
     Caller(actor): Caller,
     ApiPath(user_id): ApiPath<String>,
 ) -> ApiResult<Json<UserResponse>> {
-    Ok(Json(
-        state.services.unlock_user(&actor, &user_id).await?.into(),
-    ))
+    Ok(Json(state.services.unlock_user(&actor, &user_id).await?.into()))
 }
 
 /// Delete a user with their sessions and tokens. Permissions: API key, or an owner or admin.

@@ -45,16 +45,8 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
         });
         registry.register("http_requests", "HTTP requests served", requests.clone());
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency",
-            durations.clone(),
-        );
-        Self {
-            registry,
-            requests,
-            durations,
-        }
+        registry.register("http_request_duration_seconds", "HTTP request latency", durations.clone());
+        Self { registry, requests, durations }
     }
 
     pub fn render(&self) -> String {
@@ -71,29 +63,15 @@ pub async fn track_metrics(
     req: Request,
     next: Next,
 ) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
     let method = req.method().to_string();
     let start = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16();
     metrics
         .durations
-        .get_or_create(&RouteLabels {
-            method: method.clone(),
-            route: route.clone(),
-        })
+        .get_or_create(&RouteLabels { method: method.clone(), route: route.clone() })
         .observe(start.elapsed().as_secs_f64());
-    metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            method,
-            route,
-            status,
-        })
-        .inc();
+    metrics.requests.get_or_create(&RequestLabels { method, route, status }).inc();
     response
 }

@@ -35,11 +35,7 @@ pub async fn health() -> Json<HealthResponse> {
 pub async fn ready(State(state): State<AppState>) -> Result<Json<HealthResponse>, ApiError> {
     state.services.store.ping().await.map_err(|e| {
         tracing::error!(error = ?e, "readiness check failed");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-            "The database is not reachable",
-        )
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "The database is not reachable")
     })?;
     Ok(Json(HealthResponse { status: "ready" }))
 }
@@ -47,18 +43,9 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<HealthResponse>
 /// Prometheus text exposition of request counts and latencies.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
 }
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(health))
-        .routes(routes!(ready))
-        .routes(routes!(metrics))
+    OpenApiRouter::new().routes(routes!(health)).routes(routes!(ready)).routes(routes!(metrics))
 }

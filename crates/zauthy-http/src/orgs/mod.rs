@@ -161,11 +161,7 @@ pub async fn create_organization(
     let limits = &state.config.rate_limits;
     if limits.enabled {
         let key = format!("org-create:{}", client.ip.as_deref().unwrap_or("unknown"));
-        let d = state.limiter.check(
-            &key,
-            limits.org_create_per_ip_per_hour,
-            Duration::from_secs(3600),
-        );
+        let d = state.limiter.check(&key, limits.org_create_per_ip_per_hour, Duration::from_secs(3600));
         if !d.allowed {
             return Err(ApiError::rate_limited(d.reset_secs));
         }
@@ -209,14 +205,9 @@ pub async fn get_organization(
 /// List API keys (prefixes only). Permissions: API key, or an owner or admin.
 #[utoipa::path(get, path = "/api-keys", tag = "organizations", security(("bearer" = [])),
     responses((status = 200, body = ApiKeyList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn list_api_keys(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-) -> ApiResult<Json<ApiKeyList>> {
+pub async fn list_api_keys(State(state): State<AppState>, Caller(actor): Caller) -> ApiResult<Json<ApiKeyList>> {
     let keys = state.services.list_api_keys(&actor).await?;
-    Ok(Json(ApiKeyList {
-        api_keys: keys.into_iter().map(Into::into).collect(),
-    }))
+    Ok(Json(ApiKeyList { api_keys: keys.into_iter().map(Into::into).collect() }))
 }
 
 /// Create an API key; the secret is in this response only. Permissions: API key, or an owner or admin.
@@ -227,21 +218,9 @@ pub async fn create_api_key(
     Caller(actor): Caller,
     ApiJson(body): ApiJson<CreateApiKeyRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKeyResponse>)> {
-    let created = state
-        .services
-        .create_api_key(
-            &actor,
-            &body.name,
-            body.environment.map(Into::into).unwrap_or_default(),
-        )
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedApiKeyResponse {
-            key: created.key.into(),
-            api_key: created.secret,
-        }),
-    ))
+    let created =
+        state.services.create_api_key(&actor, &body.name, body.environment.map(Into::into).unwrap_or_default()).await?;
+    Ok((StatusCode::CREATED, Json(CreatedApiKeyResponse { key: created.key.into(), api_key: created.secret })))
 }
 
 /// Delete an API key; it stops working at once. Permissions: API key, or an owner or admin.
@@ -266,14 +245,8 @@ pub async fn rotate_signing_key(
     Caller(actor): Caller,
 ) -> ApiResult<Json<RotatedKeyResponse>> {
     let org_id = actor.require_admin(Role::Owner)?.to_owned();
-    let kid = state
-        .services
-        .rotate_signing_key(&org_id, actor.user_id())
-        .await?;
-    Ok(Json(RotatedKeyResponse {
-        kid,
-        jwks_uri: state.services.jwks_url(&org_id),
-    }))
+    let kid = state.services.rotate_signing_key(&org_id, actor.user_id()).await?;
+    Ok(Json(RotatedKeyResponse { kid, jwks_uri: state.services.jwks_url(&org_id) }))
 }
 
 /// The organization's public signing keys (RFC 7517), for verifying access tokens offline. Public.
@@ -286,10 +259,7 @@ pub async fn jwks(
 ) -> ApiResult<impl axum::response::IntoResponse> {
     let set = state.services.jwks(&org_id).await?;
     // Short cache: rotations must reach verifiers well within an access token's lifetime.
-    Ok((
-        [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
-        Json(set),
-    ))
+    Ok(([(axum::http::header::CACHE_CONTROL, "public, max-age=300")], Json(set)))
 }
 
 /// Routes under `/api/v1`.

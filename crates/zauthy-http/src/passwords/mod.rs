@@ -35,13 +35,8 @@ pub async fn forgot_password(
     Client(client): Client,
     ApiJson(body): ApiJson<ForgotPasswordRequest>,
 ) -> ApiResult<Json<MessageResponse>> {
-    state
-        .services
-        .forgot_password(&actor, &body.email, &client)
-        .await?;
-    Ok(Json(MessageResponse {
-        message: FORGOT_PASSWORD_MESSAGE,
-    }))
+    state.services.forgot_password(&actor, &body.email, &client).await?;
+    Ok(Json(MessageResponse { message: FORGOT_PASSWORD_MESSAGE }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -62,10 +57,7 @@ pub async fn reset_password(
     Caller(actor): Caller,
     ApiJson(body): ApiJson<ResetPasswordRequest>,
 ) -> ApiResult<Json<SuccessResponse>> {
-    state
-        .services
-        .reset_password(&actor, &body.token, &body.new_password)
-        .await?;
+    state.services.reset_password(&actor, &body.token, &body.new_password).await?;
     Ok(SuccessResponse::ok())
 }
 
@@ -86,10 +78,7 @@ pub async fn change_password(
     Caller(actor): Caller,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<Json<SuccessResponse>> {
-    state
-        .services
-        .change_password(&actor, &body.current_password, &body.new_password)
-        .await?;
+    state.services.change_password(&actor, &body.current_password, &body.new_password).await?;
     Ok(SuccessResponse::ok())
 }
 

@@ -32,22 +32,13 @@ pub async fn refresh(
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> ApiResult<Json<TokenPair>> {
     let caller_org = actor.as_ref().map(Actor::org_id);
-    Ok(Json(
-        state
-            .services
-            .refresh(&body.refresh_token, caller_org, &client)
-            .await?
-            .into(),
-    ))
+    Ok(Json(state.services.refresh(&body.refresh_token, caller_org, &client).await?.into()))
 }
 
 /// End the current session. Permissions: the user's access token.
 #[utoipa::path(post, path = "/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = SuccessResponse), (status = 401, body = ErrorBody)))]
-pub async fn logout(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-) -> ApiResult<Json<SuccessResponse>> {
+pub async fn logout(State(state): State<AppState>, Caller(actor): Caller) -> ApiResult<Json<SuccessResponse>> {
     state.services.logout(&actor).await?;
     Ok(SuccessResponse::ok())
 }
@@ -73,10 +64,7 @@ pub struct SessionList {
 /// The signed-in user's live sessions, newest first. Permissions: the user's access token.
 #[utoipa::path(get, path = "/sessions", tag = "sessions", security(("bearer" = [])),
     responses((status = 200, body = SessionList), (status = 401, body = ErrorBody)))]
-pub async fn list_sessions(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-) -> ApiResult<Json<SessionList>> {
+pub async fn list_sessions(State(state): State<AppState>, Caller(actor): Caller) -> ApiResult<Json<SessionList>> {
     let sessions = state.services.list_sessions(&actor).await?;
     Ok(Json(SessionList {
         sessions: sessions
@@ -122,10 +110,7 @@ pub async fn revoke_all_sessions(
     Caller(actor): Caller,
 ) -> ApiResult<Json<RevokedSessions>> {
     let revoked = state.services.revoke_all_sessions(&actor).await?;
-    Ok(Json(RevokedSessions {
-        success: true,
-        revoked,
-    }))
+    Ok(Json(RevokedSessions { success: true, revoked }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

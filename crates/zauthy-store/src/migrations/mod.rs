@@ -7,10 +7,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(SqlMigration {
-            name: "m0001_initial",
-            sql: include_str!("m0001_initial.sql"),
-        })]
+        vec![Box::new(SqlMigration { name: "m0001_initial", sql: include_str!("m0001_initial.sql") })]
     }
 }
 
@@ -44,15 +41,7 @@ impl MigrationTrait for SqlMigration {
 
 /// Splits a script into statements, dropping `--` comments. Our migrations hold no literal semicolons.
 fn statements(sql: &str) -> Vec<String> {
-    let without_comments: String = sql
-        .lines()
-        .map(|l| l.split("--").next().unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("\n");
-    without_comments
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+    let without_comments: String =
+        sql.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+    without_comments.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
