@@ -45,6 +45,8 @@ pub trait UserRepo {
     async fn set_password_hash(&self, user_id: &str, hash: &str, now: OffsetDateTime) -> Result<()>;
     async fn set_blocked(&self, org_id: &str, user_id: &str, blocked: bool, now: OffsetDateTime) -> Result<bool>;
     async fn unlock_user(&self, org_id: &str, user_id: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Writes name, phone and role as given (the caller merged them with the current values).
+    async fn update_user_profile(&self, user: &User, now: OffsetDateTime) -> Result<bool>;
     /// Deletes the user and everything that hangs off it (sessions, tokens).
     async fn delete_user(&self, org_id: &str, user_id: &str) -> Result<bool>;
 }

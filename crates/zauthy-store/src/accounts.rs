@@ -168,6 +168,15 @@ impl<C: Db> UserRepo for Conn<C> {
         self.update_user(user_id, Some(org_id), sets, now).await
     }
 
+    async fn update_user_profile(&self, user: &User, now: OffsetDateTime) -> Result<bool> {
+        let sets = vec![
+            (users::Column::Name, Expr::value(user.name.clone())),
+            (users::Column::Phone, Expr::value(user.phone.clone())),
+            (users::Column::Role, Expr::value(user.role.as_str())),
+        ];
+        self.update_user(&user.id, Some(&user.org_id), sets, now).await
+    }
+
     async fn delete_user(&self, org_id: &str, user_id: &str) -> Result<bool> {
         if self.find_user(org_id, user_id).await?.is_none() {
             return Ok(false);

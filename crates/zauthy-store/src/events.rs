@@ -8,38 +8,13 @@ use zauthy_core::error::Result;
 use zauthy_core::events::Event;
 use zauthy_core::store::EventRepo;
 
-/// Event types are `&'static str` in the domain; map stored names back onto the known set.
-fn known_type(name: &str) -> &'static str {
-    use zauthy_core::events::types::*;
-    const ALL: &[&str] = &[
-        ORGANIZATION_CREATED,
-        API_KEY_CREATED,
-        API_KEY_DELETED,
-        SIGNING_KEY_ROTATED,
-        USER_SIGNUP,
-        USER_LOGIN,
-        USER_LOGIN_FAILED,
-        USER_LOCKED,
-        USER_UNLOCKED,
-        USER_BLOCKED,
-        USER_UNBLOCKED,
-        USER_DELETED,
-        SESSION_REVOKED,
-        REFRESH_TOKEN_REUSED,
-        PASSWORD_RESET_REQUESTED,
-        PASSWORD_RESET,
-        PASSWORD_CHANGED,
-    ];
-    ALL.iter().find(|t| **t == name).copied().unwrap_or("unknown")
-}
-
 #[async_trait]
 impl<C: Db> EventRepo for Conn<C> {
     async fn insert_event(&self, e: &Event) -> Result<()> {
         events::Entity::insert(events::ActiveModel {
             id: Set(e.id.clone()),
             org_id: Set(e.org_id.clone()),
-            event_type: Set(e.event_type.to_owned()),
+            event_type: Set(e.event_type.clone()),
             user_id: Set(e.user_id.clone()),
             data: Set(e.data.to_string()),
             created_at: Set(ms(e.created_at)),
@@ -66,7 +41,7 @@ impl<C: Db> EventRepo for Conn<C> {
         Ok(rows
             .into_iter()
             .map(|m| Event {
-                event_type: known_type(&m.event_type),
+                event_type: m.event_type,
                 id: m.id,
                 org_id: m.org_id,
                 user_id: m.user_id,

@@ -22,6 +22,14 @@ pub struct UserList {
 
 pub const MAX_PER_PAGE: u64 = 100;
 
+/// A partial update: `None` leaves a field as it is; `Some("")` clears name or phone.
+#[derive(Debug, Default)]
+pub struct UserUpdate {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub role: Option<Role>,
+}
+
 fn user_not_found() -> CoreError {
     CoreError::NotFound { entity: "user" }
 }
@@ -91,6 +99,53 @@ impl crate::services::Services {
         .await?;
         tx.commit().await?;
         Ok(User { is_blocked: blocked, updated_at: now, ..target })
+    }
+
+    /// Edits a user's name, phone or role. Changing roles needs an owner (or the API key), and nobody
+    /// changes their own role, so an organization cannot lose its last owner by accident.
+    pub async fn update_user(&self, actor: &Actor, user_id: &str, update: UserUpdate) -> Result<User> {
+        let org_id = actor.require_admin(Role::Admin)?;
+        let target = self.find_org_user(org_id, user_id).await?;
+        if update.role.is_some_and(|r| r != target.role) {
+            actor.require_admin(Role::Owner)?;
+            if actor.user_id() == Some(user_id) {
+                return Err(CoreError::invalid("cannot_modify_self", "You cannot change your own role"));
+            }
+        }
+        if let Actor::User { role, .. } = actor
+            && target.role == Role::Owner
+            && *role != Role::Owner
+        {
+            return Err(CoreError::forbidden("only an owner can manage an owner"));
+        }
+        let optional =
+            |v: Option<String>, current: Option<String>, f: fn(&str) -> Result<String>| -> Result<Option<String>> {
+                match v {
+                    None => Ok(current),
+                    Some(v) if v.trim().is_empty() => Ok(None),
+                    Some(v) => f(&v).map(Some),
+                }
+            };
+        let now = self.now();
+        let updated = User {
+            name: optional(update.name, target.name.clone(), |n| crate::orgs::clean_name_pub(n, "name", 200))?,
+            phone: optional(update.phone, target.phone.clone(), super::login::parse_phone)?,
+            role: update.role.unwrap_or(target.role),
+            updated_at: now,
+            ..target.clone()
+        };
+        let tx = self.store.begin().await?;
+        tx.update_user_profile(&updated, now).await?;
+        tx.insert_event(&Event::new(
+            org_id,
+            types::USER_UPDATED,
+            Some(user_id),
+            json!({"user_id": user_id, "by": actor.user_id(), "role": updated.role.as_str(), "previous_role": target.role.as_str()}),
+            now,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(updated)
     }
 
     pub async fn unlock_user(&self, actor: &Actor, user_id: &str) -> Result<User> {

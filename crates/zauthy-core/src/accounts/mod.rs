@@ -7,5 +7,5 @@ mod types;
 
 pub use email::Email;
 pub use login::{LoginOutcome, LoginRequest, SignupRequest};
-pub use manage::{UserList, UserQuery};
+pub use manage::{UserList, UserQuery, UserUpdate};
 pub use types::{Role, User, UserWithSecret, lockout_duration_after};

@@ -8,24 +8,18 @@ use time::OffsetDateTime;
 pub struct Event {
     pub id: String,
     pub org_id: String,
-    pub event_type: &'static str,
+    pub event_type: String,
     pub user_id: Option<String>,
     pub data: Value,
     pub created_at: OffsetDateTime,
 }
 
 impl Event {
-    pub fn new(
-        org_id: &str,
-        event_type: &'static str,
-        user_id: Option<&str>,
-        data: Value,
-        now: OffsetDateTime,
-    ) -> Self {
+    pub fn new(org_id: &str, event_type: &str, user_id: Option<&str>, data: Value, now: OffsetDateTime) -> Self {
         Self {
             id: ids::new_id(ids::EVENT),
             org_id: org_id.to_owned(),
-            event_type,
+            event_type: event_type.to_owned(),
             user_id: user_id.map(str::to_owned),
             data,
             created_at: now,
@@ -47,6 +41,7 @@ pub mod types {
     pub const USER_BLOCKED: &str = "user.blocked";
     pub const USER_UNBLOCKED: &str = "user.unblocked";
     pub const USER_DELETED: &str = "user.deleted";
+    pub const USER_UPDATED: &str = "user.updated";
     pub const SESSION_REVOKED: &str = "session.revoked";
     pub const REFRESH_TOKEN_REUSED: &str = "security.refresh_token_reused";
     pub const PASSWORD_RESET_REQUESTED: &str = "password.reset_requested";

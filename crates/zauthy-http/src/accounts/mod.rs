@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use zauthy_core::accounts::{LoginOutcome, LoginRequest as CoreLogin, SignupRequest as CoreSignup, UserQuery};
+use zauthy_core::accounts::{
+    LoginOutcome, LoginRequest as CoreLogin, Role, SignupRequest as CoreSignup, UserQuery, UserUpdate,
+};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -150,6 +152,51 @@ pub async fn get_user(
     Ok(Json(state.services.get_user(&actor, &user_id).await?.into()))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// An empty string clears it.
+    pub name: Option<String>,
+    /// E.164; an empty string clears it.
+    pub phone: Option<String>,
+    /// Changing roles needs an owner or the API key; nobody changes their own role.
+    pub role: Option<RoleParam>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleParam {
+    Owner,
+    Admin,
+    User,
+}
+
+impl From<RoleParam> for Role {
+    fn from(r: RoleParam) -> Self {
+        match r {
+            RoleParam::Owner => Self::Owner,
+            RoleParam::Admin => Self::Admin,
+            RoleParam::User => Self::User,
+        }
+    }
+}
+
+/// Update a user's name, phone or role. Permissions: API key, or an owner or admin (roles: owner or API key).
+#[utoipa::path(patch, path = "/users/{user_id}", tag = "users", security(("bearer" = [])),
+    params(("user_id" = String, Path)), request_body = UpdateUserRequest,
+    responses((status = 200, body = UserResponse),
+        (status = 400, body = ErrorBody, description = "invalid_request, invalid_name, invalid_phone, cannot_modify_self"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiPath(user_id): ApiPath<String>,
+    ApiJson(body): ApiJson<UpdateUserRequest>,
+) -> ApiResult<Json<UserResponse>> {
+    let update = UserUpdate { name: body.name, phone: body.phone, role: body.role.map(Into::into) };
+    Ok(Json(state.services.update_user(&actor, &user_id, update).await?.into()))
+}
+
 /// Block a user: their sessions end and they can neither log in nor refresh. Permissions: API key, or an
 /// owner or admin (only an owner may block an owner).
 #[utoipa::path(post, path = "/users/{user_id}/block", tag = "users", security(("bearer" = [])),
@@ -207,7 +254,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(signup))
         .routes(routes!(login))
         .routes(routes!(list_users))
-        .routes(routes!(get_user, delete_user))
+        .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(block_user))
         .routes(routes!(unblock_user))
         .routes(routes!(unlock_user))
