@@ -4,7 +4,6 @@ use super::{Email, Role, User, lockout_duration_after};
 use crate::actor::Actor;
 use crate::error::{CoreError, Result};
 use crate::events::{Event, types};
-use crate::ids;
 use crate::orgs::clean_name_pub as clean_name;
 use crate::passwords::{MAX_PASSWORD_CHARS, check_password_policy};
 use crate::services::{ClientMeta, Services};
@@ -52,21 +51,7 @@ impl Services {
         let phone = req.phone.as_deref().filter(|p| !p.trim().is_empty()).map(parse_phone).transpose()?;
         let hash = self.hasher.hash(&req.password).await?;
         let now = self.now();
-        let user = User {
-            id: ids::new_id(ids::USER),
-            org_id,
-            email,
-            name,
-            phone,
-            role: Role::User,
-            is_verified: false,
-            is_blocked: false,
-            failed_login_attempts: 0,
-            locked_until: None,
-            last_login_at: Some(now),
-            created_at: now,
-            updated_at: now,
-        };
+        let user = User::new_signed_in(&org_id, email, name, phone, Role::User, now);
         let tx = self.store.begin().await?;
         tx.insert_user(&user, Some(&hash)).await.map_err(|e| match e {
             CoreError::Conflict { .. } => {

@@ -54,6 +54,32 @@ pub struct User {
 }
 
 impl User {
+    /// A new account that signs in right away (its first session starts with it).
+    pub fn new_signed_in(
+        org_id: &str,
+        email: Email,
+        name: Option<String>,
+        phone: Option<String>,
+        role: Role,
+        now: OffsetDateTime,
+    ) -> Self {
+        Self {
+            id: crate::ids::new_id(crate::ids::USER),
+            org_id: org_id.to_owned(),
+            email,
+            name,
+            phone,
+            role,
+            is_verified: false,
+            is_blocked: false,
+            failed_login_attempts: 0,
+            locked_until: None,
+            last_login_at: Some(now),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     pub fn is_locked(&self, now: OffsetDateTime) -> bool {
         self.locked_until.is_some_and(|until| until > now)
     }

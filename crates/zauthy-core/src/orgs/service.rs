@@ -50,21 +50,7 @@ impl Services {
         let now = self.now();
         let organization =
             Organization { id: ids::new_id(ids::ORG), name, plan: Plan::Free, created_at: now, updated_at: now };
-        let owner = User {
-            id: ids::new_id(ids::USER),
-            org_id: organization.id.clone(),
-            email,
-            name: owner_name,
-            phone: None,
-            role: Role::Owner,
-            is_verified: false,
-            is_blocked: false,
-            failed_login_attempts: 0,
-            locked_until: None,
-            last_login_at: Some(now),
-            created_at: now,
-            updated_at: now,
-        };
+        let owner = User::new_signed_in(&organization.id, email, owner_name, None, Role::Owner, now);
         let (api_key, key_hash) = new_api_key(&organization.id, "Default key", KeyEnvironment::Live, now);
         let signing_key = self.keys.generate(&organization.id, now)?;
 
