@@ -1,1 +1,139 @@
-fn main() {}
+//! `zauthy-bench`: starts a release `zauthy serve` on loopback, drives it with a closed-loop load generator for
+//! a bounded time per scenario, and prints throughput, latency, memory and start-up figures for SQLite and
+//! PostgreSQL, with every ratio computed from figures measured in the same run. Usually run by `bench/run.sh`.
+//!
+//! Usage: zauthy-bench [--zauthy PATH] [--pg-url URL] [--seconds N] [--warmup N] [--no-sqlite]
+//!                     [--no-diagnostics] [--server-env NAME=VALUE]...
+
+mod load;
+mod raw_argon2;
+mod report;
+mod scenarios;
+mod server;
+
+use anyhow::{Context, bail};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const USAGE: &str = "\
+zauthy-bench [--zauthy PATH] [--pg-url URL] [--seconds N] [--warmup N] [--no-sqlite]
+             [--no-diagnostics] [--server-env NAME=VALUE]...
+
+  --zauthy PATH         the server binary (default: `zauthy` next to this binary)
+  --pg-url URL          an empty PostgreSQL database to run on (without it, PostgreSQL is skipped)
+  --seconds N           measured time per scenario (default 5)
+  --warmup N            unmeasured time before each scenario (default 1)
+  --no-sqlite           PostgreSQL only
+  --no-diagnostics      skip GET /ready and verification of a malformed token (they split the cost
+                        of a verification)
+  --server-env K=V      an extra environment variable for the server (repeatable), for experiments";
+
+pub struct Options {
+    pub zauthy: PathBuf,
+    pub pg_url: Option<String>,
+    pub sqlite: bool,
+    pub measure: Duration,
+    pub warmup: Duration,
+    pub cores: usize,
+    /// Extra environment for the server, for experiments (e.g. allocator tunables).
+    pub server_env: Vec<(String, String)>,
+    /// Extra scenarios that split the cost of a verification.
+    pub diagnostics: bool,
+}
+
+fn parse_seconds(value: Option<String>, flag: &str) -> anyhow::Result<Duration> {
+    let value = value.with_context(|| format!("{flag} needs a value"))?;
+    let secs: f64 = value.parse().with_context(|| format!("{flag}: {value:?} is not a number of seconds"))?;
+    if !(secs.is_finite() && secs >= 0.0) {
+        bail!("{flag}: must be a non-negative number of seconds");
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_args() -> anyhow::Result<Options> {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut zauthy = None;
+    let mut pg_url = None;
+    let mut sqlite = true;
+    let mut measure = Duration::from_secs(5);
+    let mut warmup = Duration::from_secs(1);
+    let mut server_env = Vec::new();
+    let mut diagnostics = true;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--zauthy" => zauthy = Some(PathBuf::from(args.next().context("--zauthy needs a path")?)),
+            "--pg-url" => pg_url = Some(args.next().context("--pg-url needs a URL")?),
+            "--seconds" => measure = parse_seconds(args.next(), "--seconds")?,
+            "--warmup" => warmup = parse_seconds(args.next(), "--warmup")?,
+            "--no-sqlite" => sqlite = false,
+            "--no-diagnostics" => diagnostics = false,
+            "--server-env" => {
+                let pair = args.next().context("--server-env needs NAME=VALUE")?;
+                let (k, v) = pair.split_once('=').context("--server-env needs NAME=VALUE")?;
+                server_env.push((k.to_owned(), v.to_owned()));
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    if measure.is_zero() {
+        bail!("--seconds must be more than 0");
+    }
+    let zauthy = match zauthy {
+        Some(path) => path,
+        None => std::env::current_exe()?.parent().context("the bench binary has no directory")?.join("zauthy"),
+    };
+    if !zauthy.is_file() {
+        bail!("no server binary at {} (build it with `cargo build --release -p zauthy`)", zauthy.display());
+    }
+    Ok(Options { zauthy, pg_url, sqlite, measure, warmup, cores, server_env, diagnostics })
+}
+
+fn main() -> anyhow::Result<()> {
+    let options = parse_args()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let scratch = std::env::temp_dir().join(format!("zauthy-bench-{}", std::process::id()));
+    let outcome = runtime.block_on(async {
+        // On Ctrl-C or SIGTERM the run is dropped, and with it the server child (`kill_on_drop`).
+        tokio::select! {
+            outcome = run(&options, &scratch) => outcome,
+            signal = interrupted() => Err(anyhow::anyhow!("interrupted by {signal}")),
+        }
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+    outcome
+}
+
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+async fn run(options: &Options, scratch: &std::path::Path) -> anyhow::Result<()> {
+    report::print_machine(options);
+    let mut results = Vec::new();
+    if options.sqlite {
+        results.push(scenarios::bench_database(options, "SQLite", None, &scratch.join("sqlite")).await?);
+    }
+    match &options.pg_url {
+        Some(url) => {
+            results.push(scenarios::bench_database(options, "PostgreSQL", Some(url), &scratch.join("pg")).await?)
+        }
+        None => println!("\nPostgreSQL: skipped (no --pg-url)"),
+    }
+    report::print_summary(&results);
+    if results.iter().any(|r| r.total_errors() > 0) {
+        bail!("some requests failed; the figures above are not trustworthy");
+    }
+    Ok(())
+}

@@ -124,6 +124,8 @@ pub fn router(state: AppState) -> Router {
     let api = api
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::api_pipeline))
+        // Set after the pipeline, so an unknown path is a plain 404 whatever credentials come with it.
+        .fallback(not_found)
         // Responses carry tokens and personal data: never cache them.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     let (root, _) = root_routes().split_for_parts();
@@ -136,6 +138,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .merge(docs)
         .fallback(not_found)
+        // Innermost, so a panic becomes an ordinary 500 that is counted, traced and carries the request id.
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal server error").into_response()
+        }))
         .layer(axum::middleware::from_fn_with_state(metrics, ops::track_metrics))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -153,7 +159,4 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeId))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal server error").into_response()
-        }))
 }

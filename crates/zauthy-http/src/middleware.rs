@@ -29,7 +29,11 @@ pub fn category_of(path: &str) -> Category {
     ];
     if rest.starts_with("/kyc") {
         Category::Kyc
-    } else if AUTH.iter().any(|p| rest == p.trim_end_matches('/') || rest.starts_with(p)) {
+    } else if AUTH.iter().any(|p| {
+        // Whole path segments only: `/loginx` is not `/login`.
+        let base = p.trim_end_matches('/');
+        rest.strip_prefix(base).is_some_and(|tail| tail.is_empty() || tail.starts_with('/'))
+    }) {
         Category::Auth
     } else {
         Category::General

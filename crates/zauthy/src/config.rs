@@ -41,19 +41,13 @@ pub struct Config {
     pub email: EmailConfig,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PasswordConfig {
     #[serde(flatten)]
     pub argon2: Argon2Params,
     /// Hashes computed at once; defaults to the number of cores. Each needs `memory_kib` of RAM.
     pub max_concurrent_hashes: Option<usize>,
-}
-
-impl Default for PasswordConfig {
-    fn default() -> Self {
-        Self { argon2: Argon2Params::default(), max_concurrent_hashes: None }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

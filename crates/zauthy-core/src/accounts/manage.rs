@@ -44,10 +44,16 @@ impl crate::services::Services {
         if search.as_ref().is_some_and(|s| s.len() > 254) {
             return Err(CoreError::invalid("invalid_email", "email filter is too long"));
         }
-        let (users, total) = self
-            .store
-            .list_users(org_id, search.as_deref(), query.per_page, (query.page - 1).saturating_mul(query.per_page))
-            .await?;
+        // No stored email has control characters, and PostgreSQL rejects a NUL byte in text.
+        if search.as_ref().is_some_and(|s| s.chars().any(char::is_control)) {
+            return Err(CoreError::invalid("invalid_email", "email filter contains control characters"));
+        }
+        // Databases take a signed 64-bit offset; a page beyond that is a client error, not a driver panic.
+        let offset = (query.page - 1)
+            .checked_mul(query.per_page)
+            .filter(|o| i64::try_from(*o).is_ok())
+            .ok_or_else(|| CoreError::invalid("invalid_pagination", "page is out of range"))?;
+        let (users, total) = self.store.list_users(org_id, search.as_deref(), query.per_page, offset).await?;
         Ok(UserList { users, total, page: query.page, per_page: query.per_page })
     }
 

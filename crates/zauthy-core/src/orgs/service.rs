@@ -124,6 +124,10 @@ impl Services {
 
     pub async fn delete_api_key(&self, actor: &Actor, key_id: &str) -> Result<()> {
         let org_id = actor.require_admin(Role::Admin)?;
+        // Garbage (a NUL byte breaks PostgreSQL text) never reaches the store.
+        if !ids::is_valid_id(ids::API_KEY, key_id) {
+            return Err(CoreError::NotFound { entity: "api key" });
+        }
         let tx = self.store.begin().await?;
         if !tx.delete_api_key(org_id, key_id).await? {
             return Err(CoreError::NotFound { entity: "api key" });

@@ -40,29 +40,33 @@ pub fn check_password_policy(password: &str) -> Result<()> {
 /// Undoes the usual decorations (case, leetspeak, trailing digits and symbols, a leading capital) and looks
 /// the remaining word up in the list.
 fn is_common(password: &str) -> bool {
-    let folded: String = password
-        .to_lowercase()
-        .chars()
-        .map(|c| match c {
-            '@' | '4' => 'a',
-            '3' => 'e',
-            '1' | '!' => 'i',
-            '0' => 'o',
-            '$' | '5' => 's',
-            '7' => 't',
-            other => other,
-        })
-        .collect();
-    let core = folded
-        .trim_end_matches(|c: char| !c.is_ascii_alphabetic())
-        .trim_start_matches(|c: char| !c.is_ascii_alphabetic());
-    // Strip trailing digits before folding too, so "Password2024!" reduces to "password".
-    let undecorated = password.to_lowercase().trim_end_matches(|c: char| !c.is_alphabetic()).to_owned();
-    COMMON_BASES
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .any(|base| core == base || undecorated == base || core.trim_end_matches('i') == base)
+    let fold = |text: &str| -> String {
+        text.chars()
+            .map(|c| match c {
+                '@' | '4' => 'a',
+                '3' => 'e',
+                '1' | '!' => 'i',
+                '0' => 'o',
+                '$' | '5' => 's',
+                '7' => 't',
+                other => other,
+            })
+            .collect()
+    };
+    let trim = |text: &str| -> String {
+        text.trim_end_matches(|c: char| !c.is_ascii_alphabetic())
+            .trim_start_matches(|c: char| !c.is_ascii_alphabetic())
+            .to_owned()
+    };
+    let lower = password.to_lowercase();
+    let core = trim(&fold(&lower));
+    // Strip trailing digits before folding too, so "Password2024!" reduces to "password"...
+    let undecorated = lower.trim_end_matches(|c: char| !c.is_alphabetic()).to_owned();
+    // ...and "P@ssw0rd2024" to "password" (folding first would turn the year's 0 and 4 into letters).
+    let leet_undecorated = trim(&fold(&undecorated));
+    COMMON_BASES.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).any(|base| {
+        core == base || undecorated == base || leet_undecorated == base || core.trim_end_matches('i') == base
+    })
 }
 
 #[cfg(test)]
@@ -86,8 +90,17 @@ mod tests {
 
     #[test]
     fn decorated_common_passwords_are_refused() {
-        for bad in ["P@ssw0rd1!", "Password123!", "Welcome2024!", "Qwerty123!", "Admin@123", "Letmein1!", "Iloveyou1!"]
-        {
+        for bad in [
+            "P@ssw0rd1!",
+            "Password123!",
+            "Welcome2024!",
+            "Qwerty123!",
+            "Admin@123",
+            "Letmein1!",
+            "Iloveyou1!",
+            "P@ssw0rd2024",
+            "W3lc0me2024#",
+        ] {
             assert!(check_password_policy(bad).is_err(), "{bad} should be refused");
         }
     }

@@ -1,0 +1,10 @@
+//! API tests: each test starts its own server and talks to it over HTTP, on SQLite or (with
+//! `ZAUTHY_TEST_PG_URL`) PostgreSQL. One binary, one module per feature.
+
+mod accounts;
+mod errors;
+mod ops;
+mod orgs;
+mod passwords;
+mod ratelimit;
+mod sessions;
