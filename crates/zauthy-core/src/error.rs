@@ -17,8 +17,9 @@ pub enum CoreError {
     Unauthenticated { code: &'static str, detail: String },
     #[error("{detail}")]
     Forbidden { code: &'static str, detail: String },
+    /// `retry_after_secs` is measured on the service clock, like `until`.
     #[error("account locked until {until}")]
-    Locked { until: OffsetDateTime },
+    Locked { until: OffsetDateTime, retry_after_secs: u64 },
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
@@ -42,6 +43,9 @@ impl CoreError {
     }
     pub fn forbidden_code(code: &'static str, detail: impl Into<String>) -> Self {
         Self::Forbidden { code, detail: detail.into() }
+    }
+    pub fn locked(until: OffsetDateTime, now: OffsetDateTime) -> Self {
+        Self::Locked { until, retry_after_secs: (until - now).whole_seconds().max(1) as u64 }
     }
     pub fn internal(msg: impl std::fmt::Display) -> Self {
         Self::Internal(anyhow::anyhow!("{msg}"))

@@ -52,6 +52,7 @@ pub struct Services {
     pub keys: KeyRing,
     /// Woken when a transaction queued outbox work, so the local worker sends it without waiting to poll.
     pub outbox_wakeup: Arc<Notify>,
+    pub cache: crate::sessions::cache::VerificationCache,
 }
 
 impl Services {

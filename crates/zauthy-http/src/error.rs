@@ -105,11 +105,10 @@ impl From<CoreError> for ApiError {
             }
             CoreError::Unauthenticated { code, detail } => Self::new(StatusCode::UNAUTHORIZED, code, detail),
             CoreError::Forbidden { code, detail } => Self::new(StatusCode::FORBIDDEN, code, detail),
-            CoreError::Locked { until } => {
+            CoreError::Locked { until, retry_after_secs } => {
                 let until_text = until.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-                let wait = (until - time::OffsetDateTime::now_utc()).whole_seconds().max(1) as u64;
                 Self {
-                    retry_after: Some(wait),
+                    retry_after: Some(retry_after_secs),
                     locked_until: Some(until_text.clone()),
                     ..Self::new(
                         StatusCode::TOO_MANY_REQUESTS,

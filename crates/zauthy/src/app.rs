@@ -54,6 +54,7 @@ pub fn services(config: &Config, store: SqlStore, clock: Arc<dyn Clock>) -> anyh
         hasher: PasswordHasher::new(config.passwords.argon2, config.passwords.max_concurrent_hashes.unwrap_or(cores)),
         keys: KeyRing::new(master),
         outbox_wakeup: Arc::new(Notify::new()),
+        cache: Default::default(),
     }))
 }
 

@@ -90,7 +90,7 @@ impl Services {
         let user = found.user;
         let now = self.now();
         if let Some(until) = user.locked_until.filter(|until| *until > now) {
-            return Err(CoreError::Locked { until });
+            return Err(CoreError::locked(until, now));
         }
         let Some(stored_hash) = found.password_hash else {
             // Passwordless account: same work, same answer as a wrong password.
@@ -149,7 +149,7 @@ impl Services {
                     now,
                 ))
                 .await?;
-                CoreError::Locked { until }
+                CoreError::locked(until, now)
             } else {
                 invalid_credentials()
             };

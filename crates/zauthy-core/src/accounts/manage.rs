@@ -104,6 +104,7 @@ impl crate::services::Services {
         ))
         .await?;
         tx.commit().await?;
+        self.cache.invalidate();
         Ok(User { is_blocked: blocked, updated_at: now, ..target })
     }
 
@@ -185,6 +186,8 @@ impl crate::services::Services {
             now,
         ))
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.cache.invalidate();
+        Ok(())
     }
 }

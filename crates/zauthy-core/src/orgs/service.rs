@@ -140,7 +140,9 @@ impl Services {
             self.now(),
         ))
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.cache.invalidate();
+        Ok(())
     }
 
     /// Resolves a presented `sk_…` secret to its key, or `None` if it is not a live key.
@@ -148,7 +150,16 @@ impl Services {
         if !(secret.starts_with("sk_live_") || secret.starts_with("sk_test_")) || secret.len() > 128 {
             return Ok(None);
         }
-        self.store.find_api_key_by_hash(&crypto::sha256_hex(secret)).await
+        let hash = crypto::sha256_hex(secret);
+        if let Some(key) = self.cache.api_key(&hash) {
+            return Ok(Some(key));
+        }
+        let generation = self.cache.generation();
+        let key = self.store.find_api_key_by_hash(&hash).await?;
+        if let Some(key) = &key {
+            self.cache.put_api_key(&hash, key, generation);
+        }
+        Ok(key)
     }
 
     /// Makes a new signing key the active one. The old keys stay in the JWKS until their last tokens expire.

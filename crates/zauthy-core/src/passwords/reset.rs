@@ -106,7 +106,9 @@ impl Services {
             now,
         ))
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.cache.invalidate();
+        Ok(())
     }
 
     /// Changes the signed-in user's password; other sessions end, this one stays.
@@ -129,6 +131,8 @@ impl Services {
         tx.revoke_user_sessions(org_id, user_id, Some(session_id), "password_changed", now).await?;
         tx.insert_event(&Event::new(org_id, types::PASSWORD_CHANGED, Some(user_id), json!({"user_id": user_id}), now))
             .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.cache.invalidate();
+        Ok(())
     }
 }

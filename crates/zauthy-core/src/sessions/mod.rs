@@ -1,5 +1,6 @@
 //! Sessions and rotating refresh tokens with reuse detection.
 
+pub mod cache;
 mod service;
 mod types;
 

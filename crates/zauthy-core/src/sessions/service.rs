@@ -53,6 +53,7 @@ impl Services {
             ))
             .await?;
             tx.commit().await?;
+            self.cache.invalidate();
             return Err(CoreError::unauthenticated(
                 "refresh_token_reused",
                 "This refresh token was already used; the session has been revoked",
@@ -95,6 +96,7 @@ impl Services {
             .await?;
         }
         tx.commit().await?;
+        self.cache.invalidate();
         Ok(revoked)
     }
 
@@ -130,6 +132,7 @@ impl Services {
         ))
         .await?;
         tx.commit().await?;
+        self.cache.invalidate();
         Ok(count)
     }
 
@@ -138,16 +141,32 @@ impl Services {
         if token.len() > 4096 {
             return Ok(Err(TokenRejection::Malformed));
         }
-        let claims = match self.keys.verify(&*self.store, &*self.clock, token, |org| self.issuer(org)).await? {
-            Ok(claims) => claims,
-            Err(rejection) => return Ok(Err(rejection)),
-        };
         let now = self.now();
-        let live = self
-            .store
-            .find_session(&claims.sid)
-            .await?
-            .is_some_and(|s| s.user_id == claims.sub && s.org_id == claims.org_id && s.is_active(now));
+        let claims = match self.cache.claims(token) {
+            Some(claims) => claims,
+            None => match self.keys.verify(&*self.store, &*self.clock, token, |org| self.issuer(org)).await? {
+                Ok(claims) => {
+                    self.cache.put_claims(token, &claims);
+                    claims
+                }
+                Err(rejection) => return Ok(Err(rejection)),
+            },
+        };
+        if claims.exp <= now.unix_timestamp() {
+            return Ok(Err(TokenRejection::Expired));
+        }
+        let session = match self.cache.session(&claims.sid) {
+            Some(session) => Some(session),
+            None => {
+                let generation = self.cache.generation();
+                let found = self.store.find_session(&claims.sid).await?;
+                if let Some(session) = &found {
+                    self.cache.put_session(session, generation);
+                }
+                found
+            }
+        };
+        let live = session.is_some_and(|s| s.user_id == claims.sub && s.org_id == claims.org_id && s.is_active(now));
         if !live {
             return Ok(Err(TokenRejection::SessionRevoked));
         }
