@@ -131,7 +131,6 @@ pub trait OutboxRepo {
         retry_at: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<()>;
-    async fn count_pending_outbox(&self) -> Result<u64>;
 }
 
 pub trait Repo:

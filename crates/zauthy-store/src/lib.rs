@@ -14,8 +14,8 @@ mod tokens;
 use async_trait::async_trait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use std::time::Duration;
@@ -51,14 +51,6 @@ impl SqlStore {
     pub async fn migrate(&self) -> anyhow::Result<()> {
         Migrator::up(&self.0, None).await?;
         Ok(())
-    }
-
-    pub fn backend(&self) -> DatabaseBackend {
-        self.0.get_database_backend()
-    }
-
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.0
     }
 
     pub async fn close(self) -> anyhow::Result<()> {

@@ -5,7 +5,7 @@ use crate::entities::outbox;
 use crate::{Conn, Db, at, db_err, ms};
 use async_trait::async_trait;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use time::OffsetDateTime;
 use zauthy_core::email::OutboxMessage;
 use zauthy_core::error::Result;
@@ -114,9 +114,5 @@ impl<C: Db> OutboxRepo for Conn<C> {
         };
         update.exec(&self.0).await.map_err(db_err)?;
         Ok(())
-    }
-
-    async fn count_pending_outbox(&self) -> Result<u64> {
-        outbox::Entity::find().filter(outbox::Column::Status.eq(PENDING)).count(&self.0).await.map_err(db_err)
     }
 }

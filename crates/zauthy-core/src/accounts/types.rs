@@ -79,10 +79,6 @@ impl User {
             updated_at: now,
         }
     }
-
-    pub fn is_locked(&self, now: OffsetDateTime) -> bool {
-        self.locked_until.is_some_and(|until| until > now)
-    }
 }
 
 /// A user together with the password hash, for the few places that check credentials.

@@ -14,7 +14,7 @@ pub trait MessageSender: Send + Sync {
 
 /// How long a claimed message is reserved for the worker that claimed it.
 const LEASE: Duration = Duration::seconds(60);
-pub const MAX_ATTEMPTS: i32 = 12;
+const MAX_ATTEMPTS: i32 = 12;
 
 /// Exponential backoff with jitter: about 2 s, 4 s, 8 s … capped at one hour.
 fn backoff(attempts: i32) -> Duration {

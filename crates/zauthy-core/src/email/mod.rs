@@ -2,7 +2,7 @@
 
 mod delivery;
 
-pub use delivery::{MAX_ATTEMPTS, MessageSender};
+pub use delivery::MessageSender;
 
 use crate::ids;
 use serde::{Deserialize, Serialize};

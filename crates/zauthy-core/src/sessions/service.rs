@@ -144,7 +144,7 @@ impl Services {
         let now = self.now();
         let claims = match self.cache.claims(token) {
             Some(claims) => claims,
-            None => match self.keys.verify(&*self.store, &*self.clock, token, |org| self.issuer(org)).await? {
+            None => match self.keys.verify(&*self.store, token, |org| self.issuer(org)).await? {
                 Ok(claims) => {
                     self.cache.put_claims(token, &claims);
                     claims
