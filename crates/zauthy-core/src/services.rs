@@ -129,6 +129,7 @@ impl Services {
             refresh_token,
             token_type: "bearer",
             expires_in: self.config.access_token_ttl_secs,
+            session_id: session_id.to_owned(),
         })
     }
 }

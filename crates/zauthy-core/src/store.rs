@@ -5,7 +5,7 @@ use crate::accounts::{Email, User, UserWithSecret};
 use crate::email::OutboxMessage;
 use crate::error::Result;
 use crate::events::Event;
-use crate::orgs::{ApiKey, Organization, Plan};
+use crate::orgs::{ApiKey, OrgSettings, Organization, Plan};
 use crate::passwords::PasswordResetRecord;
 use crate::sessions::{RefreshTokenRecord, Session};
 use crate::tokens::SigningKeyRecord;
@@ -18,6 +18,7 @@ pub trait OrgRepo {
     async fn find_org(&self, id: &str) -> Result<Option<Organization>>;
     async fn list_orgs(&self) -> Result<Vec<Organization>>;
     async fn set_org_plan(&self, id: &str, plan: Plan, now: OffsetDateTime) -> Result<bool>;
+    async fn set_org_settings(&self, id: &str, settings: &OrgSettings, now: OffsetDateTime) -> Result<bool>;
     async fn insert_api_key(&self, key: &ApiKey, key_hash: &str) -> Result<()>;
     async fn find_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>>;
     async fn list_api_keys(&self, org_id: &str) -> Result<Vec<ApiKey>>;
@@ -83,6 +84,19 @@ pub trait SessionRepo {
 }
 
 #[async_trait]
+pub trait BrowserSessionRepo {
+    async fn insert_browser_session(
+        &self,
+        token_hash: &str,
+        org_id: &str,
+        session_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<()>;
+    /// `(org_id, session_id)` of the cookie token with this hash.
+    async fn find_browser_session(&self, token_hash: &str) -> Result<Option<(String, String)>>;
+}
+
+#[async_trait]
 pub trait SigningKeyRepo {
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<()>;
     async fn find_signing_key(&self, kid: &str) -> Result<Option<SigningKeyRecord>>;
@@ -134,12 +148,30 @@ pub trait OutboxRepo {
 }
 
 pub trait Repo:
-    OrgRepo + UserRepo + SessionRepo + SigningKeyRepo + PasswordResetRepo + EventRepo + OutboxRepo + Send + Sync
+    OrgRepo
+    + UserRepo
+    + SessionRepo
+    + BrowserSessionRepo
+    + SigningKeyRepo
+    + PasswordResetRepo
+    + EventRepo
+    + OutboxRepo
+    + Send
+    + Sync
 {
 }
 
 impl<T> Repo for T where
-    T: OrgRepo + UserRepo + SessionRepo + SigningKeyRepo + PasswordResetRepo + EventRepo + OutboxRepo + Send + Sync
+    T: OrgRepo
+        + UserRepo
+        + SessionRepo
+        + BrowserSessionRepo
+        + SigningKeyRepo
+        + PasswordResetRepo
+        + EventRepo
+        + OutboxRepo
+        + Send
+        + Sync
 {
 }
 

@@ -38,6 +38,9 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
     ("invalid_pagination", "page or per_page is out of range."),
     ("weak_password", "The password breaks the password rules or is too common."),
     ("password_unchanged", "The new password equals the current one."),
+    ("invalid_url", "A URL is not an absolute https URL (http only for localhost), or has credentials or a fragment."),
+    ("invalid_rp_id", "The WebAuthn relying party id is not a domain, or an origin lies outside it."),
+    ("csrf_failed", "A hosted-page form came without a valid CSRF token or from another origin."),
     ("invalid_reset_token", "The password reset token is invalid, expired or already used."),
     ("cannot_modify_self", "An administrator tried to block or delete their own account."),
     ("missing_authorization", "The endpoint needs an Authorization: Bearer header."),
@@ -88,6 +91,11 @@ impl ApiError {
 
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "Not found")
+    }
+
+    /// The `Retry-After` value this error will send, for callers that render it differently.
+    pub fn clone_retry_after(&self) -> Option<HeaderValue> {
+        self.retry_after.map(HeaderValue::from)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod middleware;
 pub mod ops;
 pub mod orgs;
+pub mod pages;
 pub mod passwords;
 pub mod sessions;
 pub mod state;
@@ -134,9 +135,13 @@ pub fn router(state: AppState) -> Router {
         // The default validator is validator.swagger.io: the docs page must work air-gapped and call no one.
         .config(utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none"));
     let metrics = state.metrics.clone();
+    let hosted = pages::router()
+        .layer(axum::middleware::from_fn_with_state(state.clone(), pages::hosted_pipeline))
+        .merge(pages::assets_router());
     Router::new()
         .nest("/api/v1", api)
         .merge(root)
+        .merge(hosted)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone())
         .merge(docs)

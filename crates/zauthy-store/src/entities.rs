@@ -10,6 +10,7 @@ pub mod organizations {
         pub id: String,
         pub name: String,
         pub plan: String,
+        pub settings: String,
         pub created_at: i64,
         pub updated_at: i64,
     }
@@ -207,6 +208,26 @@ pub mod outbox {
         pub next_attempt_at: i64,
         pub locked_until: Option<i64>,
         pub last_error: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod browser_sessions {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "browser_sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_hash: String,
+        pub org_id: String,
+        pub session_id: String,
         pub created_at: i64,
         pub updated_at: i64,
     }

@@ -5,13 +5,14 @@ use crate::{Conn, Db, at, corrupt, db_err, ms};
 use async_trait::async_trait;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr};
 use time::OffsetDateTime;
-use zauthy_core::error::Result;
-use zauthy_core::orgs::{ApiKey, KeyEnvironment, Organization, Plan};
+use zauthy_core::error::{CoreError, Result};
+use zauthy_core::orgs::{ApiKey, KeyEnvironment, OrgSettings, Organization, Plan};
 use zauthy_core::store::OrgRepo;
 
 fn to_org(m: organizations::Model) -> Result<Organization> {
     Ok(Organization {
         plan: m.plan.parse::<Plan>().map_err(|_| corrupt("plan", &m.plan))?,
+        settings: serde_json::from_str(&m.settings).map_err(|_| corrupt("settings", &m.settings))?,
         id: m.id,
         name: m.name,
         created_at: at(m.created_at),
@@ -35,6 +36,7 @@ impl<C: Db> OrgRepo for Conn<C> {
             id: Set(org.id.clone()),
             name: Set(org.name.clone()),
             plan: Set(org.plan.as_str().to_owned()),
+            settings: Set(serde_json::to_string(&org.settings).map_err(CoreError::internal)?),
             created_at: Set(ms(org.created_at)),
             updated_at: Set(ms(org.updated_at)),
         })
@@ -60,6 +62,18 @@ impl<C: Db> OrgRepo for Conn<C> {
     async fn set_org_plan(&self, id: &str, plan: Plan, now: OffsetDateTime) -> Result<bool> {
         let result = organizations::Entity::update_many()
             .col_expr(organizations::Column::Plan, Expr::value(plan.as_str()))
+            .col_expr(organizations::Column::UpdatedAt, Expr::value(ms(now)))
+            .filter(organizations::Column::Id.eq(id))
+            .exec(&self.0)
+            .await
+            .map_err(db_err)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn set_org_settings(&self, id: &str, settings: &OrgSettings, now: OffsetDateTime) -> Result<bool> {
+        let text = serde_json::to_string(settings).map_err(CoreError::internal)?;
+        let result = organizations::Entity::update_many()
+            .col_expr(organizations::Column::Settings, Expr::value(text))
             .col_expr(organizations::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(organizations::Column::Id.eq(id))
             .exec(&self.0)

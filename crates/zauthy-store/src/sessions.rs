@@ -1,6 +1,6 @@
 //! Sessions and refresh tokens.
 
-use crate::entities::{refresh_tokens, sessions};
+use crate::entities::{browser_sessions, refresh_tokens, sessions};
 use crate::{Conn, Db, at, db_err, ms};
 use async_trait::async_trait;
 use sea_orm::sea_query::Expr;
@@ -8,7 +8,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use time::OffsetDateTime;
 use zauthy_core::error::Result;
 use zauthy_core::sessions::{RefreshTokenRecord, Session};
-use zauthy_core::store::SessionRepo;
+use zauthy_core::store::{BrowserSessionRepo, SessionRepo};
 
 fn to_session(m: sessions::Model) -> Session {
     Session {
@@ -175,5 +175,33 @@ impl<C: Db> SessionRepo for Conn<C> {
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
+    }
+}
+
+#[async_trait]
+impl<C: Db> BrowserSessionRepo for Conn<C> {
+    async fn insert_browser_session(
+        &self,
+        token_hash: &str,
+        org_id: &str,
+        session_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        browser_sessions::Entity::insert(browser_sessions::ActiveModel {
+            token_hash: Set(token_hash.to_owned()),
+            org_id: Set(org_id.to_owned()),
+            session_id: Set(session_id.to_owned()),
+            created_at: Set(ms(now)),
+            updated_at: Set(ms(now)),
+        })
+        .exec_without_returning(&self.0)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn find_browser_session(&self, token_hash: &str) -> Result<Option<(String, String)>> {
+        let row = browser_sessions::Entity::find_by_id(token_hash).one(&self.0).await.map_err(db_err)?;
+        Ok(row.map(|m| (m.org_id, m.session_id)))
     }
 }

@@ -73,7 +73,7 @@ impl Services {
     }
 
     pub async fn login(&self, actor: &Actor, req: LoginRequest, meta: &ClientMeta) -> Result<LoginOutcome> {
-        let org_id = actor.require_api_key()?;
+        let org_id = actor.require_sign_in_flow()?;
         // A malformed email cannot belong to anyone; answer like a wrong password, after the same work.
         let email = Email::parse(&req.email).ok();
         if req.password.chars().count() > MAX_PASSWORD_CHARS {

@@ -30,6 +30,7 @@ impl Event {
 /// The event types the product emits, so names are not retyped across modules.
 pub mod types {
     pub const ORGANIZATION_CREATED: &str = "organization.created";
+    pub const ORGANIZATION_SETTINGS_UPDATED: &str = "organization.settings_updated";
     pub const API_KEY_CREATED: &str = "api_key.created";
     pub const API_KEY_DELETED: &str = "api_key.deleted";
     pub const SIGNING_KEY_ROTATED: &str = "signing_key.rotated";

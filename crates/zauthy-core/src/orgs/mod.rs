@@ -1,9 +1,11 @@
 //! Organizations (tenants) and their API keys.
 
 mod service;
+mod settings;
 mod types;
 
 pub use service::{CreatedApiKey, CreatedOrganization, NewOrganization};
+pub use settings::{OrgSettings, OrgSettingsUpdate, parse_web_url};
 pub use types::{ApiKey, KeyEnvironment, Organization, Plan};
 
 pub(crate) use service::clean_name as clean_name_pub;

@@ -48,8 +48,14 @@ impl Services {
         let owner_name = input.owner_name.as_deref().map(|n| clean_name(n, "owner_name", 200)).transpose()?;
         let password_hash = self.hasher.hash(&input.owner_password).await?;
         let now = self.now();
-        let organization =
-            Organization { id: ids::new_id(ids::ORG), name, plan: Plan::Free, created_at: now, updated_at: now };
+        let organization = Organization {
+            id: ids::new_id(ids::ORG),
+            name,
+            plan: Plan::Free,
+            settings: Default::default(),
+            created_at: now,
+            updated_at: now,
+        };
         let owner = User::new_signed_in(&organization.id, email, owner_name, None, Role::Owner, now);
         let (api_key, key_hash) = new_api_key(&organization.id, "Default key", KeyEnvironment::Live, now);
         let signing_key = self.keys.generate(&organization.id, now)?;

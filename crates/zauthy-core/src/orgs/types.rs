@@ -39,6 +39,7 @@ pub struct Organization {
     pub id: String,
     pub name: String,
     pub plan: Plan,
+    pub settings: super::OrgSettings,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

@@ -1,8 +1,10 @@
 //! Sessions and rotating refresh tokens with reuse detection.
 
+mod browser;
 pub mod cache;
 mod service;
 mod types;
 
+pub use browser::BROWSER_TOKEN_PREFIX;
 pub use service::VerifiedToken;
 pub use types::{RefreshTokenRecord, Session, SessionLifetimes};

@@ -45,6 +45,9 @@ pub struct IssuedTokens {
     pub refresh_token: String,
     pub token_type: &'static str,
     pub expires_in: i64,
+    /// The session the pair belongs to (hosted pages bind a browser cookie to it).
+    #[serde(skip)]
+    pub session_id: String,
 }
 
 /// Why a token did not verify. Kept coarse on purpose: callers learn "invalid" vs "expired" vs "revoked".

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zauthy_core::accounts::Role;
-use zauthy_core::orgs::{ApiKey, KeyEnvironment, NewOrganization, Organization};
+use zauthy_core::orgs::{ApiKey, KeyEnvironment, NewOrganization, OrgSettings, OrgSettingsUpdate, Organization};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -262,11 +262,85 @@ pub async fn jwks(
     Ok(([(axum::http::header::CACHE_CONTROL, "public, max-age=300")], Json(set)))
 }
 
+/// An organization's sign-in settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrgSettingsResponse {
+    /// The exact URLs a magic link may send users to (`redirect_url` must equal one of them).
+    pub allowed_redirect_urls: Vec<String>,
+    /// Whether a magic link or one-time code to an unknown address creates an account when used.
+    pub passwordless_signup: bool,
+    /// The WebAuthn relying party id; `null` means the host of the server's public URL.
+    pub webauthn_rp_id: Option<String>,
+    /// Origins WebAuthn responses may come from; empty means the server's public URL.
+    pub webauthn_origins: Vec<String>,
+}
+
+impl From<OrgSettings> for OrgSettingsResponse {
+    fn from(s: OrgSettings) -> Self {
+        Self {
+            allowed_redirect_urls: s.allowed_redirect_urls,
+            passwordless_signup: s.passwordless_signup,
+            webauthn_rp_id: s.webauthn_rp_id,
+            webauthn_origins: s.webauthn_origins,
+        }
+    }
+}
+
+/// A partial update: fields left out keep their value; `webauthn_rp_id: null` returns to the default.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrgSettingsRequest {
+    #[schema(example = json!(["https://yourapp.com/auth/callback"]))]
+    pub allowed_redirect_urls: Option<Vec<String>>,
+    pub passwordless_signup: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, example = "yourapp.com")]
+    pub webauthn_rp_id: Option<Option<String>>,
+    #[schema(example = json!(["https://yourapp.com"]))]
+    pub webauthn_origins: Option<Vec<String>>,
+}
+
+/// Tells a field that is absent (`None`) from one that is `null` (`Some(None)`).
+fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// The organization's sign-in settings. Permissions: API key, or an owner or admin.
+#[utoipa::path(get, path = "/organizations/me/settings", tag = "organizations", security(("bearer" = [])),
+    responses((status = 200, body = OrgSettingsResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn get_settings(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+) -> ApiResult<Json<OrgSettingsResponse>> {
+    Ok(Json(state.services.get_org_settings(&actor).await?.into()))
+}
+
+/// Change the organization's sign-in settings. Permissions: API key, or an owner or admin.
+#[utoipa::path(patch, path = "/organizations/me/settings", tag = "organizations", security(("bearer" = [])),
+    request_body = UpdateOrgSettingsRequest,
+    responses((status = 200, body = OrgSettingsResponse),
+        (status = 400, body = ErrorBody, description = "invalid_url, invalid_rp_id"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn update_settings(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(body): ApiJson<UpdateOrgSettingsRequest>,
+) -> ApiResult<Json<OrgSettingsResponse>> {
+    let update = OrgSettingsUpdate {
+        allowed_redirect_urls: body.allowed_redirect_urls,
+        passwordless_signup: body.passwordless_signup,
+        webauthn_rp_id: body.webauthn_rp_id,
+        webauthn_origins: body.webauthn_origins,
+    };
+    Ok(Json(state.services.update_org_settings(&actor, update).await?.into()))
+}
+
 /// Routes under `/api/v1`.
 pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_organization))
         .routes(routes!(get_organization))
+        .routes(routes!(get_settings, update_settings))
         .routes(routes!(list_api_keys, create_api_key))
         .routes(routes!(delete_api_key))
         .routes(routes!(rotate_signing_key))

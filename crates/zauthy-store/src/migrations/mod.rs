@@ -7,7 +7,13 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(SqlMigration { name: "m0001_initial", sql: include_str!("m0001_initial.sql") })]
+        vec![
+            Box::new(SqlMigration { name: "m0001_initial", sql: include_str!("m0001_initial.sql") }),
+            Box::new(SqlMigration {
+                name: "m0002_settings_and_browser_sessions",
+                sql: include_str!("m0002_settings_and_browser_sessions.sql"),
+            }),
+        ]
     }
 }
 
