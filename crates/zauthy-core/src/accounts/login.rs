@@ -7,6 +7,7 @@ use crate::events::{Event, types};
 use crate::orgs::clean_name_pub as clean_name;
 use crate::passwords::{MAX_PASSWORD_CHARS, check_password_policy};
 use crate::services::{ClientMeta, Services};
+use crate::store::Repo;
 use crate::tokens::IssuedTokens;
 use serde_json::json;
 
@@ -22,8 +23,40 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+/// What a sign-in ended with: a session, or (when the user has a second factor and the first one was not
+/// strong on its own) a short-lived `mfa_token` to present with the second factor.
+#[allow(clippy::large_enum_variant)] // built once per sign-in and moved straight into the response
 pub enum LoginOutcome {
     Success { user: User, tokens: IssuedTokens },
+    MfaRequired { mfa_token: String, methods: Vec<&'static str> },
+}
+
+/// How a sign-in proved who the user is; recorded as `method` on `user.login`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInMethod {
+    Password,
+    MagicLink,
+    EmailOtp,
+    SmsOtp,
+    /// User-verifying passkey: possession and a biometric or PIN, so it satisfies MFA by itself.
+    Passkey,
+}
+
+impl SignInMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::MagicLink => "magic_link",
+            Self::EmailOtp => "email_otp",
+            Self::SmsOtp => "sms_otp",
+            Self::Passkey => "passkey",
+        }
+    }
+
+    /// True when this method alone is multi-factor.
+    pub fn satisfies_mfa(self) -> bool {
+        matches!(self, Self::Passkey)
+    }
 }
 
 fn invalid_credentials() -> CoreError {
@@ -106,22 +139,54 @@ impl Services {
         }
         let rehash = if verified.needs_rehash { Some(self.hasher.hash(&req.password).await?) } else { None };
         let tx = self.store.begin().await?;
-        tx.record_successful_login(&user.id, now).await?;
         if let Some(hash) = &rehash {
             tx.set_password_hash(&user.id, hash, now).await?;
         }
-        let tokens = self.start_session(&*tx, &user, meta).await?;
-        tx.insert_event(&Event::new(
+        let outcome = self.complete_sign_in(&*tx, user, SignInMethod::Password, meta).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// The common end of every sign-in, inside the caller's transaction (which it then commits): either a
+    /// session with its `user.login` event, or, when the user has a second factor that `method` does not
+    /// replace, an MFA challenge and no tokens.
+    pub(crate) async fn complete_sign_in(
+        &self,
+        repo: &dyn Repo,
+        user: User,
+        method: SignInMethod,
+        meta: &ClientMeta,
+    ) -> Result<LoginOutcome> {
+        let now = self.now();
+        if !method.satisfies_mfa()
+            && let Some(challenge) = self.start_mfa_challenge(repo, &user, method, now).await?
+        {
+            return Ok(challenge);
+        }
+        repo.record_successful_login(&user.id, now).await?;
+        let tokens = self.start_session(repo, &user, meta).await?;
+        repo.insert_event(&Event::new(
             &user.org_id,
             types::USER_LOGIN,
             Some(&user.id),
-            json!({"user_id": user.id, "method": "password", "ip": meta.ip, "user_agent": meta.user_agent}),
+            json!({"user_id": user.id, "method": method.as_str(), "ip": meta.ip, "user_agent": meta.user_agent}),
             now,
         ))
         .await?;
-        tx.commit().await?;
         let user = User { failed_login_attempts: 0, locked_until: None, last_login_at: Some(now), ..user };
         Ok(LoginOutcome::Success { user, tokens })
+    }
+
+    /// Starts an MFA challenge when the user has a confirmed second factor; `None` when they have none.
+    /// (The MFA module fills this in; until then no user has a second factor.)
+    async fn start_mfa_challenge(
+        &self,
+        _repo: &dyn Repo,
+        _user: &User,
+        _method: SignInMethod,
+        _now: time::OffsetDateTime,
+    ) -> Result<Option<LoginOutcome>> {
+        Ok(None)
     }
 
     /// Counts a failure, locks on the schedule, and returns the error to answer with.

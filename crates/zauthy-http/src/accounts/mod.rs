@@ -45,13 +45,39 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+/// A sign-in's answer: the user and tokens, or (`mfa_required: true`) an `mfa_token` to present with a
+/// second factor at `/mfa/totp/verify`, and no tokens.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct LoginResponse {
-    pub user: UserResponse,
-    #[serde(flatten)]
-    pub tokens: TokenPair,
-    /// True when a second factor is needed first (then no tokens are issued).
-    pub mfa_required: bool,
+#[serde(untagged)]
+pub enum LoginResponse {
+    Success {
+        user: UserResponse,
+        #[serde(flatten)]
+        tokens: TokenPair,
+        /// `false`: signed in.
+        mfa_required: bool,
+    },
+    MfaRequired {
+        /// `true`: no tokens yet; verify a second factor with `mfa_token`.
+        mfa_required: bool,
+        #[schema(example = "mfa_tmp_...")]
+        mfa_token: String,
+        /// The second factors the user can use, e.g. `["totp", "backup_code"]`.
+        mfa_methods: Vec<&'static str>,
+    },
+}
+
+impl From<LoginOutcome> for LoginResponse {
+    fn from(outcome: LoginOutcome) -> Self {
+        match outcome {
+            LoginOutcome::Success { user, tokens } => {
+                Self::Success { user: user.into(), tokens: tokens.into(), mfa_required: false }
+            }
+            LoginOutcome::MfaRequired { mfa_token, methods } => {
+                Self::MfaRequired { mfa_required: true, mfa_token, mfa_methods: methods }
+            }
+        }
+    }
 }
 
 /// Register a user in the API key's organization and sign them in. Permissions: API key.
@@ -92,11 +118,7 @@ pub async fn login(
 ) -> ApiResult<Json<LoginResponse>> {
     let outcome =
         state.services.login(&actor, CoreLogin { email: body.email, password: body.password }, &client).await?;
-    match outcome {
-        LoginOutcome::Success { user, tokens } => {
-            Ok(Json(LoginResponse { user: user.into(), tokens: tokens.into(), mfa_required: false }))
-        }
-    }
+    Ok(Json(outcome.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
