@@ -49,6 +49,7 @@ pub struct LoginRequest {
 /// second factor at `/mfa/totp/verify`, and no tokens.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // serialized once, straight away
 pub enum LoginResponse {
     Success {
         user: UserResponse,
