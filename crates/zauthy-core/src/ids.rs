@@ -26,6 +26,8 @@ pub const SIGNING_KEY: &str = "sk";
 pub const RESET: &str = "prt";
 pub const EVENT: &str = "evt";
 pub const OUTBOX: &str = "obx";
+pub const BACKUP_CODE: &str = "bkc";
+pub const MFA_CHALLENGE: &str = "mfa";
 
 #[cfg(test)]
 mod tests {

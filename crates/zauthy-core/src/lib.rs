@@ -8,6 +8,7 @@ pub mod email;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod mfa;
 pub mod orgs;
 pub mod passwords;
 pub mod ratelimit;

@@ -5,6 +5,7 @@ use crate::accounts::{Email, User, UserWithSecret};
 use crate::email::OutboxMessage;
 use crate::error::Result;
 use crate::events::Event;
+use crate::mfa::{BackupCodeRecord, MfaChallenge, TotpRecord};
 use crate::orgs::{ApiKey, OrgSettings, Organization, Plan};
 use crate::passwords::PasswordResetRecord;
 use crate::sessions::{RefreshTokenRecord, Session};
@@ -97,6 +98,35 @@ pub trait BrowserSessionRepo {
 }
 
 #[async_trait]
+pub trait MfaRepo {
+    /// Stores a new unconfirmed seed, replacing an earlier unconfirmed one of the user.
+    async fn put_pending_totp(&self, record: &TotpRecord) -> Result<()>;
+    async fn find_totp(&self, user_id: &str) -> Result<Option<TotpRecord>>;
+    /// Confirms the pending seed, accepting `step` as its first code; false when nothing was pending.
+    async fn confirm_totp(&self, user_id: &str, step: i64, now: OffsetDateTime) -> Result<bool>;
+    /// Accepts `step` only if it is later than the last accepted step; false means a replay.
+    async fn accept_totp_step(&self, user_id: &str, step: i64, now: OffsetDateTime) -> Result<bool>;
+    async fn delete_totp(&self, user_id: &str) -> Result<bool>;
+    /// Replaces every backup code of the user with these hashes.
+    async fn replace_backup_codes(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        code_hashes: &[String],
+        now: OffsetDateTime,
+    ) -> Result<()>;
+    async fn find_backup_code(&self, code_hash: &str) -> Result<Option<BackupCodeRecord>>;
+    /// Spends the code if unused; false when it was already used.
+    async fn spend_backup_code(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
+    async fn count_unused_backup_codes(&self, user_id: &str) -> Result<u64>;
+    async fn delete_backup_codes(&self, user_id: &str) -> Result<()>;
+    async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> Result<()>;
+    async fn find_mfa_challenge(&self, token_hash: &str) -> Result<Option<MfaChallenge>>;
+    /// Spends the challenge if unused; false when it was already used.
+    async fn spend_mfa_challenge(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
+}
+
+#[async_trait]
 pub trait SigningKeyRepo {
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<()>;
     async fn find_signing_key(&self, kid: &str) -> Result<Option<SigningKeyRecord>>;
@@ -152,6 +182,7 @@ pub trait Repo:
     + UserRepo
     + SessionRepo
     + BrowserSessionRepo
+    + MfaRepo
     + SigningKeyRepo
     + PasswordResetRepo
     + EventRepo
@@ -166,6 +197,7 @@ impl<T> Repo for T where
         + UserRepo
         + SessionRepo
         + BrowserSessionRepo
+        + MfaRepo
         + SigningKeyRepo
         + PasswordResetRepo
         + EventRepo

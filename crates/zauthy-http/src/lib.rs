@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod mfa;
 pub mod middleware;
 pub mod ops;
 pub mod orgs;
@@ -44,6 +45,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "auth", description = "Signup, login, refresh, logout and token verification"),
         (name = "sessions", description = "A user's sessions"),
         (name = "passwords", description = "Password reset and change"),
+        (name = "mfa", description = "Two-factor authentication with TOTP and backup codes"),
         (name = "users", description = "The organization's user management"),
         (name = "organizations", description = "Organizations, API keys and signing keys"),
         (name = "operations", description = "Health, readiness and metrics"),
@@ -87,6 +89,7 @@ fn api_v1() -> OpenApiRouter<AppState> {
         .merge(accounts::api_router())
         .merge(sessions::api_router())
         .merge(passwords::api_router())
+        .merge(mfa::api_router())
 }
 
 fn root_routes() -> OpenApiRouter<AppState> {

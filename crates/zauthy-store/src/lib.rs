@@ -4,6 +4,7 @@
 mod accounts;
 mod entities;
 mod events;
+mod mfa;
 mod migrations;
 mod orgs;
 mod outbox;

@@ -163,30 +163,31 @@ impl Services {
         {
             return Ok(challenge);
         }
+        self.open_session(repo, user, method.as_str(), None, meta).await
+    }
+
+    /// Opens the session of a sign-in whose factors are all verified and records `user.login`.
+    pub(crate) async fn open_session(
+        &self,
+        repo: &dyn Repo,
+        user: User,
+        method: &str,
+        second_factor: Option<&str>,
+        meta: &ClientMeta,
+    ) -> Result<LoginOutcome> {
+        let now = self.now();
         repo.record_successful_login(&user.id, now).await?;
         let tokens = self.start_session(repo, &user, meta).await?;
         repo.insert_event(&Event::new(
             &user.org_id,
             types::USER_LOGIN,
             Some(&user.id),
-            json!({"user_id": user.id, "method": method.as_str(), "ip": meta.ip, "user_agent": meta.user_agent}),
+            json!({"user_id": user.id, "method": method, "mfa": second_factor, "ip": meta.ip, "user_agent": meta.user_agent}),
             now,
         ))
         .await?;
         let user = User { failed_login_attempts: 0, locked_until: None, last_login_at: Some(now), ..user };
         Ok(LoginOutcome::Success { user, tokens })
-    }
-
-    /// Starts an MFA challenge when the user has a confirmed second factor; `None` when they have none.
-    /// (The MFA module fills this in; until then no user has a second factor.)
-    async fn start_mfa_challenge(
-        &self,
-        _repo: &dyn Repo,
-        _user: &User,
-        _method: SignInMethod,
-        _now: time::OffsetDateTime,
-    ) -> Result<Option<LoginOutcome>> {
-        Ok(None)
     }
 
     /// Counts a failure, locks on the schedule, and returns the error to answer with.

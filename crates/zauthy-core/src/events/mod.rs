@@ -48,4 +48,8 @@ pub mod types {
     pub const PASSWORD_RESET_REQUESTED: &str = "password.reset_requested";
     pub const PASSWORD_RESET: &str = "password.reset";
     pub const PASSWORD_CHANGED: &str = "password.changed";
+    pub const MFA_ENABLED: &str = "mfa.enabled";
+    pub const MFA_DISABLED: &str = "mfa.disabled";
+    pub const MFA_BACKUP_CODE_USED: &str = "mfa.backup_code_used";
+    pub const MFA_BACKUP_CODES_REGENERATED: &str = "mfa.backup_codes_regenerated";
 }

@@ -4,9 +4,11 @@
 
 mod account;
 mod csrf;
+mod mfa;
 mod render;
 
 pub use csrf::{CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, Csrf};
+pub use mfa::mfa_page;
 pub use render::{PageError, esc, page};
 
 use crate::error::ApiError;
@@ -192,7 +194,7 @@ pub fn assets_router() -> Router<AppState> {
 
 /// Every hosted page, each feature contributing its own routes; the caller adds `hosted_pipeline`.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(account::router())
+    Router::new().merge(account::router()).merge(mfa::router())
 }
 
 pub(crate) fn redirect(to: &str) -> Response {

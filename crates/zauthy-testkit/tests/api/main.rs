@@ -3,6 +3,7 @@
 
 mod accounts;
 mod errors;
+mod mfa;
 mod ops;
 mod orgs;
 mod passwords;
