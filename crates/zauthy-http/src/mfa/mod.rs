@@ -67,7 +67,7 @@ pub struct MfaEnabledResponse {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum TotpVerifyResponse {
-    Login(LoginResponse),
+    Login(Box<LoginResponse>),
     Enabled(MfaEnabledResponse),
 }
 
@@ -96,7 +96,7 @@ pub async fn totp_verify(
                 _ => return Err(missing()),
             };
             let outcome = state.services.verify_mfa(&actor, &token, proof, &client).await?;
-            Ok(Json(TotpVerifyResponse::Login(outcome.into())))
+            Ok(Json(TotpVerifyResponse::Login(Box::new(outcome.into()))))
         }
         None => {
             let code = body.code.ok_or_else(missing)?;
