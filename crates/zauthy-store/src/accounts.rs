@@ -1,6 +1,6 @@
 //! Users: credentials, lockout counters, block state, and the org's user list.
 
-use crate::entities::{password_reset_tokens, refresh_tokens, sessions, users};
+use crate::entities::{browser_sessions, mfa_challenges, password_reset_tokens, refresh_tokens, sessions, users};
 use crate::{Conn, Db, at, corrupt, db_err, ms};
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
@@ -8,7 +8,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryF
 use time::OffsetDateTime;
 use zauthy_core::accounts::{Email, Role, User, UserWithSecret};
 use zauthy_core::error::{CoreError, Result};
-use zauthy_core::store::UserRepo;
+use zauthy_core::store::{MfaRepo, UserRepo};
 
 fn to_user(m: users::Model) -> Result<UserWithSecret> {
     let role = m.role.parse::<Role>().map_err(|_| corrupt("role", &m.role))?;
@@ -192,11 +192,23 @@ impl<C: Db> UserRepo for Conn<C> {
             .map_err(db_err)?;
         if !session_ids.is_empty() {
             refresh_tokens::Entity::delete_many()
-                .filter(refresh_tokens::Column::SessionId.is_in(session_ids))
+                .filter(refresh_tokens::Column::SessionId.is_in(session_ids.clone()))
+                .exec(&self.0)
+                .await
+                .map_err(db_err)?;
+            browser_sessions::Entity::delete_many()
+                .filter(browser_sessions::Column::SessionId.is_in(session_ids))
                 .exec(&self.0)
                 .await
                 .map_err(db_err)?;
         }
+        self.delete_totp(user_id).await?;
+        self.delete_backup_codes(user_id).await?;
+        mfa_challenges::Entity::delete_many()
+            .filter(mfa_challenges::Column::UserId.eq(user_id))
+            .exec(&self.0)
+            .await
+            .map_err(db_err)?;
         sessions::Entity::delete_many()
             .filter(sessions::Column::UserId.eq(user_id))
             .exec(&self.0)

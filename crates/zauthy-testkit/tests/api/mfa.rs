@@ -527,3 +527,18 @@ async fn the_hosted_code_form_signs_the_browser_in_and_refuses_forged_posts() {
     assert_eq!(account.status, 200, "{}", account.text);
     assert!(account.text.contains(&user.email), "{}", account.text);
 }
+
+#[tokio::test]
+async fn deleting_a_user_with_mfa_removes_their_second_factor_too() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    enrol(&app, &user).await;
+    mfa_token(&app, &org, &user).await;
+
+    let r = app.delete(&format!("/api/v1/users/{}", user.id), Some(&org.api_key)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    assert!(app.services.store.find_totp(&user.id).await.unwrap().is_none());
+    assert_eq!(app.services.store.count_unused_backup_codes(&user.id).await.unwrap(), 0);
+}
