@@ -28,6 +28,7 @@ pub const EVENT: &str = "evt";
 pub const OUTBOX: &str = "obx";
 pub const BACKUP_CODE: &str = "bkc";
 pub const MFA_CHALLENGE: &str = "mfa";
+pub const OIDC_CLIENT: &str = "cli";
 
 #[cfg(test)]
 mod tests {

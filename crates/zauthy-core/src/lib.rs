@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod mfa;
+pub mod oidc;
 pub mod orgs;
 pub mod passwords;
 pub mod ratelimit;

@@ -6,6 +6,7 @@ use crate::email::OutboxMessage;
 use crate::error::Result;
 use crate::events::Event;
 use crate::mfa::{BackupCodeRecord, MfaChallenge, TotpRecord};
+use crate::oidc::OidcClient;
 use crate::orgs::{ApiKey, OrgSettings, Organization, Plan};
 use crate::passwords::PasswordResetRecord;
 use crate::sessions::{RefreshTokenRecord, Session};
@@ -127,6 +128,18 @@ pub trait MfaRepo {
 }
 
 #[async_trait]
+pub trait OidcClientRepo {
+    async fn insert_oidc_client(&self, client: &OidcClient, secret_hash: Option<&str>) -> Result<()>;
+    /// The client and its secret hash.
+    async fn find_oidc_client(&self, client_id: &str) -> Result<Option<(OidcClient, Option<String>)>>;
+    async fn list_oidc_clients(&self, org_id: &str) -> Result<Vec<OidcClient>>;
+    /// Writes every field but id, org, type and secret.
+    async fn update_oidc_client(&self, client: &OidcClient) -> Result<bool>;
+    async fn delete_oidc_client(&self, org_id: &str, client_id: &str) -> Result<bool>;
+    async fn set_oidc_client_secret(&self, client_id: &str, secret_hash: &str, now: OffsetDateTime) -> Result<()>;
+}
+
+#[async_trait]
 pub trait SigningKeyRepo {
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<()>;
     async fn find_signing_key(&self, kid: &str) -> Result<Option<SigningKeyRecord>>;
@@ -183,6 +196,7 @@ pub trait Repo:
     + SessionRepo
     + BrowserSessionRepo
     + MfaRepo
+    + OidcClientRepo
     + SigningKeyRepo
     + PasswordResetRepo
     + EventRepo
@@ -198,6 +212,7 @@ impl<T> Repo for T where
         + SessionRepo
         + BrowserSessionRepo
         + MfaRepo
+        + OidcClientRepo
         + SigningKeyRepo
         + PasswordResetRepo
         + EventRepo

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod mfa;
 pub mod middleware;
+pub mod oidc;
 pub mod ops;
 pub mod orgs;
 pub mod pages;
@@ -45,6 +46,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "auth", description = "Signup, login, refresh, logout and token verification"),
         (name = "sessions", description = "A user's sessions"),
         (name = "passwords", description = "Password reset and change"),
+        (name = "oidc", description = "The organization as an OpenID provider: its service providers (clients)"),
         (name = "mfa", description = "Two-factor authentication with TOTP and backup codes"),
         (name = "users", description = "The organization's user management"),
         (name = "organizations", description = "Organizations, API keys and signing keys"),
@@ -90,6 +92,7 @@ fn api_v1() -> OpenApiRouter<AppState> {
         .merge(sessions::api_router())
         .merge(passwords::api_router())
         .merge(mfa::api_router())
+        .merge(oidc::api_router())
 }
 
 fn root_routes() -> OpenApiRouter<AppState> {

@@ -305,3 +305,32 @@ pub mod mfa_challenges {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod oidc_clients {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oidc_clients")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub name: String,
+        pub client_type: String,
+        pub secret_hash: Option<String>,
+        pub redirect_uris: String,
+        pub allowed_scopes: String,
+        pub grant_types: String,
+        pub token_endpoint_auth_method: String,
+        pub jwks: Option<String>,
+        pub id_token_signed_response_alg: String,
+        pub require_mfa: bool,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -6,6 +6,7 @@ mod entities;
 mod events;
 mod mfa;
 mod migrations;
+mod oidc;
 mod orgs;
 mod outbox;
 mod passwords;

@@ -48,6 +48,10 @@ pub mod types {
     pub const PASSWORD_RESET_REQUESTED: &str = "password.reset_requested";
     pub const PASSWORD_RESET: &str = "password.reset";
     pub const PASSWORD_CHANGED: &str = "password.changed";
+    pub const OIDC_CLIENT_CREATED: &str = "oidc_client.created";
+    pub const OIDC_CLIENT_UPDATED: &str = "oidc_client.updated";
+    pub const OIDC_CLIENT_DELETED: &str = "oidc_client.deleted";
+    pub const OIDC_CLIENT_SECRET_ROTATED: &str = "oidc_client.secret_rotated";
     pub const MFA_ENABLED: &str = "mfa.enabled";
     pub const MFA_DISABLED: &str = "mfa.disabled";
     pub const MFA_BACKUP_CODE_USED: &str = "mfa.backup_code_used";

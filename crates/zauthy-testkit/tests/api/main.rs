@@ -4,6 +4,7 @@
 mod accounts;
 mod errors;
 mod mfa;
+mod oidc_clients;
 mod ops;
 mod orgs;
 mod passwords;

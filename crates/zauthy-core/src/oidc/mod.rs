@@ -1,0 +1,68 @@
+//! Every organization is an OpenID provider; this module holds its service providers (OIDC clients): how
+//! they are registered, which redirect URIs, scopes, grants and client authentication they may use.
+
+mod clients;
+
+pub use clients::{ClientInput, ClientUpdate, CreatedClient};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientType {
+    /// A server-side application that can keep a secret.
+    Confidential,
+    /// A browser or native app: no secret, PKCE (S256) required.
+    Public,
+}
+
+impl ClientType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confidential => "confidential",
+            Self::Public => "public",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "confidential" => Some(Self::Confidential),
+            "public" => Some(Self::Public),
+            _ => None,
+        }
+    }
+}
+
+/// Scopes the provider knows; each maps to standard claims.
+pub const SCOPES: &[&str] = &["openid", "profile", "email", "phone", "address", "offline_access"];
+pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
+pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
+pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub const GRANT_CIBA: &str = "urn:openid:params:grant-type:ciba";
+pub const GRANT_TYPES: &[&str] =
+    &[GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE, GRANT_CIBA];
+pub const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
+/// RS256 first: OpenID Connect requires every provider to support it.
+pub const ID_TOKEN_ALGS: &[&str] = &["RS256", "ES256", "EdDSA"];
+
+/// A registered service provider. The secret is never kept, only its SHA-256.
+#[derive(Debug, Clone)]
+pub struct OidcClient {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub client_type: ClientType,
+    pub redirect_uris: Vec<String>,
+    pub allowed_scopes: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub token_endpoint_auth_method: String,
+    /// The client's public keys, for `private_key_jwt`.
+    pub jwks: Option<serde_json::Value>,
+    pub id_token_signed_response_alg: String,
+    /// Ask for a second factor before consent, whatever the user's own settings.
+    pub require_mfa: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
