@@ -26,6 +26,9 @@ pub const SIGNING_KEY: &str = "sk";
 pub const RESET: &str = "prt";
 pub const EVENT: &str = "evt";
 pub const OUTBOX: &str = "obx";
+pub const MAGIC_LINK: &str = "mlk";
+pub const ONE_TIME_CODE: &str = "otp";
+pub const PASSWORDLESS_SEND: &str = "pls";
 
 #[cfg(test)]
 mod tests {

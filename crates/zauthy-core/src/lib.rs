@@ -9,10 +9,12 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod orgs;
+pub mod passwordless;
 pub mod passwords;
 pub mod ratelimit;
 pub mod services;
 pub mod sessions;
+pub mod sms;
 pub mod store;
 pub mod tokens;
 

@@ -7,6 +7,7 @@ mod events;
 mod migrations;
 mod orgs;
 mod outbox;
+mod passwordless;
 mod passwords;
 mod sessions;
 mod tokens;

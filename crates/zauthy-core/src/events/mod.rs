@@ -48,4 +48,7 @@ pub mod types {
     pub const PASSWORD_RESET_REQUESTED: &str = "password.reset_requested";
     pub const PASSWORD_RESET: &str = "password.reset";
     pub const PASSWORD_CHANGED: &str = "password.changed";
+    pub const MAGIC_LINK_SENT: &str = "magic_link.sent";
+    pub const OTP_SENT: &str = "otp.sent";
+    pub const EMAIL_VERIFIED: &str = "email.verified";
 }

@@ -4,6 +4,7 @@
 
 mod account;
 mod csrf;
+mod magic_link;
 mod render;
 
 pub use csrf::{CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, Csrf};
@@ -192,7 +193,7 @@ pub fn assets_router() -> Router<AppState> {
 
 /// Every hosted page, each feature contributing its own routes; the caller adds `hosted_pipeline`.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(account::router())
+    Router::new().merge(account::router()).merge(magic_link::router())
 }
 
 pub(crate) fn redirect(to: &str) -> Response {
