@@ -154,7 +154,10 @@ impl HttpSink {
                 return Ok(requests);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                anyhow::bail!("the HTTP sink got {} request(s) within {timeout:?}, expected {n}", self.requests().len());
+                anyhow::bail!(
+                    "the HTTP sink got {} request(s) within {timeout:?}, expected {n}",
+                    self.requests().len()
+                );
             }
         }
     }

@@ -29,8 +29,9 @@ pub const SMS_FROM: &str = "+15005550006";
 pub fn twilio_accepted() -> Answer {
     Answer {
         status: 201,
-        body: json!({"sid": "SM0123456789abcdef0123456789abcdef", "status": "queued", "account_sid": TWILIO_ACCOUNT_SID})
-            .to_string(),
+        body:
+            json!({"sid": "SM0123456789abcdef0123456789abcdef", "status": "queued", "account_sid": TWILIO_ACCOUNT_SID})
+                .to_string(),
     }
 }
 

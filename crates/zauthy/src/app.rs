@@ -81,7 +81,12 @@ impl Application {
                 rate_limits: config.rate_limits.clone(),
             },
         );
-        Ok(Self { listener, router: zauthy_http::router(state), services, sender: Arc::new(MessageDispatcher { mailer, sms }) })
+        Ok(Self {
+            listener,
+            router: zauthy_http::router(state),
+            services,
+            sender: Arc::new(MessageDispatcher { mailer, sms }),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -118,8 +118,8 @@ impl SmsSender for Twilio {
         let status = response.status();
         let text = response.text().await.context("reading Twilio's answer")?;
         if status.is_success() {
-            let message: TwilioMessage =
-                serde_json::from_str(&text).with_context(|| format!("Twilio answered {status} without a message sid"))?;
+            let message: TwilioMessage = serde_json::from_str(&text)
+                .with_context(|| format!("Twilio answered {status} without a message sid"))?;
             tracing::info!(outbox_id, twilio_sid = %message.sid, status = ?message.status, "SMS accepted by Twilio");
             return Ok(());
         }

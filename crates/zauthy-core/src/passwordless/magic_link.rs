@@ -165,7 +165,12 @@ impl Services {
         Ok(outcome)
     }
 
-    async fn sign_in_by_link(&self, repo: &dyn Repo, record: &MagicLinkRecord, meta: &ClientMeta) -> Result<LoginOutcome> {
+    async fn sign_in_by_link(
+        &self,
+        repo: &dyn Repo,
+        record: &MagicLinkRecord,
+        meta: &ClientMeta,
+    ) -> Result<LoginOutcome> {
         let email = Email::from_trusted(record.email.clone());
         // No account: it was deleted since the link was sent, or passwordless signup was turned off.
         let user = self

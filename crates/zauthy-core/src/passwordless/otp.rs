@@ -234,7 +234,10 @@ impl Services {
             return Err(invalid_otp());
         }
         let exceeded = || {
-            CoreError::invalid("otp_attempts_exceeded", "Too many wrong codes; this code no longer works, ask for a new one")
+            CoreError::invalid(
+                "otp_attempts_exceeded",
+                "Too many wrong codes; this code no longer works, ask for a new one",
+            )
         };
         if record.attempts >= OTP_MAX_ATTEMPTS {
             return Err(exceeded());

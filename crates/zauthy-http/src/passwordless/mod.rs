@@ -130,8 +130,7 @@ pub async fn send_otp(
     ApiJson(body): ApiJson<OtpSendRequest>,
 ) -> ApiResult<Json<SentResponse>> {
     check_ip_send_limit(&state, &client)?;
-    let destination =
-        OtpDestination::parse(body.email.as_deref(), body.phone.as_deref(), body.channel.as_deref())?;
+    let destination = OtpDestination::parse(body.email.as_deref(), body.phone.as_deref(), body.channel.as_deref())?;
     state.services.send_otp(&actor, &destination, &client).await?;
     Ok(Json(SentResponse { message: OTP_SENT_MESSAGE }))
 }

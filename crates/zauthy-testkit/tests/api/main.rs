@@ -5,6 +5,7 @@ mod accounts;
 mod errors;
 mod ops;
 mod orgs;
+mod passwordless;
 mod passwords;
 mod ratelimit;
 mod sessions;
