@@ -159,14 +159,15 @@ impl Services {
         let hash = self.destination_hash(org_id, channel.as_str(), destination.as_str());
         let now = self.now();
         let tx = self.store.begin().await?;
+        let cooldown = |retry_after_secs: i64| CoreError::Throttled {
+            code: "otp_cooldown",
+            detail: "A code was sent moments ago; wait before asking for another".to_owned(),
+            retry_after_secs: retry_after_secs.max(1) as u64,
+        };
         if let Some(previous) = tx.find_one_time_code(org_id, channel.as_str(), &hash).await? {
             let free_at = previous.created_at + Duration::seconds(OTP_COOLDOWN_SECS);
             if free_at > now {
-                return Err(CoreError::Throttled {
-                    code: "otp_cooldown",
-                    detail: "A code was sent moments ago; wait before asking for another".to_owned(),
-                    retry_after_secs: (free_at - now).whole_seconds().max(1) as u64,
-                });
+                return Err(cooldown((free_at - now).whole_seconds()));
             }
         }
         self.record_send(&*tx, org_id, &hash).await?;
@@ -183,7 +184,11 @@ impl Services {
             used_at: None,
             created_at: now,
         };
-        tx.replace_one_time_code(&record, now - Duration::hours(1)).await?;
+        // A concurrent send to the same destination (another node) committed its code first.
+        tx.replace_one_time_code(&record, now - Duration::hours(1)).await.map_err(|e| match e {
+            CoreError::Conflict { .. } => cooldown(OTP_COOLDOWN_SECS),
+            other => other,
+        })?;
         if let Some(user) = &recipient {
             let message = match destination {
                 OtpDestination::Email(email) => {
@@ -246,7 +251,10 @@ impl Services {
             return Err(CoreError::invalid("otp_expired", "This code has expired; ask for a new one"));
         }
         if !tx.count_otp_attempt(&record.id, OTP_MAX_ATTEMPTS, now).await? {
-            return Err(exceeded());
+            // A concurrent request changed the row since we read it: it spent the code, or used the last try.
+            let spent =
+                tx.find_one_time_code(org_id, channel.as_str(), &hash).await?.is_none_or(|r| r.used_at.is_some());
+            return Err(if spent { invalid_otp() } else { exceeded() });
         }
         if !crypto::constant_time_eq(self.code_hash(&record.id, code).as_bytes(), record.code_hash.as_bytes()) {
             tx.commit().await?;

@@ -400,3 +400,18 @@ async fn confirming_on_the_hosted_landing_page_signs_the_browser_in() {
     // The link is spent.
     assert_error(&verify(&app, &org.api_key, &token).await, 400, "magic_link_used");
 }
+
+#[tokio::test]
+async fn two_simultaneous_uses_of_one_magic_link_sign_in_only_once() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let token = token_for(&app, &org, &user).await;
+
+    let (a, b) = tokio::join!(verify(&app, &org.api_key, &token), verify(&app, &org.api_key, &token));
+
+    let mut outcomes = vec![(a.status, a.error().to_owned()), (b.status, b.error().to_owned())];
+    outcomes.sort();
+    assert_eq!(outcomes, vec![(200, String::new()), (400, "magic_link_used".to_owned())], "{} / {}", a.text, b.text);
+    assert_eq!(logins(&app, &org.id).await.iter().filter(|(_, m)| m == "magic_link").count(), 1);
+}

@@ -270,3 +270,20 @@ async fn malformed_otp_requests_are_refused_with_their_codes() {
         assert_error(&r, 400, "invalid_otp");
     }
 }
+
+#[tokio::test]
+async fn two_simultaneous_verifications_of_one_code_sign_in_only_once() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let code = code_for(&app, &org, &user, 1).await;
+
+    let (a, b) = tokio::join!(
+        verify_email_code(&app, &org.api_key, &user.email, &code),
+        verify_email_code(&app, &org.api_key, &user.email, &code)
+    );
+
+    let mut outcomes = vec![(a.status, a.error().to_owned()), (b.status, b.error().to_owned())];
+    outcomes.sort();
+    assert_eq!(outcomes, vec![(200, String::new()), (400, "invalid_otp".to_owned())], "{} / {}", a.text, b.text);
+}
