@@ -39,11 +39,12 @@ impl RecordedRequest {
     }
 }
 
-/// An answer: status, content type `application/json`, body.
-#[derive(Debug, Clone)]
+/// An answer: status, content type `application/json`, body, and any extra headers.
+#[derive(Debug, Clone, Default)]
 pub struct Answer {
     pub status: u16,
     pub body: String,
+    pub headers: Vec<(String, String)>,
 }
 
 struct Plan {
@@ -90,7 +91,15 @@ async fn record(
     });
     shared.arrived.notify_waiters();
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], answer.body).into_response()
+    let mut response = (status, [(axum::http::header::CONTENT_TYPE, "application/json")], answer.body).into_response();
+    for (name, value) in answer.headers {
+        if let (Ok(name), Ok(value)) =
+            (axum::http::HeaderName::from_bytes(name.as_bytes()), axum::http::HeaderValue::from_str(&value))
+        {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 impl HttpSink {
@@ -103,7 +112,7 @@ impl HttpSink {
             plan: Mutex::new(Plan {
                 success,
                 failures_left: 0,
-                failure: Answer { status: 500, body: "{}".to_owned() },
+                failure: Answer { status: 500, body: "{}".to_owned(), headers: Vec::new() },
             }),
             arrived: Notify::new(),
         });

@@ -32,6 +32,7 @@ pub fn twilio_accepted() -> Answer {
         body:
             json!({"sid": "SM0123456789abcdef0123456789abcdef", "status": "queued", "account_sid": TWILIO_ACCOUNT_SID})
                 .to_string(),
+        headers: Vec::new(),
     }
 }
 

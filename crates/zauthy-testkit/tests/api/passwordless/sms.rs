@@ -7,8 +7,11 @@ use data_encoding::BASE64;
 use serde_json::json;
 use std::time::Duration as StdDuration;
 use time::Duration;
-use zauthy_testkit::http_sink::{Answer, RecordedRequest};
-use zauthy_testkit::{SMS_FROM, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TestApp};
+use zauthy::config::SmsConfig;
+use zauthy::sms::Twilio;
+use zauthy_core::sms::{SmsMessage, SmsSender};
+use zauthy_testkit::http_sink::{Answer, HttpSink, RecordedRequest};
+use zauthy_testkit::{SMS_FROM, TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TestApp, twilio_accepted};
 
 async fn send_sms_code(app: &TestApp, api_key: &str, phone: &str) {
     let r = send(app, api_key, json!({"phone": phone, "channel": "sms"})).await;
@@ -56,7 +59,7 @@ async fn a_failing_sms_provider_is_retried_by_the_outbox_until_the_message_is_de
     let phone = unique_phone();
     signup_with_phone(&app, &org.api_key, &phone).await;
     let outage = json!({"code": 20500, "message": "Internal Server Error", "status": 500}).to_string();
-    app.sms.fail_next(2, Answer { status: 500, body: outage });
+    app.sms.fail_next(2, Answer { status: 500, body: outage, ..Answer::default() });
 
     send_sms_code(&app, &org.api_key, &phone).await;
     // Retries back off (2 s, 4 s … on the service clock): move the clock until the third attempt lands.
@@ -145,4 +148,84 @@ async fn sms_codes_never_create_accounts_even_with_passwordless_signup() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(first.form_value("To").as_deref(), Some(known.as_str()));
     assert_eq!(app.sms.requests().len(), 1, "an unknown phone got an SMS");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The Twilio sender on its own, against the receiver
+// ---------------------------------------------------------------------------------------------------------------
+
+fn twilio_config(sink: &HttpSink) -> SmsConfig {
+    SmsConfig {
+        provider: Some("twilio".to_owned()),
+        twilio_account_sid: Some(TWILIO_ACCOUNT_SID.to_owned()),
+        twilio_auth_token: Some(TWILIO_AUTH_TOKEN.to_owned()),
+        from: Some(SMS_FROM.to_owned()),
+        base_url: sink.base_url(),
+        ..SmsConfig::default()
+    }
+}
+
+fn message() -> SmsMessage {
+    SmsMessage { to: "+14155550100".to_owned(), body: "123456 is your code & more".to_owned() }
+}
+
+#[tokio::test]
+async fn a_twilio_failure_is_reported_with_twilios_code_and_message() {
+    let sink = HttpSink::start(twilio_accepted()).await.unwrap();
+    let rejected = json!({"code": 21211, "message": "The 'To' number +14155550100 is not a valid phone number.",
+        "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400});
+    sink.fail_next(1, Answer { status: 400, body: rejected.to_string(), ..Answer::default() });
+    let twilio = Twilio::new(&twilio_config(&sink)).unwrap();
+
+    let error = twilio.send_sms("obx_1", &message()).await.unwrap_err().to_string();
+    let accepted = twilio.send_sms("obx_2", &message()).await;
+
+    assert!(
+        error.contains("400") && error.contains("21211") && error.contains("is not a valid phone number"),
+        "{error}"
+    );
+    accepted.expect("a 201 with a sid is a success");
+    let sent = sink.requests();
+    assert_eq!(sent.len(), 2);
+    // The body is form-encoded exactly: '&' inside the text does not split fields.
+    assert_eq!(sent[1].form_value("Body").as_deref(), Some("123456 is your code & more"));
+}
+
+#[tokio::test]
+async fn a_success_without_a_message_sid_is_not_taken_for_delivery() {
+    let sink = HttpSink::start(Answer { status: 201, body: "{}".to_owned(), ..Answer::default() }).await.unwrap();
+    let twilio = Twilio::new(&twilio_config(&sink)).unwrap();
+
+    let result = twilio.send_sms("obx_1", &message()).await;
+
+    assert!(result.is_err(), "a 201 without sid counted as sent");
+}
+
+#[tokio::test]
+async fn the_twilio_sender_does_not_follow_redirects_with_the_credentials() {
+    let sink = HttpSink::start(twilio_accepted()).await.unwrap();
+    let elsewhere = format!("{}/stolen", sink.base_url());
+    sink.fail_next(1, Answer { status: 307, body: String::new(), headers: vec![("location".to_owned(), elsewhere)] });
+    let twilio = Twilio::new(&twilio_config(&sink)).unwrap();
+
+    let result = twilio.send_sms("obx_1", &message()).await;
+
+    assert!(result.is_err(), "a redirect counted as sent");
+    let sent = sink.requests();
+    assert_eq!(sent.len(), 1, "the redirect was followed: {sent:?}");
+}
+
+#[tokio::test]
+async fn a_messaging_service_sends_as_messaging_service_sid_instead_of_from() {
+    let sink = HttpSink::start(twilio_accepted()).await.unwrap();
+    let service = format!("MG{}", "ab".repeat(16));
+    let config = SmsConfig { from: None, messaging_service_sid: Some(service.clone()), ..twilio_config(&sink) };
+    let twilio = Twilio::new(&config).unwrap();
+
+    twilio.send_sms("obx_1", &message()).await.unwrap();
+
+    let sent = sink.wait_for_request(StdDuration::from_secs(5)).await.unwrap();
+    assert_eq!(sent.form_value("MessagingServiceSid"), Some(service));
+    assert_eq!(sent.form_value("From"), None);
+    assert_eq!(sent.form_value("To").as_deref(), Some("+14155550100"));
 }
