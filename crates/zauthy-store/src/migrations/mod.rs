@@ -13,7 +13,7 @@ impl MigratorTrait for Migrator {
                 name: "m0002_settings_and_browser_sessions",
                 sql: include_str!("m0002_settings_and_browser_sessions.sql"),
             }),
-            Box::new(SqlMigration { name: "m0003_passwordless", sql: include_str!("m0003_passwordless.sql") }),
+            Box::new(SqlMigration { name: "m0004_passwordless", sql: include_str!("m0004_passwordless.sql") }),
         ]
     }
 }
