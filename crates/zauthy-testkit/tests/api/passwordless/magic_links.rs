@@ -415,3 +415,25 @@ async fn two_simultaneous_uses_of_one_magic_link_sign_in_only_once() {
     assert_eq!(outcomes, vec![(200, String::new()), (400, "magic_link_used".to_owned())], "{} / {}", a.text, b.text);
     assert_eq!(logins(&app, &org.id).await.iter().filter(|(_, m)| m == "magic_link").count(), 1);
 }
+
+#[tokio::test]
+async fn the_hosted_landing_page_of_an_expired_or_foreign_link_explains_instead_of_offering_sign_in() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let other = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let token = token_for(&app, &org, &user).await;
+
+    let foreign = open_landing(&app, &other, &token).await;
+    let bogus = open_landing(&app, &org, "ml_bogus").await;
+    app.clock.advance(Duration::minutes(16));
+    let expired = open_landing(&app, &org, &token).await;
+
+    for (page, code) in
+        [(&foreign, "magic_link_wrong_organization"), (&bogus, "invalid_magic_link"), (&expired, "magic_link_expired")]
+    {
+        assert_eq!(page.status, 400, "{}", page.text);
+        assert!(page.text.contains(&format!(r#"data-error="{code}""#)), "{}", page.text);
+        assert!(!page.text.contains("confirm-sign-in"), "{}", page.text);
+    }
+}
