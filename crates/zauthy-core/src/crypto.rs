@@ -88,6 +88,18 @@ impl MasterKey {
         format!("v1.{}", BASE64URL_NOPAD.encode(&out))
     }
 
+    /// HMAC-SHA256 under the master key, hex; `context` separates uses (a MAC for one purpose never
+    /// verifies for another). For short secrets (one-time codes) that must not be brute-forced from a
+    /// database dump alone.
+    pub fn mac_hex(&self, context: &str, data: &[u8]) -> String {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.key);
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&key);
+        ctx.update(context.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(data);
+        HEXLOWER.encode(ctx.sign().as_ref())
+    }
+
     pub fn decrypt(&self, ciphertext: &str, context: &str) -> anyhow::Result<Vec<u8>> {
         let body = ciphertext.strip_prefix("v1.").ok_or_else(|| anyhow::anyhow!("unknown ciphertext version"))?;
         let raw = BASE64URL_NOPAD.decode(body.as_bytes())?;

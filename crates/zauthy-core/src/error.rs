@@ -22,6 +22,9 @@ pub enum CoreError {
     Locked { until: OffsetDateTime, retry_after_secs: u64 },
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
+    /// Refused for now for a reason with its own code (e.g. `otp_cooldown`); retry after the delay.
+    #[error("{detail}")]
+    Throttled { code: &'static str, detail: String, retry_after_secs: u64 },
     #[error("service unavailable: {0}")]
     Unavailable(&'static str),
     #[error(transparent)]

@@ -29,6 +29,9 @@ pub const OUTBOX: &str = "obx";
 pub const BACKUP_CODE: &str = "bkc";
 pub const MFA_CHALLENGE: &str = "mfa";
 pub const OIDC_CLIENT: &str = "cli";
+pub const MAGIC_LINK: &str = "mlk";
+pub const ONE_TIME_CODE: &str = "otp";
+pub const PASSWORDLESS_SEND: &str = "pls";
 
 #[cfg(test)]
 mod tests {

@@ -11,10 +11,12 @@ pub mod ids;
 pub mod mfa;
 pub mod oidc;
 pub mod orgs;
+pub mod passwordless;
 pub mod passwords;
 pub mod ratelimit;
 pub mod services;
 pub mod sessions;
+pub mod sms;
 pub mod store;
 pub mod tokens;
 

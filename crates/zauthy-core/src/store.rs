@@ -8,6 +8,7 @@ use crate::events::Event;
 use crate::mfa::{BackupCodeRecord, MfaChallenge, TotpRecord};
 use crate::oidc::OidcClient;
 use crate::orgs::{ApiKey, OrgSettings, Organization, Plan};
+use crate::passwordless::{MagicLinkRecord, OneTimeCode, SendRecord};
 use crate::passwords::PasswordResetRecord;
 use crate::sessions::{RefreshTokenRecord, Session};
 use crate::tokens::SigningKeyRecord;
@@ -190,6 +191,40 @@ pub trait OutboxRepo {
     ) -> Result<()>;
 }
 
+#[async_trait]
+pub trait PasswordlessRepo {
+    async fn insert_magic_link(&self, link: &MagicLinkRecord) -> Result<()>;
+    async fn find_magic_link(&self, token_hash: &str) -> Result<Option<MagicLinkRecord>>;
+    /// Marks the link used only if it was unused; false means it was already spent.
+    async fn mark_magic_link_used(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
+    async fn find_one_time_code(
+        &self,
+        org_id: &str,
+        channel: &str,
+        destination_hash: &str,
+    ) -> Result<Option<OneTimeCode>>;
+    /// Stores the code in place of any earlier one for the same destination, and drops codes that expired
+    /// before `prune_expired_before`.
+    async fn replace_one_time_code(&self, code: &OneTimeCode, prune_expired_before: OffsetDateTime) -> Result<()>;
+    /// Counts one try, only while the code is unused and below `max_attempts`; false when it was not counted.
+    async fn count_otp_attempt(&self, id: &str, max_attempts: i32, now: OffsetDateTime) -> Result<bool>;
+    /// Marks the code used only if it was unused.
+    async fn mark_one_time_code_used(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
+    /// How many sends the destination had since `since`, and when the oldest of them was.
+    async fn passwordless_sends_since(
+        &self,
+        org_id: &str,
+        destination_hash: &str,
+        since: OffsetDateTime,
+    ) -> Result<(u64, Option<OffsetDateTime>)>;
+    /// Records a send and forgets sends (of any destination) older than `prune_before`.
+    async fn record_passwordless_send(&self, send: &SendRecord, prune_before: OffsetDateTime) -> Result<()>;
+    /// Up to `limit` users of the organization with this phone number.
+    async fn find_users_by_phone(&self, org_id: &str, phone: &str, limit: u64) -> Result<Vec<User>>;
+    /// Sets `is_verified`; false when it already was.
+    async fn mark_email_verified(&self, user_id: &str, now: OffsetDateTime) -> Result<bool>;
+}
+
 pub trait Repo:
     OrgRepo
     + UserRepo
@@ -201,6 +236,7 @@ pub trait Repo:
     + PasswordResetRepo
     + EventRepo
     + OutboxRepo
+    + PasswordlessRepo
     + Send
     + Sync
 {
@@ -217,6 +253,7 @@ impl<T> Repo for T where
         + PasswordResetRepo
         + EventRepo
         + OutboxRepo
+        + PasswordlessRepo
         + Send
         + Sync
 {

@@ -61,6 +61,15 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
     ("invalid_signing_alg", "The ID token algorithm is not RS256, ES256 or EdDSA."),
     ("invalid_client_type", "client_type must be confidential or public; public clients have no secret."),
     ("invalid_reset_token", "The password reset token is invalid, expired or already used."),
+    ("invalid_redirect_url", "redirect_url is not one of the organization's allowed_redirect_urls (matched exactly)."),
+    ("invalid_magic_link", "The magic link token is unknown or malformed (tampered)."),
+    ("magic_link_expired", "The magic link expired (links live 15 minutes); ask for a new one."),
+    ("magic_link_used", "The magic link was already used; each link signs in once."),
+    ("magic_link_wrong_organization", "The magic link belongs to another organization than the API key's."),
+    ("invalid_otp", "The one-time code is wrong, already used, or was never sent to this destination."),
+    ("otp_expired", "The one-time code expired (codes live 10 minutes); ask for a new one."),
+    ("otp_attempts_exceeded", "Five wrong codes were tried; this code is dead, ask for a new one."),
+    ("otp_cooldown", "A code was sent to this destination moments ago; retry after the Retry-After header."),
     ("cannot_modify_self", "An administrator tried to block or delete their own account."),
     ("missing_authorization", "The endpoint needs an Authorization: Bearer header."),
     ("invalid_authorization_header", "The Authorization header is not a Bearer credential."),
@@ -145,6 +154,9 @@ impl From<CoreError> for ApiError {
                 }
             }
             CoreError::RateLimited { retry_after_secs } => Self::rate_limited(retry_after_secs),
+            CoreError::Throttled { code, detail, retry_after_secs } => {
+                Self { retry_after: Some(retry_after_secs), ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, detail) }
+            }
             CoreError::Unavailable(what) => {
                 tracing::error!(what, "dependency unavailable");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "Service temporarily unavailable")

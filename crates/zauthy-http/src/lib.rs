@@ -11,6 +11,7 @@ pub mod oidc;
 pub mod ops;
 pub mod orgs;
 pub mod pages;
+pub mod passwordless;
 pub mod passwords;
 pub mod sessions;
 pub mod state;
@@ -48,6 +49,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "passwords", description = "Password reset and change"),
         (name = "oidc", description = "The organization as an OpenID provider: its service providers (clients)"),
         (name = "mfa", description = "Two-factor authentication with TOTP and backup codes"),
+        (name = "passwordless", description = "Magic links and one-time codes by email or SMS"),
         (name = "users", description = "The organization's user management"),
         (name = "organizations", description = "Organizations, API keys and signing keys"),
         (name = "operations", description = "Health, readiness and metrics"),
@@ -93,6 +95,7 @@ fn api_v1() -> OpenApiRouter<AppState> {
         .merge(passwords::api_router())
         .merge(mfa::api_router())
         .merge(oidc::api_router())
+        .merge(passwordless::api_router())
 }
 
 fn root_routes() -> OpenApiRouter<AppState> {

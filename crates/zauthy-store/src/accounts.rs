@@ -10,7 +10,7 @@ use zauthy_core::accounts::{Email, Role, User, UserWithSecret};
 use zauthy_core::error::{CoreError, Result};
 use zauthy_core::store::{MfaRepo, UserRepo};
 
-fn to_user(m: users::Model) -> Result<UserWithSecret> {
+pub(crate) fn to_user(m: users::Model) -> Result<UserWithSecret> {
     let role = m.role.parse::<Role>().map_err(|_| corrupt("role", &m.role))?;
     Ok(UserWithSecret {
         password_hash: m.password_hash,

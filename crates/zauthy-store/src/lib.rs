@@ -9,6 +9,7 @@ mod migrations;
 mod oidc;
 mod orgs;
 mod outbox;
+mod passwordless;
 mod passwords;
 mod sessions;
 mod tokens;

@@ -1,8 +1,10 @@
 //! Test harness: a real zauthy server per test on a random port, with its own database (a temp SQLite file,
 //! or a fresh PostgreSQL database when `ZAUTHY_TEST_PG_URL` is set), a real SMTP sink and a movable clock.
 
+pub mod http_sink;
 pub mod smtp;
 
+use http_sink::{Answer, HttpSink};
 use serde_json::{Value, json};
 use smtp::SmtpSink;
 use std::sync::Arc;
@@ -18,12 +20,30 @@ use zauthy_core::crypto::MasterKey;
 /// The default password of test users; satisfies the password rules.
 pub const PASSWORD: &str = "SecureP@ss123";
 
+/// The Twilio credentials and sender every `TestApp` is configured with (its SMS provider is `app.sms`).
+pub const TWILIO_ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+pub const TWILIO_AUTH_TOKEN: &str = "test-auth-token-5ecret";
+pub const SMS_FROM: &str = "+15005550006";
+
+/// What Twilio answers to an accepted message (abridged).
+pub fn twilio_accepted() -> Answer {
+    Answer {
+        status: 201,
+        body:
+            json!({"sid": "SM0123456789abcdef0123456789abcdef", "status": "queued", "account_sid": TWILIO_ACCOUNT_SID})
+                .to_string(),
+        headers: Vec::new(),
+    }
+}
+
 pub struct TestApp {
     /// `http://localhost:PORT` (WebAuthn and hosted pages need a `localhost` origin).
     pub address: String,
     pub port: u16,
     pub client: reqwest::Client,
     pub smtp: SmtpSink,
+    /// The SMS provider's API as this app sees it: a local receiver speaking Twilio's answers.
+    pub sms: HttpSink,
     pub clock: Arc<ManualClock>,
     pub services: Arc<Services>,
     pub config: Config,
@@ -132,6 +152,7 @@ impl TestApp {
         init_logs();
         let data_dir = tempfile::tempdir()?;
         let smtp = SmtpSink::start().await?;
+        let sms = HttpSink::start(twilio_accepted()).await?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let (database_url, database) = database_url(data_dir.path()).await?;
@@ -147,6 +168,11 @@ impl TestApp {
         config.email.smtp_host = Some("127.0.0.1".to_owned());
         config.email.smtp_port = Some(smtp.port());
         config.email.smtp_security = "none".to_owned();
+        config.sms.provider = Some("twilio".to_owned());
+        config.sms.twilio_account_sid = Some(TWILIO_ACCOUNT_SID.to_owned());
+        config.sms.twilio_auth_token = Some(TWILIO_AUTH_TOKEN.to_owned());
+        config.sms.from = Some(SMS_FROM.to_owned());
+        config.sms.base_url = sms.base_url();
         let generous = zauthy_core::ratelimit::CategoryLimits { auth: 100_000, kyc: 100_000, general: 100_000 };
         config.rate_limits.free = generous;
         config.rate_limits.pro = generous;
@@ -168,6 +194,7 @@ impl TestApp {
             port,
             client,
             smtp,
+            sms,
             clock,
             services,
             config,
@@ -175,6 +202,11 @@ impl TestApp {
             _data_dir: data_dir,
             shutdown: Some(tx),
         })
+    }
+
+    /// The server's data directory (SQLite file, file-delivered email and SMS under `outbox/`).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -2,6 +2,7 @@
 //! the port so tests learn it before serving; `run_until_stopped` serves until the shutdown future resolves.
 
 use crate::config::Config;
+use crate::delivery::MessageDispatcher;
 use crate::mailer::Mailer;
 use anyhow::Context;
 use std::future::Future;
@@ -70,6 +71,8 @@ impl Application {
         let services = services(config, store, clock)?;
         let mailer = Mailer::new(&config.email, &config.data_dir)?;
         tracing::info!(delivery = %mailer.describe(), "email delivery");
+        let sms = crate::sms::sms_sender(&config.sms, &config.data_dir)?;
+        tracing::info!(delivery = %sms.describe(), "SMS delivery");
         let state = AppState::new(
             services.clone(),
             HttpConfig {
@@ -78,7 +81,12 @@ impl Application {
                 rate_limits: config.rate_limits.clone(),
             },
         );
-        Ok(Self { listener, router: zauthy_http::router(state), services, sender: Arc::new(mailer) })
+        Ok(Self {
+            listener,
+            router: zauthy_http::router(state),
+            services,
+            sender: Arc::new(MessageDispatcher { mailer, sms }),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -39,6 +39,7 @@ pub struct Config {
     pub password_reset: PasswordResetConfig,
     pub rate_limits: RateLimitConfig,
     pub email: EmailConfig,
+    pub sms: SmsConfig,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -93,6 +94,85 @@ impl Default for EmailConfig {
     }
 }
 
+/// Text messages (one-time codes). Without a provider, each SMS is written as a file under
+/// `data_dir/outbox/sms` instead of being sent.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// `twilio`, or absent for files.
+    pub provider: Option<String>,
+    /// `AC` followed by 32 hex digits.
+    pub twilio_account_sid: Option<String>,
+    pub twilio_auth_token: Option<String>,
+    pub twilio_auth_token_file: Option<PathBuf>,
+    /// The sending number (E.164) or alphanumeric sender id; or use `messaging_service_sid`.
+    pub from: Option<String>,
+    /// `MG` followed by 32 hex digits: send through a Twilio messaging service instead of `from`.
+    pub messaging_service_sid: Option<String>,
+    /// The provider's API root (a test receiver, a regional edge).
+    pub base_url: String,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            provider: None,
+            twilio_account_sid: None,
+            twilio_auth_token: None,
+            twilio_auth_token_file: None,
+            from: None,
+            messaging_service_sid: None,
+            base_url: "https://api.twilio.com".to_owned(),
+        }
+    }
+}
+
+fn is_twilio_sid(value: &str, prefix: &str) -> bool {
+    value.len() == 34 && value.starts_with(prefix) && value[2..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl SmsConfig {
+    fn problems(&self, problems: &mut Vec<String>) {
+        let Some(provider) = &self.provider else {
+            return;
+        };
+        if provider != "twilio" {
+            problems.push(format!("sms.provider: {provider:?} is not supported (use \"twilio\" or leave it unset)"));
+            return;
+        }
+        if !self.twilio_account_sid.as_deref().is_some_and(|sid| is_twilio_sid(sid, "AC")) {
+            problems.push("sms.twilio_account_sid: must be AC followed by 32 hex digits".to_owned());
+        }
+        if self.twilio_auth_token.as_deref().is_none_or(str::is_empty) {
+            problems.push("sms.twilio_auth_token (or sms.twilio_auth_token_file): required for twilio".to_owned());
+        }
+        match (&self.from, &self.messaging_service_sid) {
+            (Some(_), Some(_)) | (None, None) => {
+                problems.push("sms: set exactly one of sms.from and sms.messaging_service_sid".to_owned());
+            }
+            (Some(from), None) => {
+                let phone = zauthy_core::accounts::parse_phone(from).is_ok();
+                let alphanumeric = (1..=11).contains(&from.len())
+                    && from.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ')
+                    && from.bytes().any(|b| b.is_ascii_alphabetic());
+                if !phone && !alphanumeric {
+                    problems.push("sms.from: must be an E.164 number or an alphanumeric sender id".to_owned());
+                }
+            }
+            (None, Some(sid)) => {
+                if !is_twilio_sid(sid, "MG") {
+                    problems.push("sms.messaging_service_sid: must be MG followed by 32 hex digits".to_owned());
+                }
+            }
+        }
+        let local = |u: &url::Url| matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        match url::Url::parse(&self.base_url) {
+            Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && local(&u)) => {}
+            _ => problems.push("sms.base_url: must be an https URL (http only for localhost)".to_owned()),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -114,6 +194,7 @@ impl Default for Config {
             password_reset: PasswordResetConfig::default(),
             rate_limits: RateLimitConfig::default(),
             email: EmailConfig::default(),
+            sms: SmsConfig::default(),
         }
     }
 }
@@ -175,6 +256,9 @@ impl Config {
         if let Some(path) = &self.email.smtp_password_file {
             self.email.smtp_password = Some(read_secret(path)?);
         }
+        if let Some(path) = &self.sms.twilio_auth_token_file {
+            self.sms.twilio_auth_token = Some(read_secret(path)?);
+        }
         Ok(())
     }
 
@@ -221,6 +305,7 @@ impl Config {
         if self.email.from.parse::<lettre::message::Mailbox>().is_err() {
             problems.push(format!("email.from: {:?} is not a valid mailbox", self.email.from));
         }
+        self.sms.problems(&mut problems);
         if self.max_body_bytes < 1024 {
             problems.push("max_body_bytes: must be at least 1024".to_owned());
         }
@@ -252,6 +337,24 @@ mod tests {
             message.contains("listen") && message.contains("public_url") && message.contains("log_format"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_twilio_sms_provider_needs_its_account_credentials_and_one_sender() {
+        let mut config = Config::default();
+        config.sms.provider = Some("twilio".to_owned());
+        config.sms.base_url = "http://example.com".to_owned();
+        let message = config.validate().unwrap_err().to_string();
+        for key in ["twilio_account_sid", "twilio_auth_token", "exactly one of", "base_url"] {
+            assert!(message.contains(key), "{key} missing from {message}");
+        }
+        config.sms.twilio_account_sid = Some(format!("AC{}", "0a".repeat(16)));
+        config.sms.twilio_auth_token = Some("secret".to_owned());
+        config.sms.from = Some("+15005550006".to_owned());
+        config.sms.base_url = "http://127.0.0.1:9999".to_owned();
+        config.validate().unwrap();
+        config.sms.provider = Some("nexmo".to_owned());
+        assert!(config.validate().unwrap_err().to_string().contains("sms.provider"));
     }
 
     #[test]

@@ -3,8 +3,10 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod mailer;
 pub mod master_key;
+pub mod sms;
 
 pub use app::Application;
 pub use config::Config;

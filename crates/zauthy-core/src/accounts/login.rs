@@ -64,7 +64,7 @@ fn invalid_credentials() -> CoreError {
 }
 
 /// E.164: a plus, a non-zero country digit, 7 to 15 digits in all.
-pub(crate) fn parse_phone(raw: &str) -> Result<String> {
+pub fn parse_phone(raw: &str) -> Result<String> {
     let phone = raw.trim();
     let digits = phone.strip_prefix('+').unwrap_or("");
     if (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0') {

@@ -6,6 +6,6 @@ mod manage;
 mod types;
 
 pub use email::Email;
-pub use login::{LoginOutcome, LoginRequest, SignInMethod, SignupRequest};
+pub use login::{LoginOutcome, LoginRequest, SignInMethod, SignupRequest, parse_phone};
 pub use manage::{UserList, UserQuery, UserUpdate};
 pub use types::{Role, User, UserWithSecret, lockout_duration_after};

@@ -6,7 +6,7 @@ use crate::services::Services;
 use async_trait::async_trait;
 use time::Duration;
 
-/// Delivers one outbox message (SMTP, a file, later SMS and webhooks).
+/// Delivers one outbox message (email, SMS; later webhooks).
 #[async_trait]
 pub trait MessageSender: Send + Sync {
     async fn send(&self, message: &OutboxMessage) -> anyhow::Result<()>;

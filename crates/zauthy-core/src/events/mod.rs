@@ -56,4 +56,7 @@ pub mod types {
     pub const MFA_DISABLED: &str = "mfa.disabled";
     pub const MFA_BACKUP_CODE_USED: &str = "mfa.backup_code_used";
     pub const MFA_BACKUP_CODES_REGENERATED: &str = "mfa.backup_codes_regenerated";
+    pub const MAGIC_LINK_SENT: &str = "magic_link.sent";
+    pub const OTP_SENT: &str = "otp.sent";
+    pub const EMAIL_VERIFIED: &str = "email.verified";
 }

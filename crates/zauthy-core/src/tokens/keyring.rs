@@ -89,6 +89,11 @@ impl KeyRing {
         Ok((record.kid.clone(), encoding))
     }
 
+    /// A keyed hash under the master key (see `MasterKey::mac_hex`), for secrets too short for plain SHA-256.
+    pub fn mac_hex(&self, context: &str, data: &[u8]) -> String {
+        self.master.mac_hex(context, data)
+    }
+
     /// Forgets the cached active key so the next signature uses the newest one (after a local rotation).
     pub fn forget_active(&self, org_id: &str) {
         self.active.write().unwrap_or_else(|e| e.into_inner()).remove(org_id);

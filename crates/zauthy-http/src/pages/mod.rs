@@ -4,6 +4,7 @@
 
 mod account;
 mod csrf;
+mod magic_link;
 mod mfa;
 mod render;
 
@@ -194,7 +195,7 @@ pub fn assets_router() -> Router<AppState> {
 
 /// Every hosted page, each feature contributing its own routes; the caller adds `hosted_pipeline`.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(account::router()).merge(mfa::router())
+    Router::new().merge(account::router()).merge(mfa::router()).merge(magic_link::router())
 }
 
 pub(crate) fn redirect(to: &str) -> Response {

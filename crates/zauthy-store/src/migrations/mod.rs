@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
                 sql: include_str!("m0002_settings_and_browser_sessions.sql"),
             }),
             Box::new(SqlMigration { name: "m0003_mfa", sql: include_str!("m0003_mfa.sql") }),
+            Box::new(SqlMigration { name: "m0004_passwordless", sql: include_str!("m0004_passwordless.sql") }),
             Box::new(SqlMigration { name: "m0006_oidc_clients", sql: include_str!("m0006_oidc_clients.sql") }),
         ]
     }

@@ -7,6 +7,7 @@ mod mfa;
 mod oidc_clients;
 mod ops;
 mod orgs;
+mod passwordless;
 mod passwords;
 mod ratelimit;
 mod sessions;

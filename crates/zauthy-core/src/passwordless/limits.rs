@@ -1,0 +1,56 @@
+//! Send limits against email and SMS bombing. Per destination they are counted in the database, so they
+//! hold across nodes; per client IP the HTTP layer counts in memory. Every destination counts, whether or
+//! not it has an account, so a refusal reveals nothing.
+
+use crate::error::{CoreError, Result};
+use crate::ids;
+use crate::services::Services;
+use crate::store::Repo;
+use time::{Duration, OffsetDateTime};
+
+/// Magic links and codes sent to one address or phone (all flows together) per rolling hour.
+pub const SENDS_PER_DESTINATION_PER_HOUR: u64 = 5;
+/// Magic links and codes one client IP may ask for per hour (enforced by the HTTP layer).
+pub const SENDS_PER_IP_PER_HOUR: u32 = 20;
+
+const WINDOW: Duration = Duration::hours(1);
+
+/// One send to a destination, as the limit counts it.
+#[derive(Debug, Clone)]
+pub struct SendRecord {
+    pub id: String,
+    pub org_id: String,
+    pub destination_hash: String,
+    pub created_at: OffsetDateTime,
+}
+
+impl Services {
+    /// A keyed hash naming a destination (`email` + address, or `sms` + phone) in one organization. The
+    /// limit and code tables hold this instead of the address, so they keep nothing readable about people
+    /// who have no account.
+    pub(super) fn destination_hash(&self, org_id: &str, kind: &str, destination: &str) -> String {
+        self.keys.mac_hex("passwordless-destination", format!("{org_id}\0{kind}\0{destination}").as_bytes())
+    }
+
+    /// Refuses the send with `rate_limited` when the destination had its hourly quota; records it otherwise.
+    /// Runs in the transaction that queues the message.
+    pub(super) async fn record_send(&self, repo: &dyn Repo, org_id: &str, destination_hash: &str) -> Result<()> {
+        let now = self.now();
+        let (count, oldest) = repo.passwordless_sends_since(org_id, destination_hash, now - WINDOW).await?;
+        if count >= SENDS_PER_DESTINATION_PER_HOUR {
+            let free_at = oldest.unwrap_or(now) + WINDOW;
+            let retry_after_secs = (free_at - now).whole_seconds().max(1) as u64;
+            return Err(CoreError::RateLimited { retry_after_secs });
+        }
+        repo.record_passwordless_send(
+            &SendRecord {
+                id: ids::new_id(ids::PASSWORDLESS_SEND),
+                org_id: org_id.to_owned(),
+                destination_hash: destination_hash.to_owned(),
+                created_at: now,
+            },
+            now - WINDOW,
+        )
+        .await
+    }
+}
