@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod orgs;
+pub mod passkeys;
 pub mod passwords;
 pub mod ratelimit;
 pub mod services;

@@ -9,6 +9,7 @@ pub mod middleware;
 pub mod ops;
 pub mod orgs;
 pub mod pages;
+pub mod passkeys;
 pub mod passwords;
 pub mod sessions;
 pub mod state;
@@ -44,6 +45,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "auth", description = "Signup, login, refresh, logout and token verification"),
         (name = "sessions", description = "A user's sessions"),
         (name = "passwords", description = "Password reset and change"),
+        (name = "passkeys", description = "Passkeys (WebAuthn): registration, sign-in, list and removal"),
         (name = "users", description = "The organization's user management"),
         (name = "organizations", description = "Organizations, API keys and signing keys"),
         (name = "operations", description = "Health, readiness and metrics"),
@@ -87,6 +89,7 @@ fn api_v1() -> OpenApiRouter<AppState> {
         .merge(accounts::api_router())
         .merge(sessions::api_router())
         .merge(passwords::api_router())
+        .merge(passkeys::api_router())
 }
 
 fn root_routes() -> OpenApiRouter<AppState> {

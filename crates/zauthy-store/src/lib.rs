@@ -7,6 +7,7 @@ mod events;
 mod migrations;
 mod orgs;
 mod outbox;
+mod passkeys;
 mod passwords;
 mod sessions;
 mod tokens;

@@ -36,6 +36,11 @@ impl KeyRing {
         Self { master, active: RwLock::default(), public: RwLock::default() }
     }
 
+    /// The master key, for other keyed digests of the server (e.g. passkey decoys).
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
     /// Makes a fresh Ed25519 key for `org_id`, private half sealed under the master key.
     pub fn generate(&self, org_id: &str, now: OffsetDateTime) -> Result<SigningKeyRecord> {
         let pair = Ed25519KeyPair::generate().map_err(|_| CoreError::internal("Ed25519 key generation failed"))?;

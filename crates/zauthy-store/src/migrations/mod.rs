@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
                 name: "m0002_settings_and_browser_sessions",
                 sql: include_str!("m0002_settings_and_browser_sessions.sql"),
             }),
+            Box::new(SqlMigration { name: "m0005_passkeys", sql: include_str!("m0005_passkeys.sql") }),
         ]
     }
 }

@@ -5,6 +5,7 @@ mod accounts;
 mod errors;
 mod ops;
 mod orgs;
+mod passkeys;
 mod passwords;
 mod ratelimit;
 mod sessions;
