@@ -3,6 +3,7 @@
 
 mod accounts;
 mod errors;
+mod hosted_login;
 mod ops;
 mod orgs;
 mod passkeys;
