@@ -1,8 +1,12 @@
 //! The hosted sign-in page over plain HTTP: it renders, refuses posts without the CSRF token or from another
 //! origin, signs in with a password (session cookie, then the account page), signs out, and never
-//! redirects off-site. The passkey button itself is exercised by the browser test.
+//! redirects off-site; the pages' passkey endpoints with a software passkey (the browser test drives the
+//! buttons themselves).
 
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use serde_json::{Value, json};
+use webauthn_authenticator_rs::prelude::*;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use zauthy_testkit::{TestApp, TestOrg, TestResponse, TestUser};
 
 /// A browser's cookie jar, kept by hand so the test sees every `Set-Cookie`.
@@ -145,7 +149,7 @@ async fn a_sign_in_post_without_the_csrf_token_or_from_another_origin_is_refused
 
     // The passkey endpoints of the page want the header token too.
     let start = format!("/o/{}/passkey/authenticate/start", org.id);
-    let r = app.send(app.client.post(app.url(&start)).header(COOKIE, jar.header()).json(&serde_json::json!({}))).await;
+    let r = app.send(app.client.post(app.url(&start)).header(COOKIE, jar.header()).json(&json!({}))).await;
     assert_eq!((r.status, r.error()), (403, "csrf_failed"), "{}", r.text);
     let r = app
         .send(
@@ -221,4 +225,79 @@ async fn return_to_never_leaves_the_organizations_pages() {
     let mut jar = Jar::default();
     let page = get_page(&app, &mut jar, &format!("/o/{}/login?return_to=https://evil.com", org.id)).await;
     assert!(!page.text.contains("evil.com"), "{}", page.text);
+}
+
+/// A JSON post from the page's script: cookies, the CSRF header and this server's Origin.
+async fn post_script(app: &TestApp, jar: &mut Jar, path: &str, csrf: Option<&str>, body: &Value) -> TestResponse {
+    let mut request = app.client.post(app.url(path)).header(COOKIE, jar.header()).header(ORIGIN, &app.address);
+    if let Some(csrf) = csrf {
+        request = request.header("x-csrf-token", csrf);
+    }
+    let r = app.send(request.json(body)).await;
+    jar.take(&r);
+    r
+}
+
+#[tokio::test]
+async fn the_pages_passkey_endpoints_register_sign_in_and_remove_for_the_signed_in_browser() {
+    let (app, org, user) = setup().await;
+    let origin = Url::parse(&app.address).unwrap();
+    let mut key = SoftPasskey::new(true);
+    let mut jar = Jar::default();
+    let o = |rest: &str| format!("/o/{}{rest}", org.id);
+
+    // Signed out, registration is refused (after the CSRF check).
+    let login = get_page(&app, &mut jar, &o("/login")).await;
+    let csrf = csrf_in(&login.text);
+    let r = post_script(&app, &mut jar, &o("/passkey/register/start"), Some(&csrf), &json!({})).await;
+    assert_eq!((r.status, r.error()), (401, "missing_authorization"), "{}", r.text);
+
+    assert_eq!(password_sign_in(&app, &org, &user, &mut jar, "").await.status, 303);
+    let r = post_script(&app, &mut jar, &o("/passkey/register/start"), None, &json!({})).await;
+    assert_eq!((r.status, r.error()), (403, "csrf_failed"), "{}", r.text);
+    let start = post_script(&app, &mut jar, &o("/passkey/register/start"), Some(&csrf), &json!({})).await;
+    assert_eq!(start.status, 200, "{}", start.text);
+    let options: CreationChallengeResponse =
+        serde_json::from_value(json!({"publicKey": start.body["publicKey"]})).unwrap();
+    let credential = key.do_registration(origin.clone(), options).unwrap();
+    let body = json!({"ceremony_id": start.body["ceremony_id"], "credential": credential, "name": "Soft key"});
+    let r = post_script(&app, &mut jar, &o("/passkey/register/finish"), Some(&csrf), &body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let passkey_id = r.str("/id");
+    let page = get_page(&app, &mut jar, &o("/passkeys")).await;
+    assert!(page.text.contains(&format!(r#"<li class="passkey" data-id="{passkey_id}">"#)), "{}", page.text);
+    assert!(page.text.contains("Soft key"));
+
+    // Sign out, then in again with the passkey through the sign-in page's endpoints.
+    let account = get_page(&app, &mut jar, &o("/account")).await;
+    let logout = [("csrf_token", csrf_in(&account.text))];
+    let logout: Vec<(&str, &str)> = logout.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(post_form(&app, &mut jar, &o("/logout"), Some(&app.address), &logout).await.status, 303);
+    assert!(jar.get("zauthy_session").is_none());
+    let start =
+        post_script(&app, &mut jar, &o("/passkey/authenticate/start"), Some(&csrf), &json!({"email": user.email}))
+            .await;
+    assert_eq!(start.status, 200, "{}", start.text);
+    let options: RequestChallengeResponse =
+        serde_json::from_value(json!({"publicKey": start.body["publicKey"]})).unwrap();
+    let assertion = key.do_authentication(origin, options).unwrap();
+    let body =
+        json!({"ceremony_id": start.body["ceremony_id"], "credential": assertion, "return_to": "https://evil.com"});
+    let r = post_script(&app, &mut jar, &o("/passkey/authenticate/finish"), Some(&csrf), &body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body, json!({"location": o("/account")}));
+    assert!(jar.get("zauthy_session").is_some(), "the passkey sign-in set the session cookie");
+    let account = get_page(&app, &mut jar, &o("/account")).await;
+    assert!(account.text.contains(&user.email), "{}", account.text);
+
+    // Remove it with the page's form.
+    let page = get_page(&app, &mut jar, &o("/passkeys")).await;
+    let form = [("csrf_token", csrf_in(&page.text))];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = post_form(&app, &mut jar, &o(&format!("/passkeys/{passkey_id}/remove")), Some(&app.address), &form).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let page = get_page(&app, &mut jar, &o("/passkeys")).await;
+    assert!(page.text.contains(r#"id="no-passkeys""#), "{}", page.text);
+    let removed = app.services.store.list_events(&org.id, Some("passkey.removed"), 10).await.unwrap();
+    assert_eq!(removed[0].data["passkey_id"], passkey_id.as_str());
 }

@@ -523,3 +523,17 @@ async fn a_blocked_user_cannot_sign_in_with_a_passkey() {
 
     assert_error(&sign_in(&app, &org.api_key, None, &mut key, &passkey).await, 403, "user_blocked");
 }
+
+#[tokio::test]
+async fn a_locked_user_cannot_sign_in_with_a_passkey() {
+    let (app, org, user) = setup().await;
+    let mut key = authenticator();
+    let passkey = register(&app, &user, &mut key).await;
+    for _ in 0..5 {
+        app.login(&org.api_key, &user.email, "WrongP@ss999").await;
+    }
+
+    let r = sign_in(&app, &org.api_key, Some(&user.email), &mut key, &passkey).await;
+
+    assert_error(&r, 429, "account_locked");
+}
