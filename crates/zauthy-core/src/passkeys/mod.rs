@@ -164,3 +164,35 @@ impl Services {
         self.store.find_org(org_id).await?.ok_or(CoreError::NotFound { entity: "organization" })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn padded_or_standard_base64_is_read_as_base64url() {
+        let sent = json!({"rawId": "ab+/cd==", "extensions": {}, "clientExtensionResults": {"credProps": {"rk": true}},
+                          "response": {"signature": "x/y+z=", "userHandle": null}});
+        let fixed = normalise_response(&sent);
+        assert_eq!(fixed["rawId"], "ab-_cd");
+        assert_eq!(fixed["response"]["signature"], "x_y-z");
+        assert_eq!(fixed["response"]["userHandle"], serde_json::Value::Null);
+        assert!(fixed.get("extensions").is_none(), "clientExtensionResults wins");
+    }
+
+    #[test]
+    fn a_users_handle_is_stable_and_differs_between_users() {
+        assert_eq!(user_handle("usr_a"), user_handle("usr_a"));
+        assert_ne!(user_handle("usr_a"), user_handle("usr_b"));
+    }
+
+    #[test]
+    fn passkey_names_default_and_are_bounded() {
+        assert_eq!(clean_passkey_name(None).unwrap(), "Passkey");
+        assert_eq!(clean_passkey_name(Some("  ")).unwrap(), "Passkey");
+        assert_eq!(clean_passkey_name(Some(" Laptop ")).unwrap(), "Laptop");
+        assert!(clean_passkey_name(Some("a\u{7}b")).is_err());
+        assert!(clean_passkey_name(Some(&"x".repeat(101))).is_err());
+    }
+}

@@ -537,3 +537,35 @@ async fn a_locked_user_cannot_sign_in_with_a_passkey() {
 
     assert_error(&r, 429, "account_locked");
 }
+
+#[tokio::test]
+async fn the_relying_party_follows_the_organizations_settings() {
+    let (app, org, user) = setup().await;
+    let start = start_registration(&app, &user.access_token).await;
+    assert_eq!(start.body["publicKey"]["rp"], json!({"id": "localhost", "name": "Test Org"}), "{}", start.text);
+
+    // Only another origin allowed: a response from the server's own origin no longer verifies.
+    let other = format!("http://localhost:{}", app.port.wrapping_add(1));
+    let settings = json!({"webauthn_rp_id": "localhost", "webauthn_origins": [other]});
+    let r = app
+        .send(app.client.patch(app.url("/api/v1/organizations/me/settings")).bearer_auth(&org.api_key).json(&settings))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let start = start_registration(&app, &user.access_token).await;
+    let credential = json!(authenticator().do_registration(origin(&app), creation_options(&start)).unwrap());
+    let r = finish_registration(&app, &user.access_token, &start.str("/ceremony_id"), &credential).await;
+    assert_error(&r, 400, "passkey_verification_failed");
+    let start = start_registration(&app, &user.access_token).await;
+    let from_other = Url::parse(&other).unwrap();
+    let credential = json!(authenticator().do_registration(from_other, creation_options(&start)).unwrap());
+    let r = finish_registration(&app, &user.access_token, &start.str("/ceremony_id"), &credential).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    // A relying party the server's own origin is not part of, with no origins of its own, cannot work.
+    let settings = json!({"webauthn_rp_id": "example.com", "webauthn_origins": []});
+    let r = app
+        .send(app.client.patch(app.url("/api/v1/organizations/me/settings")).bearer_auth(&org.api_key).json(&settings))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_error(&start_registration(&app, &user.access_token).await, 400, "invalid_rp_id");
+}
