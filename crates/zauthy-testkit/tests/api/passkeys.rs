@@ -569,3 +569,22 @@ async fn the_relying_party_follows_the_organizations_settings() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_error(&start_registration(&app, &user.access_token).await, 400, "invalid_rp_id");
 }
+
+#[tokio::test]
+async fn two_simultaneous_finishes_of_one_ceremony_sign_in_once() {
+    let (app, org, user) = setup().await;
+    let mut key = authenticator();
+    let passkey = register(&app, &user, &mut key).await;
+    let start = start_authentication(&app, &org.api_key, Some(&user.email)).await;
+    let assertion = assert_with(&app, &start, &mut key, &passkey);
+    let ceremony = start.str("/ceremony_id");
+
+    let (a, b) = tokio::join!(
+        finish_authentication(&app, &org.api_key, &ceremony, &assertion),
+        finish_authentication(&app, &org.api_key, &ceremony, &assertion)
+    );
+
+    let mut outcomes = vec![(a.status, a.error().to_owned()), (b.status, b.error().to_owned())];
+    outcomes.sort();
+    assert_eq!(outcomes, vec![(200, String::new()), (400, "ceremony_used".to_owned())], "{} / {}", a.text, b.text);
+}
