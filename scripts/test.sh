@@ -18,6 +18,9 @@ log() { printf '\n== %s ==\n' "$*"; }
 # everything the tests need must be listed here. Add entries as needed.
 APT_PACKAGES=(
     postgresql
+    chromium
+    nodejs
+    npm
 )
 
 # A package counts as present when its job is already done, even if Debian's
@@ -27,6 +30,15 @@ apt_package_present() {
     case "$1" in
         postgresql)
             compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+            return
+            ;;
+        chromium)
+            [[ -x /usr/bin/chromium ]]
+            return
+            ;;
+        nodejs | npm)
+            # Node may come from elsewhere (e.g. NodeSource's nodejs, which bundles npm).
+            command -v "${1/nodejs/node}" >/dev/null
             return
             ;;
     esac
@@ -45,6 +57,14 @@ if ((${#missing[@]})); then
     log "installing apt packages: ${missing[*]}"
     as_root apt-get update -qq
     as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The browser test's one npm dependency (playwright-core, driving the system Chromium; it downloads no browser).
+BROWSER_TESTS=crates/zauthy-testkit/tests/browser
+# npm ci rewrites node_modules/.package-lock.json, so a copy newer than the lock file means up to date.
+if [[ ! $BROWSER_TESTS/node_modules/.package-lock.json -nt $BROWSER_TESTS/package-lock.json ]]; then
+    log "npm ci in $BROWSER_TESTS"
+    (cd "$BROWSER_TESTS" && npm ci --no-audit --no-fund)
 fi
 
 cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt

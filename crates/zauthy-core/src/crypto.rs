@@ -63,6 +63,17 @@ impl MasterKey {
         Ok(Self { key })
     }
 
+    /// A keyed digest of `data` under a key derived for `context` (HMAC-SHA-256): stable across restarts
+    /// and nodes, unpredictable without the master key.
+    pub fn keyed_digest(&self, context: &str, data: &[u8]) -> [u8; 32] {
+        use aws_lc_rs::hmac;
+        let subkey = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &self.key), context.as_bytes());
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, subkey.as_ref()), data);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     pub fn to_base64(&self) -> String {
         BASE64.encode(&self.key)
     }

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod mfa;
 pub mod oidc;
 pub mod orgs;
+pub mod passkeys;
 pub mod passwordless;
 pub mod passwords;
 pub mod ratelimit;

@@ -8,6 +8,7 @@ use crate::events::Event;
 use crate::mfa::{BackupCodeRecord, MfaChallenge, TotpRecord};
 use crate::oidc::OidcClient;
 use crate::orgs::{ApiKey, OrgSettings, Organization, Plan};
+use crate::passkeys::{CeremonyRecord, PasskeyRecord};
 use crate::passwordless::{MagicLinkRecord, OneTimeCode, SendRecord};
 use crate::passwords::PasswordResetRecord;
 use crate::sessions::{RefreshTokenRecord, Session};
@@ -166,6 +167,23 @@ pub trait PasswordResetRepo {
 }
 
 #[async_trait]
+pub trait PasskeyRepo {
+    async fn insert_ceremony(&self, ceremony: &CeremonyRecord) -> Result<()>;
+    async fn find_ceremony(&self, ceremony_id: &str) -> Result<Option<CeremonyRecord>>;
+    /// Marks the ceremony used only if it was unused; false means it was already spent.
+    async fn mark_ceremony_used(&self, ceremony_id: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Drops ceremonies that expired before `before`.
+    async fn delete_ceremonies_before(&self, before: OffsetDateTime) -> Result<u64>;
+    /// Fails with `CoreError::Conflict` when the credential id is already registered in the organization.
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> Result<()>;
+    async fn list_passkeys(&self, org_id: &str, user_id: &str) -> Result<Vec<PasskeyRecord>>;
+    async fn find_passkey_by_credential(&self, org_id: &str, credential_id: &str) -> Result<Option<PasskeyRecord>>;
+    /// Saves the credential state after a sign-in (counter, backup flags) and stamps `last_used_at`.
+    async fn update_passkey_use(&self, passkey: &PasskeyRecord, now: OffsetDateTime) -> Result<bool>;
+    async fn delete_passkey(&self, org_id: &str, user_id: &str, passkey_id: &str) -> Result<bool>;
+}
+
+#[async_trait]
 pub trait EventRepo {
     async fn insert_event(&self, event: &Event) -> Result<()>;
     async fn list_events(&self, org_id: &str, event_type: Option<&str>, limit: u64) -> Result<Vec<Event>>;
@@ -234,6 +252,7 @@ pub trait Repo:
     + OidcClientRepo
     + SigningKeyRepo
     + PasswordResetRepo
+    + PasskeyRepo
     + EventRepo
     + OutboxRepo
     + PasswordlessRepo
@@ -251,6 +270,7 @@ impl<T> Repo for T where
         + OidcClientRepo
         + SigningKeyRepo
         + PasswordResetRepo
+        + PasskeyRepo
         + EventRepo
         + OutboxRepo
         + PasswordlessRepo

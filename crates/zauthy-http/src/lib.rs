@@ -11,6 +11,7 @@ pub mod oidc;
 pub mod ops;
 pub mod orgs;
 pub mod pages;
+pub mod passkeys;
 pub mod passwordless;
 pub mod passwords;
 pub mod sessions;
@@ -50,6 +51,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "oidc", description = "The organization as an OpenID provider: its service providers (clients)"),
         (name = "mfa", description = "Two-factor authentication with TOTP and backup codes"),
         (name = "passwordless", description = "Magic links and one-time codes by email or SMS"),
+        (name = "passkeys", description = "Passkeys (WebAuthn): registration, sign-in, list and removal"),
         (name = "users", description = "The organization's user management"),
         (name = "organizations", description = "Organizations, API keys and signing keys"),
         (name = "operations", description = "Health, readiness and metrics"),
@@ -96,6 +98,7 @@ fn api_v1() -> OpenApiRouter<AppState> {
         .merge(mfa::api_router())
         .merge(oidc::api_router())
         .merge(passwordless::api_router())
+        .merge(passkeys::api_router())
 }
 
 fn root_routes() -> OpenApiRouter<AppState> {

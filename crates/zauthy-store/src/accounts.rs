@@ -219,6 +219,16 @@ impl<C: Db> UserRepo for Conn<C> {
             .exec(&self.0)
             .await
             .map_err(db_err)?;
+        crate::entities::passkeys::Entity::delete_many()
+            .filter(crate::entities::passkeys::Column::UserId.eq(user_id))
+            .exec(&self.0)
+            .await
+            .map_err(db_err)?;
+        crate::entities::webauthn_ceremonies::Entity::delete_many()
+            .filter(crate::entities::webauthn_ceremonies::Column::UserId.eq(user_id))
+            .exec(&self.0)
+            .await
+            .map_err(db_err)?;
         let result = users::Entity::delete_many()
             .filter(users::Column::OrgId.eq(org_id))
             .filter(users::Column::Id.eq(user_id))

@@ -9,6 +9,7 @@ mod migrations;
 mod oidc;
 mod orgs;
 mod outbox;
+mod passkeys;
 mod passwordless;
 mod passwords;
 mod sessions;

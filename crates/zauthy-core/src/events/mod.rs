@@ -59,4 +59,7 @@ pub mod types {
     pub const MAGIC_LINK_SENT: &str = "magic_link.sent";
     pub const OTP_SENT: &str = "otp.sent";
     pub const EMAIL_VERIFIED: &str = "email.verified";
+    pub const PASSKEY_ADDED: &str = "passkey.added";
+    pub const PASSKEY_REMOVED: &str = "passkey.removed";
+    pub const PASSKEY_CLONED: &str = "security.passkey_cloned";
 }

@@ -4,8 +4,10 @@
 
 mod account;
 mod csrf;
+mod login;
 mod magic_link;
 mod mfa;
+mod passkeys;
 mod render;
 
 pub use csrf::{CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, Csrf};
@@ -146,8 +148,10 @@ pub fn safe_return_to(org_id: &str, requested: Option<&str>) -> String {
     }
 }
 
-/// Security headers of every hosted page: nothing cached, no framing, no referrer (links carry tokens),
-/// scripts only from this server.
+/// Security headers of every hosted page: nothing cached, no framing, no referrer to other sites (links
+/// carry tokens), scripts only from this server. `same-origin` rather than `no-referrer`: under
+/// `no-referrer` browsers send `Origin: null` on the pages' own form posts and fetches, which the CSRF
+/// check must refuse.
 pub async fn hosted_pipeline(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let meta: ClientMeta = client_meta(req.headers(), peer, state.config.trust_proxy_headers);
@@ -170,7 +174,7 @@ pub async fn hosted_pipeline(State(state): State<AppState>, mut req: Request, ne
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -183,6 +187,14 @@ pub async fn hosted_pipeline(State(state): State<AppState>, mut req: Request, ne
 }
 
 const STYLE: &str = include_str!("../../assets/zauthy.css");
+const PASSKEY_SCRIPT: &str = include_str!("../../assets/passkey.js");
+
+async fn passkey_script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        PASSKEY_SCRIPT,
+    )
+}
 
 async fn stylesheet() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], STYLE)
@@ -190,12 +202,17 @@ async fn stylesheet() -> impl IntoResponse {
 
 /// Static assets of the hosted pages (served by the binary, so an air-gapped install works).
 pub fn assets_router() -> Router<AppState> {
-    Router::new().route("/assets/zauthy.css", get(stylesheet))
+    Router::new().route("/assets/zauthy.css", get(stylesheet)).route("/assets/passkey.js", get(passkey_script))
 }
 
 /// Every hosted page, each feature contributing its own routes; the caller adds `hosted_pipeline`.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(account::router()).merge(mfa::router()).merge(magic_link::router())
+    Router::new()
+        .merge(account::router())
+        .merge(login::router())
+        .merge(mfa::router())
+        .merge(magic_link::router())
+        .merge(passkeys::router())
 }
 
 pub(crate) fn redirect(to: &str) -> Response {

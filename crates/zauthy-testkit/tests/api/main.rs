@@ -3,10 +3,12 @@
 
 mod accounts;
 mod errors;
+mod hosted_login;
 mod mfa;
 mod oidc_clients;
 mod ops;
 mod orgs;
+mod passkeys;
 mod passwordless;
 mod passwords;
 mod ratelimit;

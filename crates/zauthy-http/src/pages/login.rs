@@ -1,0 +1,133 @@
+//! The hosted sign-in page: email and password (then, for users with a second factor, the code form), and
+//! "Sign in with a passkey" driven by `/assets/passkey.js`.
+
+use super::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to, sign_in_cookie};
+use crate::error::ApiError;
+use crate::extract::Client;
+use crate::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use serde::Deserialize;
+use std::collections::HashMap;
+use zauthy_core::accounts::{LoginOutcome, LoginRequest};
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    return_to: Option<String>,
+}
+
+/// What the sign-in form shows: the email typed so far and the error of the last attempt.
+struct LoginView<'a> {
+    email: &'a str,
+    error: Option<&'a str>,
+    return_to: &'a str,
+}
+
+fn login_page(
+    state: &AppState,
+    org: &HostedOrg,
+    headers: &HeaderMap,
+    view: LoginView<'_>,
+    status: StatusCode,
+) -> Response {
+    let csrf = Csrf::for_page(state, &org.0.id, headers);
+    let error = view.error.unwrap_or("");
+    let hidden = if view.error.is_some() { "" } else { " hidden" };
+    let body = format!(
+        r#"{meta}<p class="error" id="error" role="alert"{hidden}>{error}</p>
+<form method="post" action="{action}" id="password-form">{field}
+<input type="hidden" name="return_to" value="{return_to}">
+<label for="email">Email</label>
+<input type="email" id="email" name="email" value="{email}" autocomplete="username webauthn" required>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required>
+<button type="submit" id="sign-in">Sign in</button>
+</form>
+<hr>
+<div id="passkey-login" data-start="{start}" data-finish="{finish}" data-return-to="{return_to}">
+<p class="muted">Or use a passkey on this device or a security key. With no email above, your device offers the passkeys it holds.</p>
+<button type="button" class="secondary" id="passkey-sign-in">Sign in with a passkey</button>
+</div>"#,
+        meta = csrf.meta(),
+        error = esc(error),
+        action = esc(&org.path("/login")),
+        field = csrf.field(),
+        return_to = esc(view.return_to),
+        email = esc(view.email),
+        start = esc(&org.path("/passkey/authenticate/start")),
+        finish = esc(&org.path("/passkey/authenticate/finish")),
+    );
+    let mut response = (status, page("Sign in", &org.0.name, &body, &["/assets/passkey.js"])).into_response();
+    if let Some(c) = csrf.set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    response
+}
+
+/// The second step for users with a second factor: the code, posted with the `mfa_token` to `/login/mfa`.
+async fn show_login(
+    State(state): State<AppState>,
+    org: HostedOrg,
+    browser: BrowserUser,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, PageError> {
+    let return_to = safe_return_to(&org.0.id, query.return_to.as_deref());
+    if browser.user().is_some() {
+        return Ok(redirect(&return_to));
+    }
+    let view = LoginView { email: "", error: None, return_to: &return_to };
+    Ok(login_page(&state, &org, &headers, view, StatusCode::OK))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(flatten)]
+    fields: HashMap<String, String>,
+}
+
+/// Password sign-in: on success the browser session cookie and a redirect to `return_to` (this
+/// organization's pages only); a wrong password shows the form again with the error.
+async fn submit_login(
+    State(state): State<AppState>,
+    org: HostedOrg,
+    headers: HeaderMap,
+    Client(client): Client,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, PageError> {
+    let field = |name: &str| form.fields.get(name).map(String::as_str);
+    Csrf::verify(&state, &headers, field(CSRF_FIELD))?;
+    let return_to = safe_return_to(&org.0.id, field("return_to"));
+    let email = field("email").unwrap_or("");
+    let request = LoginRequest { email: email.to_owned(), password: field("password").unwrap_or("").to_owned() };
+    match state.services.login(&org.actor(), request, &client).await {
+        Ok(LoginOutcome::Success { tokens, .. }) => {
+            let cookie = sign_in_cookie(&state, &org.0.id, &tokens.session_id).await?;
+            let mut response = redirect(&return_to);
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+            Ok(response)
+        }
+        Ok(LoginOutcome::MfaRequired { mfa_token, .. }) => {
+            Ok(super::mfa_page(&state, &org, &headers, &mfa_token, Some(&return_to), None))
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            if e.status.is_server_error() {
+                return Err(e.into());
+            }
+            let view = LoginView { email, error: Some(&e.detail), return_to: &return_to };
+            let mut response = login_page(&state, &org, &headers, view, e.status);
+            if let Some(v) = e.clone_retry_after() {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Ok(response)
+        }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/o/{org_id}/login", get(show_login).post(submit_login))
+}
