@@ -301,3 +301,40 @@ async fn the_pages_passkey_endpoints_register_sign_in_and_remove_for_the_signed_
     let removed = app.services.store.list_events(&org.id, Some("passkey.removed"), 10).await.unwrap();
     assert_eq!(removed[0].data["passkey_id"], passkey_id.as_str());
 }
+
+/// The current code of a TOTP seed, computed with the server's own parameters (the independent check of the
+/// algorithm lives in the MFA suite).
+fn totp_now(app: &TestApp, secret: &str) -> String {
+    let seed = data_encoding::BASE32_NOPAD.decode(secret.as_bytes()).unwrap();
+    let totp = zauthy_core::mfa::totp_for(&seed, "x", "y").unwrap();
+    totp.generate(app.services.now().unix_timestamp() as u64).to_string()
+}
+
+#[tokio::test]
+async fn a_user_with_mfa_signs_in_on_the_hosted_page_with_password_then_code() {
+    let (app, org, user) = setup().await;
+    let secret = app.post("/api/v1/mfa/totp/setup", Some(&user.access_token), &json!({})).await.str("/secret");
+    let confirm = json!({"code": totp_now(&app, &secret)});
+    assert_eq!(app.post("/api/v1/mfa/totp/verify", Some(&user.access_token), &confirm).await.status, 200);
+    app.clock.advance(time::Duration::seconds(30));
+    let mut jar = Jar::default();
+    let passkeys = format!("/o/{}/passkeys", org.id);
+
+    let r = password_sign_in(&app, &org, &user, &mut jar, &passkeys).await;
+    assert_eq!(r.status, 200, "the code form, not a redirect: {}", r.text);
+    assert!(jar.get("zauthy_session").is_none(), "no session before the second factor");
+    let marker = r#"name="mfa_token" value=""#;
+    let at = r.text.find(marker).unwrap_or_else(|| panic!("no mfa_token in:\n{}", r.text));
+    let mfa_token = r.text[at + marker.len()..].split('"').next().unwrap().to_owned();
+    let csrf = csrf_in(&r.text);
+
+    let code = totp_now(&app, &secret);
+    let form = [("csrf_token", csrf.as_str()), ("mfa_token", &mfa_token), ("code", &code), ("return_to", &passkeys)];
+    let r = post_form(&app, &mut jar, &format!("/o/{}/login/mfa", org.id), Some(&app.address), &form).await;
+
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(r.header("location"), Some(passkeys.as_str()));
+    assert!(jar.get("zauthy_session").is_some());
+    let account = get_page(&app, &mut jar, &format!("/o/{}/account", org.id)).await;
+    assert!(account.text.contains(&user.email), "{}", account.text);
+}
