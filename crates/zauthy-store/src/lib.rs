@@ -108,6 +108,27 @@ pub(crate) fn corrupt(what: &str, value: &str) -> CoreError {
     CoreError::internal(format!("stored {what} has an unknown value {value:?}"))
 }
 
+/// Stamps `used_at` (and `updated_at`) on the row `id` only if it was unset: the single-use step of every token,
+/// code and challenge, safe against a concurrent spender on either database. False means it was spent first
+/// (or does not exist).
+pub(crate) async fn spend_once<E: sea_orm::EntityTrait>(
+    db: &impl ConnectionTrait,
+    [id_column, used_at, updated_at]: [E::Column; 3],
+    id: &str,
+    now: time::OffsetDateTime,
+) -> Result<bool> {
+    use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+    let result = E::update_many()
+        .col_expr(used_at, Expr::value(ms(now)))
+        .col_expr(updated_at, Expr::value(ms(now)))
+        .filter(id_column.eq(id))
+        .filter(used_at.is_null())
+        .exec(db)
+        .await
+        .map_err(db_err)?;
+    Ok(result.rows_affected == 1)
+}
+
 /// The bound every generic repository impl needs (a pool or an open transaction).
 pub trait Db: ConnectionTrait + Send + Sync {}
 impl<C: ConnectionTrait + Send + Sync> Db for C {}

@@ -121,15 +121,13 @@ impl<C: Db> MfaRepo for Conn<C> {
     }
 
     async fn spend_backup_code(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
-        let result = codes::Entity::update_many()
-            .col_expr(codes::Column::UsedAt, Expr::value(ms(now)))
-            .col_expr(codes::Column::UpdatedAt, Expr::value(ms(now)))
-            .filter(codes::Column::Id.eq(id))
-            .filter(codes::Column::UsedAt.is_null())
-            .exec(&self.0)
-            .await
-            .map_err(db_err)?;
-        Ok(result.rows_affected == 1)
+        crate::spend_once::<codes::Entity>(
+            &self.0,
+            [codes::Column::Id, codes::Column::UsedAt, codes::Column::UpdatedAt],
+            id,
+            now,
+        )
+        .await
     }
 
     async fn count_unused_backup_codes(&self, user_id: &str) -> Result<u64> {
@@ -174,14 +172,12 @@ impl<C: Db> MfaRepo for Conn<C> {
     }
 
     async fn spend_mfa_challenge(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
-        let result = challenges::Entity::update_many()
-            .col_expr(challenges::Column::UsedAt, Expr::value(ms(now)))
-            .col_expr(challenges::Column::UpdatedAt, Expr::value(ms(now)))
-            .filter(challenges::Column::Id.eq(id))
-            .filter(challenges::Column::UsedAt.is_null())
-            .exec(&self.0)
-            .await
-            .map_err(db_err)?;
-        Ok(result.rows_affected == 1)
+        crate::spend_once::<challenges::Entity>(
+            &self.0,
+            [challenges::Column::Id, challenges::Column::UsedAt, challenges::Column::UpdatedAt],
+            id,
+            now,
+        )
+        .await
     }
 }

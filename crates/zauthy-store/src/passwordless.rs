@@ -68,15 +68,13 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
     }
 
     async fn mark_magic_link_used(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
-        let result = magic_links::Entity::update_many()
-            .col_expr(magic_links::Column::UsedAt, Expr::value(ms(now)))
-            .col_expr(magic_links::Column::UpdatedAt, Expr::value(ms(now)))
-            .filter(magic_links::Column::Id.eq(id))
-            .filter(magic_links::Column::UsedAt.is_null())
-            .exec(&self.0)
-            .await
-            .map_err(db_err)?;
-        Ok(result.rows_affected == 1)
+        crate::spend_once::<magic_links::Entity>(
+            &self.0,
+            [magic_links::Column::Id, magic_links::Column::UsedAt, magic_links::Column::UpdatedAt],
+            id,
+            now,
+        )
+        .await
     }
 
     async fn find_one_time_code(
@@ -142,15 +140,13 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
     }
 
     async fn mark_one_time_code_used(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
-        let result = one_time_codes::Entity::update_many()
-            .col_expr(one_time_codes::Column::UsedAt, Expr::value(ms(now)))
-            .col_expr(one_time_codes::Column::UpdatedAt, Expr::value(ms(now)))
-            .filter(one_time_codes::Column::Id.eq(id))
-            .filter(one_time_codes::Column::UsedAt.is_null())
-            .exec(&self.0)
-            .await
-            .map_err(db_err)?;
-        Ok(result.rows_affected == 1)
+        crate::spend_once::<one_time_codes::Entity>(
+            &self.0,
+            [one_time_codes::Column::Id, one_time_codes::Column::UsedAt, one_time_codes::Column::UpdatedAt],
+            id,
+            now,
+        )
+        .await
     }
 
     async fn passwordless_sends_since(

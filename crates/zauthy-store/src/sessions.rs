@@ -166,15 +166,13 @@ impl<C: Db> SessionRepo for Conn<C> {
     }
 
     async fn mark_refresh_token_used(&self, token_id: &str, now: OffsetDateTime) -> Result<bool> {
-        let result = refresh_tokens::Entity::update_many()
-            .col_expr(refresh_tokens::Column::UsedAt, Expr::value(ms(now)))
-            .col_expr(refresh_tokens::Column::UpdatedAt, Expr::value(ms(now)))
-            .filter(refresh_tokens::Column::Id.eq(token_id))
-            .filter(refresh_tokens::Column::UsedAt.is_null())
-            .exec(&self.0)
-            .await
-            .map_err(db_err)?;
-        Ok(result.rows_affected == 1)
+        crate::spend_once::<refresh_tokens::Entity>(
+            &self.0,
+            [refresh_tokens::Column::Id, refresh_tokens::Column::UsedAt, refresh_tokens::Column::UpdatedAt],
+            token_id,
+            now,
+        )
+        .await
     }
 }
 
