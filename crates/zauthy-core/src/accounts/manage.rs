@@ -141,17 +141,25 @@ impl crate::services::Services {
             updated_at: now,
             ..target.clone()
         };
+        // Access tokens carry the role: a demotion must not live on in tokens issued before it.
+        let demoted = updated.role < target.role;
         let tx = self.store.begin().await?;
         tx.update_user_profile(&updated, now).await?;
+        if demoted {
+            tx.revoke_user_sessions(org_id, user_id, None, "role_changed", now).await?;
+        }
         tx.insert_event(&Event::new(
             org_id,
             types::USER_UPDATED,
             Some(user_id),
-            json!({"user_id": user_id, "by": actor.user_id(), "role": updated.role.as_str(), "previous_role": target.role.as_str()}),
+            json!({"user_id": user_id, "by": actor.user_id(), "role": updated.role.as_str(), "previous_role": target.role.as_str(), "sessions_revoked": demoted}),
             now,
         ))
         .await?;
         tx.commit().await?;
+        if demoted {
+            self.cache.invalidate();
+        }
         Ok(updated)
     }
 

@@ -714,3 +714,28 @@ async fn signup_login_block_and_delete_are_recorded_as_events_of_the_user() {
     let deleted = events.iter().find(|e| e.event_type == "user.deleted").expect("deleted event");
     assert_eq!(deleted.data["by"], org.owner.id.as_str(), "{}", deleted.data);
 }
+
+#[tokio::test]
+async fn demoting_an_admin_ends_their_sessions_so_old_tokens_lose_the_role() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let admin = signup_admin(&app, &org).await;
+    assert_eq!(app.get("/api/v1/users?page=1&per_page=5", Some(&admin.access_token)).await.status, 200);
+
+    let request = app
+        .client
+        .patch(app.url(&format!("/api/v1/users/{}", admin.id)))
+        .bearer_auth(&org.api_key)
+        .json(&json!({"role": "user"}));
+    assert_eq!(app.send(request).await.status, 200);
+
+    assert_error(&app.get("/api/v1/users?page=1&per_page=5", Some(&admin.access_token)).await, 401, "session_revoked");
+    assert_error(&app.refresh(&admin.refresh_token).await, 401, "session_revoked");
+    let again = app.login(&org.api_key, &admin.email, PASSWORD).await;
+    assert_eq!(again.str("/user/role"), "user");
+    assert_error(
+        &app.get("/api/v1/users?page=1&per_page=5", Some(&again.str("/access_token"))).await,
+        403,
+        "forbidden",
+    );
+}
