@@ -187,6 +187,14 @@ pub trait PasskeyRepo {
 pub trait EventRepo {
     async fn insert_event(&self, event: &Event) -> Result<()>;
     async fn list_events(&self, org_id: &str, event_type: Option<&str>, limit: u64) -> Result<Vec<Event>>;
+    /// A page of the organization's events, newest first, and how many match in all.
+    async fn query_events(
+        &self,
+        org_id: &str,
+        filter: &crate::events::EventFilter,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<Event>, u64)>;
 }
 
 #[async_trait]

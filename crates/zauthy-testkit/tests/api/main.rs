@@ -3,6 +3,7 @@
 
 mod accounts;
 mod errors;
+mod events;
 mod hosted_login;
 mod mfa;
 mod oidc_clients;
