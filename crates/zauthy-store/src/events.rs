@@ -23,7 +23,8 @@ impl<C: Db> EventRepo for Conn<C> {
         .exec_without_returning(&self.0)
         .await
         .map_err(db_err)?;
-        Ok(())
+        // Same connection, so the deliveries commit or roll back with the event.
+        crate::webhooks::fan_out(&self.0, e).await
     }
 
     async fn list_events(&self, org_id: &str, event_type: Option<&str>, limit: u64) -> Result<Vec<Event>> {

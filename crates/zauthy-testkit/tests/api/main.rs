@@ -14,3 +14,4 @@ mod passwordless;
 mod passwords;
 mod ratelimit;
 mod sessions;
+mod webhooks;
