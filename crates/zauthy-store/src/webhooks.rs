@@ -1,11 +1,12 @@
-//! Webhook endpoints, their deliveries and attempts. A delivery is claimed with a conditional update under a
-//! lease (as the outbox is), so several nodes on one PostgreSQL never send the same attempt twice.
+//! Webhook endpoints, their deliveries and attempts. A delivery is claimed under a lease: on PostgreSQL with
+//! `FOR UPDATE SKIP LOCKED` (several nodes never wait on or take the same row), on SQLite with a conditional
+//! update (one writer at a time anyway).
 
 use crate::entities::{webhook_attempts as attempts, webhook_deliveries as deliveries, webhooks};
 use crate::{Conn, Db, at, corrupt, db_err, ms};
 use async_trait::async_trait;
 use sea_orm::sea_query::{Condition, Expr};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement};
 use time::OffsetDateTime;
 use zauthy_core::error::{CoreError, Result};
 use zauthy_core::events::Event;
@@ -225,6 +226,23 @@ impl<C: Db> WebhookRepo for Conn<C> {
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> Result<Option<WebhookDelivery>> {
+        if self.0.get_database_backend() == DbBackend::Postgres {
+            // One statement: rows another node holds locked are skipped instead of waited for.
+            let sql = "update webhook_deliveries set locked_until = $1, updated_at = $2 where id = (
+                select id from webhook_deliveries
+                where status = 'pending' and next_attempt_at <= $2 and (locked_until is null or locked_until <= $2)
+                order by next_attempt_at, id limit 1 for update skip locked) returning *";
+            let row = deliveries::Entity::find()
+                .from_raw_sql(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    sql,
+                    [ms(lease_until).into(), ms(now).into()],
+                ))
+                .one(&self.0)
+                .await
+                .map_err(db_err)?;
+            return Ok(row.map(to_delivery));
+        }
         let candidates = deliveries::Entity::find()
             .filter(deliveries::Column::Status.eq(PENDING))
             .filter(deliveries::Column::NextAttemptAt.lte(ms(now)))
