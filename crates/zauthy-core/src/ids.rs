@@ -32,6 +32,9 @@ pub const OIDC_CLIENT: &str = "cli";
 pub const MAGIC_LINK: &str = "mlk";
 pub const ONE_TIME_CODE: &str = "otp";
 pub const PASSWORDLESS_SEND: &str = "pls";
+pub const WEBHOOK: &str = "wh";
+pub const WEBHOOK_DELIVERY: &str = "whd";
+pub const WEBHOOK_ATTEMPT: &str = "wha";
 
 #[cfg(test)]
 mod tests {

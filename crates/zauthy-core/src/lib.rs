@@ -20,6 +20,7 @@ pub mod sessions;
 pub mod sms;
 pub mod store;
 pub mod tokens;
+pub mod webhooks;
 
 pub use actor::Actor;
 pub use error::{CoreError, Result};

@@ -23,6 +23,7 @@ pub struct CoreConfig {
     pub reset_token_ttl_secs: i64,
     /// Where reset links point (the application's own page); the token is appended as `?token=`.
     pub password_reset_url: Option<String>,
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 impl Default for CoreConfig {
@@ -33,6 +34,7 @@ impl Default for CoreConfig {
             sessions: SessionLifetimes::default(),
             reset_token_ttl_secs: 1800,
             password_reset_url: None,
+            webhooks: Default::default(),
         }
     }
 }

@@ -187,6 +187,58 @@ pub trait PasskeyRepo {
 pub trait EventRepo {
     async fn insert_event(&self, event: &Event) -> Result<()>;
     async fn list_events(&self, org_id: &str, event_type: Option<&str>, limit: u64) -> Result<Vec<Event>>;
+    /// A page of the organization's events, newest first, and how many match in all.
+    async fn query_events(
+        &self,
+        org_id: &str,
+        filter: &crate::events::EventFilter,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<Event>, u64)>;
+}
+
+#[async_trait]
+pub trait WebhookRepo {
+    async fn insert_webhook(&self, webhook: &crate::webhooks::Webhook) -> Result<()>;
+    async fn find_webhook(&self, org_id: &str, webhook_id: &str) -> Result<Option<crate::webhooks::Webhook>>;
+    async fn list_webhooks(&self, org_id: &str) -> Result<Vec<crate::webhooks::Webhook>>;
+    /// Writes url, events, active, secrets and failing_since.
+    async fn update_webhook(&self, webhook: &crate::webhooks::Webhook) -> Result<bool>;
+    async fn delete_webhook(&self, org_id: &str, webhook_id: &str) -> Result<bool>;
+    async fn set_webhook_failing(
+        &self,
+        webhook_id: &str,
+        since: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<()>;
+    /// Turns an active endpoint off; false when it already was (another worker got there first).
+    async fn disable_webhook(&self, webhook_id: &str, now: OffsetDateTime) -> Result<bool>;
+    async fn insert_webhook_delivery(&self, delivery: &crate::webhooks::WebhookDelivery) -> Result<()>;
+    async fn find_webhook_delivery(
+        &self,
+        org_id: &str,
+        delivery_id: &str,
+    ) -> Result<Option<crate::webhooks::WebhookDelivery>>;
+    /// Claims the oldest due pending delivery under a lease; no other worker takes it until `lease_until`.
+    async fn claim_next_webhook_delivery(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<crate::webhooks::WebhookDelivery>>;
+    /// Stores the attempt and moves the delivery to `status` (its next attempt at `attempt.next_retry_at`).
+    async fn record_webhook_attempt(
+        &self,
+        attempt: &crate::webhooks::WebhookAttempt,
+        status: &str,
+        attempts: i32,
+        now: OffsetDateTime,
+    ) -> Result<()>;
+    async fn list_webhook_deliveries(
+        &self,
+        webhook_id: &str,
+        limit: u64,
+    ) -> Result<Vec<crate::webhooks::WebhookDelivery>>;
+    async fn list_webhook_attempts(&self, delivery_ids: &[String]) -> Result<Vec<crate::webhooks::WebhookAttempt>>;
 }
 
 #[async_trait]
@@ -254,6 +306,7 @@ pub trait Repo:
     + PasswordResetRepo
     + PasskeyRepo
     + EventRepo
+    + WebhookRepo
     + OutboxRepo
     + PasswordlessRepo
     + Send
@@ -272,6 +325,7 @@ impl<T> Repo for T where
         + PasswordResetRepo
         + PasskeyRepo
         + EventRepo
+        + WebhookRepo
         + OutboxRepo
         + PasswordlessRepo
         + Send

@@ -36,6 +36,14 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
     ("invalid_plan", "The plan is not one of free, pro, enterprise."),
     ("invalid_role", "The role is not one of owner, admin, user."),
     ("invalid_pagination", "page or per_page is out of range."),
+    (
+        "invalid_webhook_url",
+        "The webhook URL is not https, names an IP address or a private/local host, or is malformed.",
+    ),
+    (
+        "invalid_webhook_events",
+        "A webhook event type is not in the catalogue (GET /api/v1/webhooks/events), or none was given.",
+    ),
     ("weak_password", "The password breaks the password rules or is too common."),
     ("password_unchanged", "The new password equals the current one."),
     ("invalid_url", "A URL is not an absolute https URL (http only for localhost), or has credentials or a fragment."),

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod dto;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod mfa;
 pub mod middleware;
@@ -16,6 +17,7 @@ pub mod passwordless;
 pub mod passwords;
 pub mod sessions;
 pub mod state;
+pub mod webhooks;
 
 pub use state::{AppState, HttpConfig};
 
@@ -55,6 +57,8 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "users", description = "The organization's user management"),
         (name = "organizations", description = "Organizations, API keys and signing keys"),
         (name = "operations", description = "Health, readiness and metrics"),
+        (name = "events", description = "The organization's event log"),
+        (name = "webhooks", description = "Webhook endpoints, signed deliveries, retries and delivery history"),
     )
 )]
 struct ApiDoc;
@@ -99,6 +103,8 @@ fn api_v1() -> OpenApiRouter<AppState> {
         .merge(oidc::api_router())
         .merge(passwordless::api_router())
         .merge(passkeys::api_router())
+        .merge(events::api_router())
+        .merge(webhooks::api_router())
 }
 
 fn root_routes() -> OpenApiRouter<AppState> {

@@ -454,3 +454,84 @@ pub mod webauthn_ceremonies {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod webhooks {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhooks")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub url: String,
+        pub events: String,
+        pub active: bool,
+        pub secret_enc: String,
+        pub previous_secret_enc: Option<String>,
+        pub previous_secret_expires_at: Option<i64>,
+        pub failing_since: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod webhook_deliveries {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_deliveries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub webhook_id: String,
+        pub event_id: String,
+        pub event_type: String,
+        pub payload: String,
+        pub status: String,
+        pub attempts: i32,
+        pub next_attempt_at: Option<i64>,
+        pub locked_until: Option<i64>,
+        pub last_status_code: Option<i32>,
+        pub last_error: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod webhook_attempts {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_attempts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub delivery_id: String,
+        pub webhook_id: String,
+        pub attempted_at: i64,
+        pub status_code: Option<i32>,
+        pub latency_ms: i64,
+        pub response_body: Option<String>,
+        pub error: Option<String>,
+        pub next_retry_at: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

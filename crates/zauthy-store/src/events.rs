@@ -3,9 +3,9 @@
 use crate::entities::events;
 use crate::{Conn, Db, at, db_err, ms};
 use async_trait::async_trait;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use zauthy_core::error::Result;
-use zauthy_core::events::Event;
+use zauthy_core::events::{Event, EventFilter};
 use zauthy_core::store::EventRepo;
 
 #[async_trait]
@@ -23,7 +23,8 @@ impl<C: Db> EventRepo for Conn<C> {
         .exec_without_returning(&self.0)
         .await
         .map_err(db_err)?;
-        Ok(())
+        // Same connection, so the deliveries commit or roll back with the event.
+        crate::webhooks::fan_out(&self.0, e).await
     }
 
     async fn list_events(&self, org_id: &str, event_type: Option<&str>, limit: u64) -> Result<Vec<Event>> {
@@ -38,16 +39,49 @@ impl<C: Db> EventRepo for Conn<C> {
             .all(&self.0)
             .await
             .map_err(db_err)?;
-        Ok(rows
-            .into_iter()
-            .map(|m| Event {
-                event_type: m.event_type,
-                id: m.id,
-                org_id: m.org_id,
-                user_id: m.user_id,
-                data: serde_json::from_str(&m.data).unwrap_or_default(),
-                created_at: at(m.created_at),
-            })
-            .collect())
+        Ok(rows.into_iter().map(to_event).collect())
+    }
+
+    async fn query_events(
+        &self,
+        org_id: &str,
+        filter: &EventFilter,
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<Event>, u64)> {
+        let mut query = events::Entity::find().filter(events::Column::OrgId.eq(org_id));
+        if let Some(t) = &filter.event_type {
+            query = query.filter(events::Column::EventType.eq(t.as_str()));
+        }
+        if let Some(u) = &filter.user_id {
+            query = query.filter(events::Column::UserId.eq(u.as_str()));
+        }
+        if let Some(s) = filter.since {
+            query = query.filter(events::Column::CreatedAt.gte(ms(s)));
+        }
+        if let Some(u) = filter.until {
+            query = query.filter(events::Column::CreatedAt.lt(ms(u)));
+        }
+        let total = query.clone().count(&self.0).await.map_err(db_err)?;
+        let rows = query
+            .order_by_desc(events::Column::CreatedAt)
+            .order_by_desc(events::Column::Id)
+            .limit(limit)
+            .offset(offset)
+            .all(&self.0)
+            .await
+            .map_err(db_err)?;
+        Ok((rows.into_iter().map(to_event).collect(), total))
+    }
+}
+
+fn to_event(m: events::Model) -> Event {
+    Event {
+        event_type: m.event_type,
+        id: m.id,
+        org_id: m.org_id,
+        user_id: m.user_id,
+        data: serde_json::from_str(&m.data).unwrap_or_default(),
+        created_at: at(m.created_at),
     }
 }

@@ -14,6 +14,7 @@ mod passwordless;
 mod passwords;
 mod sessions;
 mod tokens;
+mod webhooks;
 
 use async_trait::async_trait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};

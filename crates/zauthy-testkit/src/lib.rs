@@ -179,6 +179,9 @@ impl TestApp {
         config.rate_limits.enterprise = generous;
         config.rate_limits.unauthenticated_per_ip = 100_000;
         config.rate_limits.org_create_per_ip_per_hour = 100_000;
+        // Webhook receivers in tests are local http sinks; SSRF tests switch these back off.
+        config.webhooks.allow_http = true;
+        config.webhooks.allow_private_addresses = true;
         adjust(&mut config);
         config.validate()?;
         let clock = Arc::new(ManualClock::default());

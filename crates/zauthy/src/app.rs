@@ -15,6 +15,7 @@ use zauthy_core::clock::Clock;
 use zauthy_core::email::{DeliveryOutcome, MessageSender};
 use zauthy_core::passwords::PasswordHasher;
 use zauthy_core::tokens::KeyRing;
+use zauthy_core::webhooks::WebhookTransport;
 use zauthy_core::{CoreConfig, Services};
 use zauthy_http::{AppState, HttpConfig};
 use zauthy_store::SqlStore;
@@ -24,7 +25,11 @@ pub struct Application {
     router: axum::Router,
     services: Arc<Services>,
     sender: Arc<dyn MessageSender>,
+    webhooks: Arc<dyn WebhookTransport>,
 }
+
+/// Webhook deliveries in flight at once per node.
+const WEBHOOK_WORKERS: usize = 4;
 
 /// Opens and migrates the configured database.
 pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
@@ -51,6 +56,7 @@ pub fn services(config: &Config, store: SqlStore, clock: Arc<dyn Clock>) -> anyh
             sessions: config.sessions,
             reset_token_ttl_secs: config.password_reset.token_ttl_secs,
             password_reset_url: config.password_reset.url.clone(),
+            webhooks: config.webhooks.settings(),
         },
         hasher: PasswordHasher::new(config.passwords.argon2, config.passwords.max_concurrent_hashes.unwrap_or(cores)),
         keys: KeyRing::new(master),
@@ -86,6 +92,7 @@ impl Application {
             router: zauthy_http::router(state),
             services,
             sender: Arc::new(MessageDispatcher { mailer, sms }),
+            webhooks: Arc::new(crate::webhooks::HttpWebhookTransport::new(config.webhooks.settings())?),
         })
     }
 
@@ -100,7 +107,10 @@ impl Application {
     /// Serves HTTP and runs the outbox worker until `shutdown` resolves, then drains in-flight requests.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = tokio::spawn(run_outbox_worker(self.services.clone(), self.sender.clone(), stop_rx));
+        let worker = tokio::spawn(run_outbox_worker(self.services.clone(), self.sender.clone(), stop_rx.clone()));
+        let webhook_workers: Vec<_> = (0..WEBHOOK_WORKERS)
+            .map(|_| tokio::spawn(run_webhook_worker(self.services.clone(), self.webhooks.clone(), stop_rx.clone())))
+            .collect();
         let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
@@ -110,6 +120,9 @@ impl Application {
             .await;
         let _ = stop_tx.send(true);
         let _ = worker.await;
+        for w in webhook_workers {
+            let _ = w.await;
+        }
         served.context("HTTP server")
     }
 }
@@ -155,4 +168,26 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+/// Delivers webhooks until told to stop, polling for due deliveries (new ones, retries, other nodes' events).
+pub async fn run_webhook_worker(
+    services: Arc<Services>,
+    transport: Arc<dyn WebhookTransport>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match services.try_deliver_next_webhook(&*transport).await {
+            Ok(DeliveryOutcome::Empty) => {}
+            Ok(_) => continue,
+            Err(e) => tracing::error!(error = ?e, "webhook worker"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = stop.changed() => {}
+        }
+    }
 }

@@ -40,6 +40,37 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     pub email: EmailConfig,
     pub sms: SmsConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+/// Webhook delivery. The two `allow_*` switches are for development and tests only: in production a webhook
+/// must be https to a public address.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    pub allow_http: bool,
+    pub allow_private_addresses: bool,
+    /// How long the previous secret keeps signing after a rotation.
+    pub secret_overlap_hours: i64,
+    /// An endpoint failing continuously this long is disabled (a `webhook.disabled` event).
+    pub disable_after_hours: i64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self { allow_http: false, allow_private_addresses: false, secret_overlap_hours: 24, disable_after_hours: 72 }
+    }
+}
+
+impl WebhooksConfig {
+    pub fn settings(&self) -> zauthy_core::webhooks::WebhookSettings {
+        zauthy_core::webhooks::WebhookSettings {
+            allow_http: self.allow_http,
+            allow_private_addresses: self.allow_private_addresses,
+            secret_overlap_secs: self.secret_overlap_hours.max(0) * 3600,
+            disable_after_secs: self.disable_after_hours.max(1) * 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -195,6 +226,7 @@ impl Default for Config {
             rate_limits: RateLimitConfig::default(),
             email: EmailConfig::default(),
             sms: SmsConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }

@@ -62,4 +62,20 @@ pub mod types {
     pub const PASSKEY_ADDED: &str = "passkey.added";
     pub const PASSKEY_REMOVED: &str = "passkey.removed";
     pub const PASSKEY_CLONED: &str = "security.passkey_cloned";
+    pub const WEBHOOK_CREATED: &str = "webhook.created";
+    pub const WEBHOOK_UPDATED: &str = "webhook.updated";
+    pub const WEBHOOK_DELETED: &str = "webhook.deleted";
+    pub const WEBHOOK_SECRET_ROTATED: &str = "webhook.secret_rotated";
+    pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
+    /// Reserved by the API reference; no producer yet (KYC and risk scoring are not built).
+    pub const KYC_SESSION_CREATED: &str = "kyc.session.created";
+    pub const KYC_COMPLETED: &str = "kyc.completed";
+    pub const KYC_FAILED: &str = "kyc.failed";
+    pub const SUSPICIOUS_LOGIN: &str = "security.suspicious_login";
 }
+
+pub mod catalogue;
+mod query;
+
+pub use catalogue::{CATALOGUE, EventKind};
+pub use query::{EventFilter, EventList, EventQuery};

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(SqlMigration { name: "m0004_passwordless", sql: include_str!("m0004_passwordless.sql") }),
             Box::new(SqlMigration { name: "m0005_passkeys", sql: include_str!("m0005_passkeys.sql") }),
             Box::new(SqlMigration { name: "m0006_oidc_clients", sql: include_str!("m0006_oidc_clients.sql") }),
+            Box::new(SqlMigration { name: "m0007_webhooks", sql: include_str!("m0007_webhooks.sql") }),
         ]
     }
 }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod errors;
+mod events;
 mod hosted_login;
 mod mfa;
 mod oidc_clients;
@@ -13,3 +14,4 @@ mod passwordless;
 mod passwords;
 mod ratelimit;
 mod sessions;
+mod webhooks;

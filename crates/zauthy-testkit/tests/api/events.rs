@@ -1,0 +1,105 @@
+//! The events API: newest first, pages, filters by type, user and time, admin-only, nothing across orgs.
+
+use zauthy_core::clock::Clock;
+use zauthy_testkit::{TestApp, TestResponse};
+
+async fn events(app: &TestApp, bearer: &str, query: &str) -> TestResponse {
+    app.get(&format!("/api/v1/events{query}"), Some(bearer)).await
+}
+
+#[tokio::test]
+async fn events_come_newest_first_in_pages_with_a_total() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let mut users = Vec::new();
+    for _ in 0..3 {
+        users.push(app.signup_user(&org.api_key).await);
+        app.clock.advance(time::Duration::seconds(1));
+    }
+
+    let r = events(&app, &org.api_key, "?type=user.signup&per_page=2").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // The owner's signup is an event too.
+    assert_eq!(r.body["total"], 4);
+    assert_eq!((r.body["page"].as_u64(), r.body["per_page"].as_u64()), (Some(1), Some(2)));
+    let page1 = r.body["events"].as_array().unwrap().clone();
+    assert_eq!(page1.len(), 2);
+    assert_eq!(page1[0]["user_id"], users[2].id.as_str());
+    assert_eq!(page1[1]["user_id"], users[1].id.as_str());
+    assert_eq!(page1[0]["type"], "user.signup");
+    assert!(page1[0]["id"].as_str().unwrap().starts_with("evt_"), "{}", page1[0]);
+    assert_eq!(page1[0]["data"]["email"], users[2].email.as_str());
+    assert!(page1[0]["created_at"].as_str().unwrap().ends_with('Z'));
+
+    let r = events(&app, &org.api_key, "?type=user.signup&per_page=2&page=2").await;
+    let page2 = r.body["events"].as_array().unwrap();
+    assert_eq!(page2.len(), 2);
+    assert_eq!(page2[0]["user_id"], users[0].id.as_str());
+    assert_eq!(page2[1]["user_id"], org.owner.id.as_str());
+}
+
+#[tokio::test]
+async fn events_filter_by_user_and_time_window() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let alice = app.signup_user(&org.api_key).await;
+    app.clock.advance(time::Duration::hours(1));
+    let middle = app.clock.now();
+    app.login(&org.api_key, &alice.email, &alice.password).await;
+    app.clock.advance(time::Duration::hours(1));
+    let late = app.clock.now();
+    app.login(&org.api_key, &alice.email, &alice.password).await;
+
+    let fmt = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let r = events(&app, &org.api_key, &format!("?user_id={}", alice.id)).await;
+    let types: Vec<&str> = r.body["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert!(types.len() >= 3, "{types:?}");
+    assert!(r.body["events"].as_array().unwrap().iter().all(|e| e["user_id"] == alice.id.as_str()));
+    assert_eq!(types.last(), Some(&"user.signup"));
+
+    let r = events(&app, &org.api_key, &format!("?type=user.login&since={}&until={}", fmt(middle), fmt(late))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["total"], 1, "{}", r.text);
+
+    let r = events(&app, &org.api_key, &format!("?type=user.login&since={}", fmt(late))).await;
+    assert_eq!(r.body["total"], 1);
+    let r = events(&app, &org.api_key, "?since=yesterday").await;
+    assert_eq!((r.status, r.error()), (400, "invalid_query"));
+    let r = events(&app, &org.api_key, "?per_page=101").await;
+    assert_eq!((r.status, r.error()), (400, "invalid_pagination"));
+}
+
+#[tokio::test]
+async fn events_are_for_admins_of_their_own_organization_only() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let other = app.create_org().await;
+    let member = app.signup_user(&org.api_key).await;
+
+    let r = events(&app, &member.access_token, "").await;
+    assert_eq!((r.status, r.error()), (403, "forbidden"), "{}", r.text);
+    let r = app.get("/api/v1/events", None).await;
+    assert_eq!(r.status, 401);
+
+    let r = events(&app, &other.api_key, &format!("?user_id={}", member.id)).await;
+    assert_eq!(r.body["total"], 0, "{}", r.text);
+    let r = events(&app, &org.owner.access_token, &format!("?user_id={}", member.id)).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body["total"].as_u64().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn the_catalogue_lists_the_reference_events_and_marks_unbuilt_ones_reserved() {
+    let app = TestApp::spawn().await;
+    let r = app.get("/api/v1/webhooks/events", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let events = r.body["events"].as_array().unwrap();
+    let find = |t: &str| events.iter().find(|e| e["type"] == t).unwrap_or_else(|| panic!("{t} missing"));
+    for t in ["user.signup", "user.login", "user.blocked", "user.deleted", "mfa.enabled"] {
+        assert_eq!(find(t)["reserved"], false, "{t}");
+    }
+    for t in ["kyc.session.created", "kyc.completed", "kyc.failed", "security.suspicious_login"] {
+        assert_eq!(find(t)["reserved"], true, "{t}");
+    }
+    assert!(find("user.signup")["data"].as_str().unwrap().contains("user_id: string"));
+}
