@@ -7,6 +7,7 @@ mod hosted_login;
 mod mfa;
 mod oidc_clients;
 mod oidc_keys;
+mod oidc_token;
 mod ops;
 mod orgs;
 mod passkeys;
