@@ -2,6 +2,7 @@
 //! they are registered, which redirect URIs, scopes, grants and client authentication they may use.
 
 mod clients;
+mod introspect;
 mod token;
 
 pub use clients::{ClientInput, ClientUpdate, CreatedClient};

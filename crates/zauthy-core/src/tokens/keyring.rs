@@ -231,6 +231,43 @@ impl KeyRing {
         Ok(Ok(claims))
     }
 
+    /// Verifies a token the organization issued to a service provider: a published key of `org_id`, the
+    /// algorithm that key was made for, issuer and audience. Expiry is the caller's (service clock). `None`
+    /// for anything that does not verify.
+    pub async fn verify_for_audience(
+        &self,
+        repo: &dyn Repo,
+        org_id: &str,
+        token: &str,
+        audience: &str,
+        issuer: &str,
+    ) -> Result<Option<serde_json::Value>> {
+        let Ok(header) = jsonwebtoken::decode_header(token) else {
+            return Ok(None);
+        };
+        let Some(kid) = header.kid.filter(|k| ids::is_valid_id(ids::SIGNING_KEY, k)) else {
+            return Ok(None);
+        };
+        let Some(record) = repo.find_signing_key(&kid).await? else {
+            return Ok(None);
+        };
+        let Some(alg) = SigningAlg::parse(&record.algorithm) else {
+            return Ok(None);
+        };
+        if record.org_id != org_id || header.alg != alg.jwt() {
+            return Ok(None);
+        }
+        let Some((_, key)) = self.decoding_key(repo, &kid).await? else {
+            return Ok(None);
+        };
+        let mut validation = Validation::new(alg.jwt());
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+        validation.set_audience(&[audience]);
+        validation.set_issuer(&[issuer]);
+        Ok(jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation).ok().map(|d| d.claims))
+    }
+
     /// The JWKS document for an organization: every key that can still have valid tokens.
     pub async fn jwks(&self, repo: &dyn Repo, org_id: &str, now: OffsetDateTime) -> Result<serde_json::Value> {
         let keys = repo.list_signing_keys(org_id).await?;

@@ -2,6 +2,7 @@
 //! its OAuth endpoints, which answer RFC 6749 errors (`{"error","error_description"}`), not the API's shape.
 
 mod clients;
+mod introspect;
 mod token;
 
 use crate::state::AppState;

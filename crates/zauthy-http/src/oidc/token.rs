@@ -41,12 +41,16 @@ pub(crate) fn oauth_error(e: &OAuthError) -> Response {
 }
 
 /// Reads the client's credentials from the `Authorization: Basic` header or the body; both at once is refused.
-fn client_auth(headers: &HeaderMap, form: &TokenForm) -> Result<ClientAuth, OAuthError> {
+pub(crate) fn client_auth(
+    headers: &HeaderMap,
+    client_id: Option<&String>,
+    client_secret: Option<&String>,
+) -> Result<ClientAuth, OAuthError> {
     let basic = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
         let (scheme, rest) = v.split_once(' ')?;
         scheme.eq_ignore_ascii_case("basic").then(|| rest.trim().to_owned())
     });
-    match (basic, &form.client_id, &form.client_secret) {
+    match (basic, client_id, client_secret) {
         (Some(_), _, Some(_)) => Err(OAuthError::new("invalid_request", "use one client authentication method")),
         (Some(encoded), body_id, None) => {
             let decoded = BASE64.decode(encoded.as_bytes()).ok().and_then(|b| String::from_utf8(b).ok());
@@ -55,7 +59,7 @@ fn client_auth(headers: &HeaderMap, form: &TokenForm) -> Result<ClientAuth, OAut
             };
             // RFC 6749 §2.3.1: both halves are form-urlencoded.
             let (id, secret) = (form_decode(id), form_decode(secret));
-            if body_id.as_ref().is_some_and(|b| *b != id) {
+            if body_id.is_some_and(|b| *b != id) {
                 return Err(OAuthError::new("invalid_request", "client_id differs from the Basic credentials"));
             }
             Ok(ClientAuth::Basic { client_id: id, secret })
@@ -88,7 +92,7 @@ pub async fn token(
         let e = OAuthError::new("invalid_request", "the body must be application/x-www-form-urlencoded");
         return Ok(oauth_error(&e));
     };
-    let auth = match client_auth(&headers, &form) {
+    let auth = match client_auth(&headers, form.client_id.as_ref(), form.client_secret.as_ref()) {
         Ok(auth) => auth,
         Err(e) => return Ok(oauth_error(&e)),
     };
@@ -112,5 +116,5 @@ pub async fn token(
 
 /// Public routes at the root.
 pub fn public_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(token))
+    OpenApiRouter::new().routes(routes!(token)).routes(routes!(super::introspect::introspect))
 }

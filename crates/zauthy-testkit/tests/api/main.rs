@@ -6,6 +6,7 @@ mod errors;
 mod hosted_login;
 mod mfa;
 mod oidc_clients;
+mod oidc_introspect;
 mod oidc_keys;
 mod oidc_token;
 mod ops;
