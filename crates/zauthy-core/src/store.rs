@@ -146,11 +146,11 @@ pub trait SigningKeyRepo {
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<()>;
     async fn find_signing_key(&self, kid: &str) -> Result<Option<SigningKeyRecord>>;
     async fn list_signing_keys(&self, org_id: &str) -> Result<Vec<SigningKeyRecord>>;
-    /// Retires every active key of the org but `keep`; they stay published until `expires_at`.
+    /// Retires every active key of the org but those in `keep`; they stay published until `expires_at`.
     async fn retire_signing_keys(
         &self,
         org_id: &str,
-        keep: &str,
+        keep: &[String],
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<u64>;

@@ -108,7 +108,7 @@ fn api_v1() -> OpenApiRouter<AppState> {
 }
 
 fn root_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(ops::router()).merge(orgs::public_router())
+    OpenApiRouter::new().merge(ops::router()).merge(orgs::public_router()).merge(oidc::public_router())
 }
 
 /// The OpenAPI 3.1 document, built from the handlers; needs no database.

@@ -61,7 +61,7 @@ impl<C: Db> SigningKeyRepo for Conn<C> {
     async fn retire_signing_keys(
         &self,
         org_id: &str,
-        keep: &str,
+        keep: &[String],
         now: OffsetDateTime,
         expires_at: OffsetDateTime,
     ) -> Result<u64> {
@@ -70,7 +70,7 @@ impl<C: Db> SigningKeyRepo for Conn<C> {
             .col_expr(signing_keys::Column::ExpiresAt, Expr::value(ms(expires_at)))
             .col_expr(signing_keys::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(signing_keys::Column::OrgId.eq(org_id))
-            .filter(signing_keys::Column::Kid.ne(keep))
+            .filter(signing_keys::Column::Kid.is_not_in(keep.iter().cloned()))
             .filter(signing_keys::Column::RetiredAt.is_null())
             .exec(&self.0)
             .await

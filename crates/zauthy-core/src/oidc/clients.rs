@@ -11,6 +11,7 @@ use crate::error::{CoreError, Result};
 use crate::events::{Event, types};
 use crate::orgs::clean_name_pub as clean_name;
 use crate::services::Services;
+use crate::tokens::SigningAlg;
 use crate::{crypto, ids};
 use serde_json::{Value, json};
 
@@ -170,6 +171,18 @@ fn not_found() -> CoreError {
 }
 
 impl Services {
+    /// The key for the client's ID tokens exists from registration on, so RPs find it in the JWKS at once.
+    async fn ensure_id_token_key(
+        &self,
+        repo: &dyn crate::store::Repo,
+        client: &OidcClient,
+        now: time::OffsetDateTime,
+    ) -> Result<()> {
+        let alg = SigningAlg::parse(&client.id_token_signed_response_alg)
+            .ok_or_else(|| invalid("invalid_signing_alg", "unknown ID token signing algorithm"))?;
+        self.keys.ensure_key(repo, &client.org_id, alg, now).await
+    }
+
     pub async fn create_oidc_client(&self, actor: &Actor, input: ClientInput) -> Result<CreatedClient> {
         let org_id = actor.require_admin(Role::Admin)?.to_owned();
         let client_type = match input.client_type.as_deref() {
@@ -211,6 +224,7 @@ impl Services {
         };
         let tx = self.store.begin().await?;
         tx.insert_oidc_client(&client, hash.as_deref()).await?;
+        self.ensure_id_token_key(&*tx, &client, now).await?;
         tx.insert_event(&Event::new(
             &org_id,
             types::OIDC_CLIENT_CREATED,
@@ -268,6 +282,7 @@ impl Services {
         if !tx.update_oidc_client(&client).await? {
             return Err(not_found());
         }
+        self.ensure_id_token_key(&*tx, &client, now).await?;
         tx.insert_event(&Event::new(
             org_id,
             types::OIDC_CLIENT_UPDATED,

@@ -2,8 +2,11 @@
 //! they are registered, which redirect URIs, scopes, grants and client authentication they may use.
 
 mod clients;
+mod introspect;
+mod token;
 
 pub use clients::{ClientInput, ClientUpdate, CreatedClient};
+pub use token::{ClientAuth, OAuthError, TokenResponse};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

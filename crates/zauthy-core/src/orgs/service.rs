@@ -7,7 +7,7 @@ use crate::error::{CoreError, Result};
 use crate::events::{Event, types};
 use crate::passwords::check_password_policy;
 use crate::services::{ClientMeta, Services};
-use crate::tokens::IssuedTokens;
+use crate::tokens::{IssuedTokens, SigningAlg};
 use crate::{crypto, ids};
 use serde_json::json;
 use time::Duration;
@@ -168,22 +168,42 @@ impl Services {
         Ok(key)
     }
 
-    /// Makes a new signing key the active one. The old keys stay in the JWKS until their last tokens expire.
+    /// Makes a new signing key the active one for every algorithm the org signs with (EdDSA always; RS256 and
+    /// ES256 once a client used them). The old keys stay in the JWKS until their last tokens expire. Returns
+    /// the new EdDSA key's id.
     pub async fn rotate_signing_key(&self, org_id: &str, by: Option<&str>) -> Result<String> {
         if self.store.find_org(org_id).await?.is_none() {
             return Err(CoreError::NotFound { entity: "organization" });
         }
         let now = self.now();
-        let key = self.keys.generate(org_id, now)?;
-        // Tokens live at most access_token_ttl; a minute of slack covers clock skew between nodes.
+        let existing = self.store.list_signing_keys(org_id).await?;
+        let mut fresh = vec![self.keys.generate(org_id, now)?];
+        for alg in [SigningAlg::RS256, SigningAlg::ES256] {
+            if crate::tokens::active_of(&existing, alg).is_some() {
+                fresh.push(self.keys.generate_for(org_id, alg, now)?);
+            }
+        }
+        // Access and ID tokens live at most access_token_ttl; a minute of slack covers clock skew between nodes.
         let publish_until = now + Duration::seconds(self.config.access_token_ttl_secs + 60);
+        let keep: Vec<String> = fresh.iter().map(|k| k.kid.clone()).collect();
         let tx = self.store.begin().await?;
-        tx.insert_signing_key(&key).await?;
-        tx.retire_signing_keys(org_id, &key.kid, now, publish_until).await?;
-        tx.insert_event(&Event::new(org_id, types::SIGNING_KEY_ROTATED, by, json!({"kid": key.kid}), now)).await?;
+        for key in &fresh {
+            tx.insert_signing_key(key).await?;
+        }
+        tx.retire_signing_keys(org_id, &keep, now, publish_until).await?;
+        let kids: serde_json::Map<String, serde_json::Value> =
+            fresh.iter().map(|k| (k.algorithm.clone(), json!(k.kid))).collect();
+        tx.insert_event(&Event::new(
+            org_id,
+            types::SIGNING_KEY_ROTATED,
+            by,
+            json!({"kid": keep[0], "kids": kids}),
+            now,
+        ))
+        .await?;
         tx.commit().await?;
         self.keys.forget_active(org_id);
-        Ok(key.kid)
+        Ok(keep[0].clone())
     }
 
     pub async fn jwks(&self, org_id: &str) -> Result<serde_json::Value> {

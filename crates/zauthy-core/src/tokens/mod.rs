@@ -1,8 +1,9 @@
-//! Access tokens: per-organization Ed25519 signing keys (encrypted at rest), JWT issuance and verification, JWKS.
+//! Access tokens: per-organization signing keys (Ed25519; RSA and P-256 for ID tokens) (encrypted at rest), JWT issuance and verification, JWKS.
 
 mod keyring;
 
-pub use keyring::KeyRing;
+pub(crate) use keyring::active_of;
+pub use keyring::{KeyRing, SigningAlg};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

@@ -1,0 +1,57 @@
+//! `POST /o/{org_id}/introspect` (RFC 7662): client-authenticated like the token endpoint; a token that is not
+//! active for this client (invalid, expired, another client's or organization's) answers `{"active": false}`.
+
+use super::token::{client_auth, oauth_error};
+use crate::error::ApiResult;
+use crate::extract::ApiPath;
+use crate::state::AppState;
+use axum::Form;
+use axum::extract::State;
+use axum::extract::rejection::FormRejection;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use zauthy_core::oidc::OAuthError;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct IntrospectForm {
+    /// The token; `token_type_hint` may be sent and is ignored (only access tokens exist so far).
+    pub token: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// Token introspection for the organization's clients.
+#[utoipa::path(post, path = "/o/{org_id}/introspect", tag = "oidc",
+    params(("org_id" = String, Path, description = "The organization id (org_…)")),
+    request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "{\"active\": true, …claims} or {\"active\": false}", content_type = "application/json"),
+        (status = 400, description = "invalid_request"),
+        (status = 401, description = "invalid_client")))]
+pub async fn introspect(
+    State(state): State<AppState>,
+    ApiPath(org_id): ApiPath<String>,
+    headers: HeaderMap,
+    form: Result<Form<IntrospectForm>, FormRejection>,
+) -> ApiResult<Response> {
+    let Ok(Form(form)) = form else {
+        return Ok(oauth_error(&OAuthError::new("invalid_request", "the body must be form-encoded")));
+    };
+    let auth = match client_auth(&headers, form.client_id.as_ref(), form.client_secret.as_ref()) {
+        Ok(auth) => auth,
+        Err(e) => return Ok(oauth_error(&e)),
+    };
+    let Some(token) = form.token.filter(|t| !t.is_empty()) else {
+        return Ok(oauth_error(&OAuthError::new("invalid_request", "token is required")));
+    };
+    Ok(match state.services.introspect_oidc_token(&org_id, &auth, &token).await? {
+        Ok(answer) => {
+            let mut response = axum::Json(answer).into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => oauth_error(&e),
+    })
+}

@@ -1,0 +1,120 @@
+//! `POST /o/{org_id}/token` (RFC 6749 §3.2): form-encoded, client authentication by `client_secret_basic`,
+//! `client_secret_post` or `none`; errors are RFC 6749 §5.2 `{"error","error_description"}` (not the API's
+//! `{"detail","error"}`), every answer `Cache-Control: no-store`.
+
+use crate::error::ApiResult;
+use crate::state::AppState;
+use axum::Form;
+use axum::extract::State;
+use axum::extract::rejection::FormRejection;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use data_encoding::BASE64;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use zauthy_core::oidc::{ClientAuth, OAuthError};
+
+use crate::extract::ApiPath;
+
+#[derive(Debug, Deserialize, ToSchema, IntoParams)]
+pub struct TokenForm {
+    /// `client_credentials` (the code and refresh grants come next).
+    pub grant_type: Option<String>,
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// An RFC 6749 error answer: 401 with `WWW-Authenticate` for `invalid_client`, 400 otherwise.
+pub(crate) fn oauth_error(e: &OAuthError) -> Response {
+    let status = if e.error == "invalid_client" { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
+    let mut response =
+        (status, axum::Json(json!({"error": e.error, "error_description": e.description}))).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="token""#));
+    }
+    response
+}
+
+/// Reads the client's credentials from the `Authorization: Basic` header or the body; both at once is refused.
+pub(crate) fn client_auth(
+    headers: &HeaderMap,
+    client_id: Option<&String>,
+    client_secret: Option<&String>,
+) -> Result<ClientAuth, OAuthError> {
+    let basic = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        let (scheme, rest) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("basic").then(|| rest.trim().to_owned())
+    });
+    match (basic, client_id, client_secret) {
+        (Some(_), _, Some(_)) => Err(OAuthError::new("invalid_request", "use one client authentication method")),
+        (Some(encoded), body_id, None) => {
+            let decoded = BASE64.decode(encoded.as_bytes()).ok().and_then(|b| String::from_utf8(b).ok());
+            let Some((id, secret)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
+                return Err(OAuthError::new("invalid_client", "malformed Basic credentials"));
+            };
+            // RFC 6749 §2.3.1: both halves are form-urlencoded.
+            let (id, secret) = (form_decode(id), form_decode(secret));
+            if body_id.is_some_and(|b| *b != id) {
+                return Err(OAuthError::new("invalid_request", "client_id differs from the Basic credentials"));
+            }
+            Ok(ClientAuth::Basic { client_id: id, secret })
+        }
+        (None, Some(id), Some(secret)) => Ok(ClientAuth::Post { client_id: id.clone(), secret: secret.clone() }),
+        (None, Some(id), None) => Ok(ClientAuth::None { client_id: id.clone() }),
+        (None, None, _) => Err(OAuthError::new("invalid_client", "client authentication is required")),
+    }
+}
+
+fn form_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
+/// The token endpoint. Grants: `client_credentials` (confidential clients registered for it).
+#[utoipa::path(post, path = "/o/{org_id}/token", tag = "oidc",
+    params(("org_id" = String, Path, description = "The organization id (org_…)")),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "access_token, token_type, expires_in, scope", content_type = "application/json"),
+        (status = 400, description = "invalid_request, unsupported_grant_type, unauthorized_client, invalid_scope"),
+        (status = 401, description = "invalid_client")))]
+pub async fn token(
+    State(state): State<AppState>,
+    ApiPath(org_id): ApiPath<String>,
+    headers: HeaderMap,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> ApiResult<Response> {
+    let Ok(Form(form)) = form else {
+        let e = OAuthError::new("invalid_request", "the body must be application/x-www-form-urlencoded");
+        return Ok(oauth_error(&e));
+    };
+    let auth = match client_auth(&headers, form.client_id.as_ref(), form.client_secret.as_ref()) {
+        Ok(auth) => auth,
+        Err(e) => return Ok(oauth_error(&e)),
+    };
+    let answer = match form.grant_type.as_deref() {
+        Some("client_credentials") => {
+            state.services.client_credentials_grant(&org_id, &auth, form.scope.as_deref()).await?
+        }
+        None => Err(OAuthError::new("invalid_request", "grant_type is required")),
+        Some(other) => Err(OAuthError::new("unsupported_grant_type", format!("grant_type {other:?} is not supported"))),
+    };
+    Ok(match answer {
+        Ok(tokens) => {
+            let mut response = axum::Json(tokens).into_response();
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            response
+        }
+        Err(e) => oauth_error(&e),
+    })
+}
+
+/// Public routes at the root.
+pub fn public_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(token)).routes(routes!(super::introspect::introspect))
+}
