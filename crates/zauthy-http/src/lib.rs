@@ -108,7 +108,7 @@ fn api_v1() -> OpenApiRouter<AppState> {
 }
 
 fn root_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(ops::router()).merge(orgs::public_router()).merge(oidc::public_router())
+    OpenApiRouter::new().merge(ops::router()).merge(orgs::public_router())
 }
 
 /// The OpenAPI 3.1 document, built from the handlers; needs no database.
@@ -116,6 +116,7 @@ pub fn openapi() -> OpenApiDoc {
     OpenApiRouter::<AppState>::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", api_v1())
         .merge(root_routes())
+        .merge(oidc::public_router())
         .into_openapi()
 }
 
@@ -148,6 +149,8 @@ pub fn router(state: AppState) -> Router {
         // Responses carry tokens and personal data: never cache them.
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     let (root, _) = root_routes().split_for_parts();
+    let (oauth, _) = oidc::public_router().split_for_parts();
+    let oauth = oauth.layer(axum::middleware::from_fn_with_state(state.clone(), oidc::oauth_pipeline));
     let docs = utoipa_swagger_ui::SwaggerUi::new("/docs")
         .url("/openapi.json", openapi())
         // The default validator is validator.swagger.io: the docs page must work air-gapped and call no one.
@@ -159,6 +162,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(root)
+        .merge(oauth)
         .merge(hosted)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone())

@@ -6,6 +6,11 @@ mod introspect;
 mod token;
 
 use crate::state::AppState;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
 use utoipa_axum::router::OpenApiRouter;
 
 /// Routes under `/api/v1`.
@@ -16,4 +21,22 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 /// Routes at the root: the organization's OAuth endpoints under `/o/{org_id}/`.
 pub fn public_router() -> OpenApiRouter<AppState> {
     token::public_router()
+}
+
+/// The OAuth endpoints' pipeline: the client's address for the services, and the organization's `auth` rate
+/// limit, answered in RFC 6749 form (`temporarily_unavailable`, 429, `Retry-After`).
+pub async fn oauth_pipeline(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let meta = crate::middleware::client_meta(req.headers(), peer, state.config.trust_proxy_headers);
+    if let Err(e) = crate::pages::check_org_auth_limit(&state, req.uri().path()).await {
+        let body = serde_json::json!({"error": "temporarily_unavailable", "error_description": e.detail});
+        let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+        if let Some(v) = e.clone_retry_after() {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return response;
+    }
+    req.extensions_mut().insert(meta);
+    next.run(req).await
 }

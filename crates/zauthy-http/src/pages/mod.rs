@@ -148,6 +148,19 @@ pub fn safe_return_to(org_id: &str, requested: Option<&str>) -> String {
     }
 }
 
+/// Counts a request to `/o/{org_id}/…` against the organization's `auth` budget (hosted pages and OAuth
+/// endpoints are sign-in traffic, like `/login`).
+pub(crate) async fn check_org_auth_limit(state: &AppState, path: &str) -> Result<(), ApiError> {
+    let limits = &state.config.rate_limits;
+    let Some(org_id) = org_in_path(path).filter(|_| limits.enabled) else {
+        return Ok(());
+    };
+    let plan = state.plan_of(org_id).await?;
+    let key = format!("org:{org_id}:{}", Category::Auth.as_str());
+    let d = state.limiter.check(&key, limits.for_plan(plan).get(Category::Auth), Duration::from_secs(60));
+    if d.allowed { Ok(()) } else { Err(ApiError::rate_limited(d.reset_secs)) }
+}
+
 /// Security headers of every hosted page: nothing cached, no framing, no referrer to other sites (links
 /// carry tokens), scripts only from this server. `same-origin` rather than `no-referrer`: under
 /// `no-referrer` browsers send `Origin: null` on the pages' own form posts and fetches, which the CSRF
@@ -156,19 +169,8 @@ pub async fn hosted_pipeline(State(state): State<AppState>, mut req: Request, ne
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let meta: ClientMeta = client_meta(req.headers(), peer, state.config.trust_proxy_headers);
     // The organization's auth budget covers its hosted sign-in pages too.
-    let limits = &state.config.rate_limits;
-    if limits.enabled
-        && let Some(org_id) = org_in_path(req.uri().path())
-    {
-        let plan = match state.plan_of(org_id).await {
-            Ok(plan) => plan,
-            Err(e) => return PageError::from(e).into_response(),
-        };
-        let key = format!("org:{org_id}:{}", Category::Auth.as_str());
-        let d = state.limiter.check(&key, limits.for_plan(plan).get(Category::Auth), Duration::from_secs(60));
-        if !d.allowed {
-            return PageError::from(ApiError::rate_limited(d.reset_secs)).into_response();
-        }
+    if let Err(e) = check_org_auth_limit(&state, req.uri().path()).await {
+        return PageError::from(e).into_response();
     }
     req.extensions_mut().insert(meta);
     let mut response = next.run(req).await;

@@ -162,3 +162,25 @@ async fn a_body_that_is_not_a_form_is_invalid_request() {
 
     assert_oauth_error(&r, 400, "invalid_request");
 }
+
+#[tokio::test]
+async fn the_token_endpoint_counts_against_the_organizations_auth_rate_limit() {
+    let app = TestApp::spawn_with(|c| c.rate_limits.free.auth = 3).await;
+    let org = app.create_org().await;
+    let client = machine_client(&app, &org.api_key, json!({})).await;
+    let form = [("grant_type", "client_credentials")];
+
+    for _ in 0..3 {
+        let r = token(&app, &org.id, Some((&client.id, &client.secret)), &form).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let limited = token(&app, &org.id, Some((&client.id, &client.secret)), &form).await;
+
+    assert_oauth_error(&limited, 429, "temporarily_unavailable");
+    assert!(limited.header("retry-after").is_some());
+    // Another organization has its own budget.
+    let other = app.create_org().await;
+    let other_client = machine_client(&app, &other.api_key, json!({})).await;
+    let r = token(&app, &other.id, Some((&other_client.id, &other_client.secret)), &form).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
