@@ -303,10 +303,9 @@ async fn wrong_codes_count_toward_the_lockout_schedule() {
     let right = code_now(&app, &secret);
     let wrong = if right == "123456" { "654321" } else { "123456" };
 
-    for attempt in 1..=4 {
+    for _ in 1..=4 {
         let r = verify(&app, &org.api_key, json!({"mfa_token": token, "code": wrong})).await;
         assert_error(&r, 401, "invalid_mfa_code");
-        assert!(attempt < 5);
     }
     let fifth = verify(&app, &org.api_key, json!({"mfa_token": token, "code": wrong})).await;
     assert_error(&fifth, 429, "account_locked");
