@@ -20,6 +20,9 @@ pub enum Verdict {
     Error(String),
     /// Counted as an error of this kind; the worker cannot go on (e.g. its session is gone).
     Fatal(String),
+    /// Neither an answer nor an error: a preparatory request the worker makes on its own connection (e.g. minting
+    /// the token it then introspects on a server whose state is per process).
+    Skip,
 }
 
 /// What one worker sends, and what it learns from each answer.
@@ -171,6 +174,7 @@ async fn run_worker(
                 }
             }
             Verdict::Error(kind) => fail(&mut result, kind, String::from_utf8_lossy(&body).into_owned()),
+            Verdict::Skip => {}
             Verdict::Fatal(kind) => {
                 fail(&mut result, kind, String::from_utf8_lossy(&body).into_owned());
                 break;
