@@ -35,6 +35,9 @@ pub const PASSWORDLESS_SEND: &str = "pls";
 pub const WEBHOOK: &str = "wh";
 pub const WEBHOOK_DELIVERY: &str = "whd";
 pub const WEBHOOK_ATTEMPT: &str = "wha";
+pub const OIDC_AUTH_REQUEST: &str = "areq";
+pub const OIDC_GRANT: &str = "grt";
+pub const OIDC_CONSENT: &str = "cns";
 
 #[cfg(test)]
 mod tests {
