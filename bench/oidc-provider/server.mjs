@@ -1,7 +1,7 @@
 // The reference OpenID provider for zauthy-bench: `oidc-provider` (the certified Node implementation) configured
 // like zauthy's organization issuer, on a loopback port, so that bench/src/oidc.rs can measure both in one run.
 //
-// Usage: NODE_ENV=production BENCH_CLIENT_SECRET=… node server.mjs --port PORT [--workers N]
+// Usage: NODE_ENV=production BENCH_OIDC_PROVIDER_SECRET=… node server.mjs --port PORT [--workers N]
 //
 // - One confidential client (`bench-client`, client_secret_basic) with client_credentials, authorization_code and
 //   refresh_token, like a zauthy client registered with those grants.
@@ -205,7 +205,7 @@ function buildProvider(port, secret, jwks, cookieKey) {
 
 function serveWorker() {
   const port = Number(process.env.BENCH_PORT);
-  const secret = process.env.BENCH_CLIENT_SECRET;
+  const secret = process.env.BENCH_OIDC_PROVIDER_SECRET;
   const jwks = JSON.parse(process.env.BENCH_JWKS);
   const provider = buildProvider(port, secret, jwks, process.env.BENCH_COOKIE_KEY);
   // Koa's own server, as `provider.listen` would make, with Node's default keep-alive.
@@ -219,9 +219,9 @@ function serveWorker() {
 
 function main() {
   const { port, workers } = parseArgs(process.argv.slice(2));
-  const secret = process.env.BENCH_CLIENT_SECRET;
+  const secret = process.env.BENCH_OIDC_PROVIDER_SECRET;
   if (!secret || secret.length < 32) {
-    throw new Error('BENCH_CLIENT_SECRET (≥ 32 chars) is required');
+    throw new Error('BENCH_OIDC_PROVIDER_SECRET (≥ 32 chars) is required');
   }
   if (process.env.NODE_ENV !== 'production') {
     console.error('warning: NODE_ENV is not production');

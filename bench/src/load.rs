@@ -5,7 +5,7 @@ use anyhow::Context;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
@@ -31,6 +31,10 @@ pub trait Worker: Send + 'static {
     /// By default any 2xx is a success.
     fn answered(&mut self, status: StatusCode, _body: &Bytes) -> Verdict {
         if status.is_success() { Verdict::Ok } else { Verdict::Error(status.as_u16().to_string()) }
+    }
+    /// For workers that read headers too (e.g. a redirect's `Location`); by default only status and body.
+    fn answered_with_headers(&mut self, status: StatusCode, _headers: &HeaderMap, body: &Bytes) -> Verdict {
+        self.answered(status, body)
     }
 }
 
@@ -151,14 +155,13 @@ async fn run_worker(
         let sent = Instant::now();
         let answer = async {
             sender.ready().await?;
-            let response = sender.send_request(request).await?;
-            let status = response.status();
-            let body = response.into_body().collect().await?.to_bytes();
-            anyhow::Ok((status, body))
+            let (parts, body) = sender.send_request(request).await?.into_parts();
+            let body = body.collect().await?.to_bytes();
+            anyhow::Ok((parts, body))
         }
         .await;
         let done = Instant::now();
-        let (status, body) = match answer {
+        let (parts, body) = match answer {
             Ok(answer) => answer,
             Err(e) => {
                 fail(&mut result, "transport".to_owned(), e.to_string());
@@ -167,7 +170,7 @@ async fn run_worker(
                 continue;
             }
         };
-        match worker.answered(status, &body) {
+        match worker.answered_with_headers(parts.status, &parts.headers, &body) {
             Verdict::Ok => {
                 if done >= measure_from && done <= end {
                     result.latencies.push(done - sent);

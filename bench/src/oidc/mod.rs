@@ -2,22 +2,24 @@
 //! measured on zauthy and right after on oidc-provider (the certified Node implementation, configured alike by
 //! bench/oidc-provider/server.mjs and started by bench/run.sh), with zauthy/oidc-provider ratios against 3×.
 
+mod codes;
 pub mod reference;
 pub mod report;
 mod workers;
+mod zauthy_setup;
 
 use crate::Options;
 use crate::load::{self, Outcome, Worker};
 use crate::server::Server;
 use anyhow::{Context, bail};
-use data_encoding::BASE64;
-use hyper::body::Bytes;
-use hyper::header::HeaderValue;
+use codes::{CodeExchange, HostedMint, Userinfo};
 use reference::Reference;
-use serde_json::{Value, json};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
-use workers::{ClientCredentials, CodeExchange, Endpoint, Introspect, Userinfo, form_value};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use workers::{ClientCredentials, Endpoint, Introspect};
 
 /// Connections per scenario, as for the API's cheap endpoints.
 pub const CONCURRENCY: usize = crate::scenarios::CHEAP_CONCURRENCY;
@@ -47,11 +49,14 @@ impl Scenario {
     }
 }
 
-/// One scenario on both sides; `None` where a side was not measured (see `skipped`).
+/// One scenario on both sides; `None` where a side was not measured.
 pub struct Pair {
     pub scenario: Scenario,
     pub zauthy: Option<Outcome>,
     pub reference: Option<Outcome>,
+    /// Requests the workers made during the run to mint codes (and, for userinfo, to get their token).
+    pub zauthy_mints: u64,
+    pub reference_mints: u64,
 }
 
 impl Pair {
@@ -63,108 +68,107 @@ impl Pair {
 pub struct OidcResult {
     pub database: &'static str,
     pub pairs: Vec<Pair>,
-    /// Why a side is missing, for the report.
-    pub zauthy_missing: &'static str,
-    pub reference_missing: &'static str,
+    /// zauthy's codes minted before the code exchange, through the hosted authorize + consent pages.
+    pub zauthy_mint: Option<Outcome>,
     pub reference_rss_after: Option<u64>,
 }
 
 impl OidcResult {
     pub fn total_errors(&self) -> u64 {
-        self.pairs.iter().flat_map(|p| [&p.zauthy, &p.reference]).flatten().map(Outcome::error_count).sum()
+        let mint = self.zauthy_mint.as_ref().map(Outcome::error_count).unwrap_or(0);
+        mint + self
+            .pairs
+            .iter()
+            .flat_map(|p| [&p.zauthy, &p.reference])
+            .flatten()
+            .map(Outcome::error_count)
+            .sum::<u64>()
     }
 }
 
-async fn post_json(client: &reqwest::Client, url: &str, bearer: Option<&str>, body: Value) -> anyhow::Result<Value> {
-    let mut request = client.post(url).json(&body);
-    if let Some(token) = bearer {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.with_context(|| format!("POST {url}"))?;
-    let status = response.status();
-    let text = response.text().await?;
-    if !status.is_success() {
-        bail!("POST {url} answered {status}: {text}");
-    }
-    Ok(serde_json::from_str(&text)?)
-}
-
-fn str_at(v: &Value, pointer: &str) -> anyhow::Result<String> {
-    v.pointer(pointer).and_then(Value::as_str).map(str::to_owned).with_context(|| format!("no {pointer} in {v}"))
-}
-
-/// An organization and one confidential client registered like oidc-provider's, through the public API.
-async fn zauthy_endpoint(server: &Server) -> anyhow::Result<Endpoint> {
-    let client = reqwest::Client::new();
-    let base = format!("http://{}/api/v1", server.addr);
-    let org = post_json(
-        &client,
-        &format!("{base}/organizations"),
-        None,
-        json!({"name": "Bench OIDC Org", "owner_email": "owner-oidc@bench.example.com",
-               "owner_password": "SecureP@ss123"}),
-    )
-    .await?;
-    let (org_id, api_key) = (str_at(&org, "/organization/id")?, str_at(&org, "/organization/api_key")?);
-    let registered = post_json(
-        &client,
-        &format!("{base}/oidc/clients"),
-        Some(&api_key),
-        json!({
-            "name": "Bench RP",
-            "redirect_uris": [reference::REDIRECT_URI],
-            "grant_types": ["client_credentials", "authorization_code", "refresh_token"],
-            "allowed_scopes": ["openid", "profile", "email", "offline_access"],
-            "token_endpoint_auth_method": "client_secret_basic",
-            "id_token_signed_response_alg": "RS256",
-        }),
-    )
-    .await?;
-    let (id, secret) = (str_at(&registered, "/client_id")?, str_at(&registered, "/client_secret")?);
-    let basic = format!("{}:{}", form_value(&id), form_value(&secret));
-    let path = |p: &str| format!("/o/{org_id}/{p}").parse().expect("a path");
-    Ok(Endpoint {
-        token: path("token"),
-        introspect: path("introspect"),
-        userinfo: path("userinfo"),
-        basic: HeaderValue::from_str(&format!("Basic {}", BASE64.encode(basic.as_bytes())))?,
-        jwt_grant: Bytes::from_static(b"grant_type=client_credentials"),
-        introspectable_grant: Bytes::from_static(b"grant_type=client_credentials"),
-        redirect_uri: reference::REDIRECT_URI.to_owned(),
-        code_verifier: reference::CODE_VERIFIER.to_owned(),
-        // The authorization endpoint is not on main yet: no codes to exchange.
-        codes: None,
-    })
-}
-
-fn workers_for(scenario: Scenario, endpoint: &Arc<Endpoint>) -> Vec<Box<dyn Worker>> {
+fn workers_for(scenario: Scenario, endpoint: &Arc<Endpoint>, pool: &mut Vec<String>) -> Vec<Box<dyn Worker>> {
+    // Pre-minted codes (zauthy), oldest first, dealt out evenly.
+    let per_worker = pool.len() / CONCURRENCY;
     (0..CONCURRENCY)
         .map(|i| -> Box<dyn Worker> {
             let e = Arc::clone(endpoint);
             match scenario {
                 Scenario::ClientCredentials => Box::new(ClientCredentials::new(e)),
                 Scenario::Introspect => Box::new(Introspect::new(e)),
-                // Accounts of different connections never overlap.
-                Scenario::CodeExchange => Box::new(CodeExchange::new(e, i * 10_000_000, CODE_BATCH)),
-                Scenario::Userinfo => Box::new(Userinfo::new(e, 1_000_000_000 + i)),
+                Scenario::CodeExchange => {
+                    let initial: Vec<String> = pool.drain(..per_worker).collect();
+                    Box::new(CodeExchange::new(e, i, CODE_BATCH, initial))
+                }
+                Scenario::Userinfo => Box::new(Userinfo::new(e, i)),
             }
         })
         .collect()
 }
 
-async fn measure(
-    label: String,
-    addr: std::net::SocketAddr,
-    workers: Vec<Box<dyn Worker>>,
-    options: &Options,
-    cpu: impl Fn() -> anyhow::Result<std::time::Duration>,
-) -> anyhow::Result<Outcome> {
+fn progress(label: &str) {
     use std::io::Write;
     eprint!("  {label}… ");
     let _ = std::io::stderr().flush();
+}
+
+/// How long zauthy mints codes before its code exchange: as long as the exchange runs, unless the oldest code
+/// would then outlive its 60 s; codes still missing are minted on the connections during the run.
+fn mint_window(options: &Options) -> Duration {
+    let run = options.warmup + options.measure;
+    run.min(Duration::from_secs(50).saturating_sub(run))
+}
+
+/// zauthy's codes, minted on `CONCURRENCY` connections through the hosted pages.
+async fn mint_zauthy_codes(
+    options: &Options,
+    server: &Server,
+    endpoint: &Arc<Endpoint>,
+) -> anyhow::Result<(Option<Outcome>, Vec<String>)> {
+    let window = mint_window(options);
+    if window.is_zero() {
+        return Ok((None, Vec::new()));
+    }
+    progress(&format!("zauthy: minting codes through authorize + consent for {:.0} s", window.as_secs_f64()));
+    let pool = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<HostedMint> =
+        (0..CONCURRENCY).map(|i| HostedMint::new(Arc::clone(endpoint), i, Arc::clone(&pool))).collect();
+    let outcome = load::run(server.addr, workers, Duration::ZERO, window, || server.cpu_time()).await?;
+    let codes = std::mem::take(&mut *pool.lock().expect("pool lock"));
+    eprintln!("{} codes, {:.0} codes/s", codes.len(), outcome.rps());
+    Ok((Some(outcome), codes))
+}
+
+async fn measure(
+    label: String,
+    addr: SocketAddr,
+    workers: Vec<Box<dyn Worker>>,
+    options: &Options,
+    cpu: impl Fn() -> anyhow::Result<Duration>,
+) -> anyhow::Result<Outcome> {
+    progress(&label);
     let outcome = load::run(addr, workers, options.warmup, options.measure, cpu).await?;
     eprintln!("{:.1} rps", outcome.rps());
     Ok(outcome)
+}
+
+/// Node compiles its hot paths while it runs: before oidc-provider's first measurement, every scenario runs
+/// unmeasured on it for a few seconds, so it is not measured cold (zauthy is compiled ahead of time).
+async fn warm_reference(options: &Options, r: &Reference, endpoint: &Arc<Endpoint>) -> anyhow::Result<()> {
+    static WARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if WARMED.swap(true, Ordering::Relaxed) {
+        return Ok(());
+    }
+    let each = options.warmup.max(Duration::from_secs(2));
+    progress(&format!("oidc-provider: JIT warm-up, {:.0} s per scenario, unmeasured", each.as_secs_f64()));
+    for scenario in Scenario::ALL {
+        let workers = workers_for(scenario, endpoint, &mut Vec::new());
+        let outcome = load::run(r.addr, workers, Duration::ZERO, each, || r.cpu_time()).await?;
+        if outcome.error_count() > 0 {
+            bail!("oidc-provider failed during its warm-up ({}): {:?}", scenario.name(), outcome.error_examples);
+        }
+    }
+    eprintln!("done");
+    Ok(())
 }
 
 /// zauthy on one database (a server of its own, started here), each scenario followed by oidc-provider's.
@@ -177,54 +181,67 @@ pub async fn bench_database(
     eprintln!("\n== OpenID provider: zauthy on {database} vs oidc-provider ==");
     let (server, _) = Server::start(&options.zauthy, data_dir, database_url, &options.server_env, "oidc").await?;
     let run = async {
-        let zauthy = Arc::new(zauthy_endpoint(&server).await?);
+        progress(&format!("setup: an organization, its client and {CONCURRENCY} signed-in browsers"));
+        let zauthy = Arc::new(zauthy_setup::endpoint(&server, CONCURRENCY).await?);
+        eprintln!("done");
         let reference = options.oidc_provider.as_ref().map(|r| (r, Arc::new(r.endpoint())));
+        if let Some((r, endpoint)) = &reference {
+            warm_reference(options, r, endpoint).await?;
+        }
         let mut pairs = Vec::new();
+        let mut zauthy_mint = None;
         for scenario in Scenario::ALL {
             let name = scenario.name();
-            let zauthy_outcome = if zauthy.codes.is_some() || !needs_codes(scenario) {
-                let label = format!("zauthy {name}, {CONCURRENCY} connections");
-                let cpu = || server.cpu_time();
-                Some(measure(label, server.addr, workers_for(scenario, &zauthy), options, cpu).await?)
-            } else {
-                None
-            };
-            let reference_outcome = match &reference {
+            let mut pool = Vec::new();
+            if scenario == Scenario::CodeExchange {
+                (zauthy_mint, pool) = mint_zauthy_codes(options, &server, &zauthy).await?;
+            }
+            zauthy.mint_requests.store(0, Ordering::Relaxed);
+            let label = format!("zauthy {name}, {CONCURRENCY} connections");
+            let workers = workers_for(scenario, &zauthy, &mut pool);
+            let zauthy_outcome = measure(label, server.addr, workers, options, || server.cpu_time()).await?;
+            let zauthy_mints = zauthy.mint_requests.load(Ordering::Relaxed);
+            let (reference_outcome, reference_mints) = match &reference {
                 Some((r, endpoint)) => {
+                    endpoint.mint_requests.store(0, Ordering::Relaxed);
                     let label = format!("oidc-provider {name}, {CONCURRENCY} connections");
-                    let cpu = || r.cpu_time();
-                    Some(measure(label, r.addr, workers_for(scenario, endpoint), options, cpu).await?)
+                    let workers = workers_for(scenario, endpoint, &mut Vec::new());
+                    let outcome = measure(label, r.addr, workers, options, || r.cpu_time()).await?;
+                    (Some(outcome), endpoint.mint_requests.load(Ordering::Relaxed))
                 }
-                None => None,
+                None => (None, 0),
             };
-            pairs.push(Pair { scenario, zauthy: zauthy_outcome, reference: reference_outcome });
+            pairs.push(Pair {
+                scenario,
+                zauthy: Some(zauthy_outcome),
+                reference: reference_outcome,
+                zauthy_mints,
+                reference_mints,
+            });
         }
         let reference_rss_after = match &options.oidc_provider {
             Some(r) => Some(r.rss_bytes()?),
             None => None,
         };
-        anyhow::Ok(OidcResult {
-            database,
-            pairs,
-            zauthy_missing: "next: needs the authorization endpoint",
-            reference_missing: "skipped (--no-oidc-provider)",
-            reference_rss_after,
-        })
+        anyhow::Ok(OidcResult { database, pairs, zauthy_mint, reference_rss_after })
     }
     .await;
     let log = server.log_text();
     server.stop().await?;
     let result = run.map_err(|e| e.context(format!("OIDC run on {database} failed; server log:\n{log}")))?;
+    if !log.trim().is_empty() {
+        eprintln!("  server log (warn and above):\n{log}");
+    }
     report::print_database(options, &result);
     Ok(result)
 }
 
-fn needs_codes(scenario: Scenario) -> bool {
-    matches!(scenario, Scenario::CodeExchange | Scenario::Userinfo)
-}
-
 /// The reference from the command line: `--oidc-provider ADDR --oidc-provider-pid PID`, secret in the environment.
-pub fn reference_from(addr: Option<String>, pid: Option<String>, label: Option<String>) -> anyhow::Result<Option<Reference>> {
+pub fn reference_from(
+    addr: Option<String>,
+    pid: Option<String>,
+    label: Option<String>,
+) -> anyhow::Result<Option<Reference>> {
     let (addr, pid) = match (addr, pid) {
         (None, None) => return Ok(None),
         (Some(addr), Some(pid)) => (addr, pid),
@@ -232,9 +249,13 @@ pub fn reference_from(addr: Option<String>, pid: Option<String>, label: Option<S
     };
     let secret = std::env::var(reference::SECRET_ENV)
         .with_context(|| format!("--oidc-provider needs the client secret in ${}", reference::SECRET_ENV))?;
+    let pid: u32 = pid.parse().with_context(|| format!("--oidc-provider-pid: {pid:?} is not a process id"))?;
+    if !Path::new(&format!("/proc/{pid}")).exists() {
+        bail!("--oidc-provider-pid: no process {pid}");
+    }
     Ok(Some(Reference {
         addr: addr.parse().with_context(|| format!("--oidc-provider: {addr:?} is not HOST:PORT"))?,
-        pid: pid.parse().with_context(|| format!("--oidc-provider-pid: {pid:?} is not a process id"))?,
+        pid,
         secret,
         label: label.unwrap_or_else(|| "oidc-provider".to_owned()),
     }))

@@ -1,12 +1,13 @@
 //! The reference implementation, oidc-provider (bench/oidc-provider/server.mjs), started by bench/run.sh: its
 //! address, its processes (a node:cluster primary and its workers) and its client, as an `Endpoint`.
 
-use super::workers::{CodeMint, Endpoint, form_value};
+use super::workers::{CodeSource, Endpoint, form_value};
 use anyhow::Context;
 use data_encoding::BASE64;
 use hyper::body::Bytes;
 use hyper::header::HeaderValue;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 pub const CLIENT_ID: &str = "bench-client";
@@ -41,10 +42,11 @@ impl Reference {
             introspectable_grant: Bytes::from_static(b"grant_type=client_credentials"),
             redirect_uri: REDIRECT_URI.to_owned(),
             code_verifier: CODE_VERIFIER.to_owned(),
-            codes: Some(CodeMint::Endpoint {
+            codes: Some(CodeSource::Endpoint {
                 uri: format!("/bench/codes?verifier={}", form_value(CODE_VERIFIER)),
                 bearer: HeaderValue::from_str(&format!("Bearer {}", self.secret)).expect("ascii"),
             }),
+            mint_requests: AtomicU64::new(0),
         }
     }
 

@@ -1,21 +1,25 @@
 //! The OAuth load workers, the same for zauthy and oidc-provider: each side is an `Endpoint` (its paths, client
-//! credentials and request bodies). Every token or code a worker uses is minted on its own connection (a skipped,
-//! uncounted request), because oidc-provider's workers each keep their own in-memory store.
+//! credentials and request bodies). A token a worker introspects is minted on its own connection (a skipped,
+//! uncounted request), because oidc-provider's workers each keep their own in-memory store. The code grant's
+//! workers are in `codes.rs`.
 
 use crate::load::{Verdict, Worker};
 use data_encoding::BASE64URL_NOPAD;
 use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, StatusCode, Uri};
 use serde_json::Value;
-use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 /// Where one side's authorization codes come from.
-pub enum CodeMint {
+pub enum CodeSource {
     /// oidc-provider: `POST {uri}&n=N&first=K` with this bearer answers `{"codes": [...]}` (bench/oidc-provider).
     Endpoint { uri: String, bearer: HeaderValue },
+    /// zauthy: as a browser would, `GET authorize` then `GET consent` with a signed-in user's cookies (consent
+    /// already given once), whose redirect to the client carries the code. One user per connection.
+    Hosted { authorize: Uri, cookies: Vec<HeaderValue> },
 }
 
 /// How to talk to one OpenID provider.
@@ -32,8 +36,10 @@ pub struct Endpoint {
     pub introspectable_grant: Bytes,
     pub redirect_uri: String,
     pub code_verifier: String,
-    /// None while that side cannot mint codes yet.
-    pub codes: Option<CodeMint>,
+    /// None while that side cannot mint codes.
+    pub codes: Option<CodeSource>,
+    /// Requests the code workers made to mint codes during a run (not counted as answers).
+    pub mint_requests: AtomicU64,
 }
 
 /// Form-encodes a value (RFC 3986 unreserved characters stay, everything else is %XX).
@@ -49,7 +55,7 @@ pub fn form_value(value: &str) -> String {
     out
 }
 
-fn form_post(uri: &Uri, authorization: &HeaderValue, body: Bytes) -> Request<Full<Bytes>> {
+pub fn form_post(uri: &Uri, authorization: &HeaderValue, body: Bytes) -> Request<Full<Bytes>> {
     Request::builder()
         .method(Method::POST)
         .uri(uri.clone())
@@ -60,7 +66,7 @@ fn form_post(uri: &Uri, authorization: &HeaderValue, body: Bytes) -> Request<Ful
         .expect("a well-formed request")
 }
 
-fn json(status: StatusCode, body: &Bytes) -> Result<Value, Verdict> {
+pub fn json(status: StatusCode, body: &Bytes) -> Result<Value, Verdict> {
     if status != StatusCode::OK {
         return Err(Verdict::Error(status.as_u16().to_string()));
     }
@@ -155,179 +161,6 @@ impl Worker for Introspect {
     }
 }
 
-/// Codes of one connection, minted in batches on that connection.
-struct Codes {
-    queue: VecDeque<String>,
-    /// The first account of the next batch (each code is another user's, as after N logins).
-    next_account: usize,
-    batch: usize,
-}
-
-impl Codes {
-    fn new(first_account: usize, batch: usize) -> Self {
-        Self { queue: VecDeque::new(), next_account: first_account, batch }
-    }
-
-    fn mint_request(&mut self, endpoint: &Endpoint) -> Request<Full<Bytes>> {
-        let Some(CodeMint::Endpoint { uri, bearer }) = &endpoint.codes else {
-            unreachable!("the code scenarios run only where codes can be minted")
-        };
-        let uri: Uri = format!("{uri}&n={}&first={}", self.batch, self.next_account).parse().expect("a valid uri");
-        self.next_account += self.batch;
-        form_post(&uri, bearer, Bytes::new())
-    }
-
-    fn minted(&mut self, status: StatusCode, body: &Bytes) -> Verdict {
-        let v = match json(status, body) {
-            Ok(v) => v,
-            Err(verdict) => return verdict,
-        };
-        match v["codes"].as_array() {
-            Some(codes) if !codes.is_empty() => {
-                self.queue.extend(codes.iter().filter_map(|c| c.as_str().map(str::to_owned)));
-                Verdict::Skip
-            }
-            _ => Verdict::Fatal("no codes minted".to_owned()),
-        }
-    }
-
-    fn exchange_request(&mut self, endpoint: &Endpoint, code: &str) -> Request<Full<Bytes>> {
-        let body = format!(
-            "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={}",
-            form_value(code),
-            form_value(&endpoint.redirect_uri),
-            form_value(&endpoint.code_verifier)
-        );
-        form_post(&endpoint.token, &endpoint.basic, Bytes::from(body))
-    }
-}
-
-/// The code grant's answer must carry an RS256 ID token, an access token and a refresh token.
-fn check_code_answer(v: &Value, checked: &mut bool) -> Result<String, Verdict> {
-    let (Some(access), Some(id_token), Some(_)) =
-        (v["access_token"].as_str(), v["id_token"].as_str(), v["refresh_token"].as_str())
-    else {
-        return Err(Verdict::Error("code answer without access, ID and refresh tokens".to_owned()));
-    };
-    if !*checked {
-        match jwt_alg(id_token) {
-            Some(alg) if alg == "RS256" => *checked = true,
-            other => return Err(Verdict::Fatal(format!("ID token is not RS256 ({other:?})"))),
-        }
-    }
-    Ok(access.to_owned())
-}
-
-/// `grant_type=authorization_code` with PKCE (S256), each code once.
-pub struct CodeExchange {
-    pub endpoint: Arc<Endpoint>,
-    codes: Codes,
-    minting: bool,
-    checked: bool,
-}
-
-impl CodeExchange {
-    /// `first_account` keeps connections' users apart; `batch` codes are minted at a time.
-    pub fn new(endpoint: Arc<Endpoint>, first_account: usize, batch: usize) -> Self {
-        Self { endpoint, codes: Codes::new(first_account, batch), minting: false, checked: false }
-    }
-}
-
-impl Worker for CodeExchange {
-    fn request(&mut self) -> Request<Full<Bytes>> {
-        let endpoint = Arc::clone(&self.endpoint);
-        match self.codes.queue.pop_front() {
-            Some(code) => {
-                self.minting = false;
-                self.codes.exchange_request(&endpoint, &code)
-            }
-            None => {
-                self.minting = true;
-                self.codes.mint_request(&endpoint)
-            }
-        }
-    }
-
-    fn answered(&mut self, status: StatusCode, body: &Bytes) -> Verdict {
-        if self.minting {
-            return self.codes.minted(status, body);
-        }
-        match json(status, body).and_then(|v| check_code_answer(&v, &mut self.checked)) {
-            Ok(_) => Verdict::Ok,
-            Err(verdict) => verdict,
-        }
-    }
-}
-
-enum UserinfoState {
-    NeedCode,
-    Exchanging,
-    Ready(HeaderValue),
-}
-
-/// `GET userinfo` with the access token of one user, got on this connection through the code grant.
-pub struct Userinfo {
-    pub endpoint: Arc<Endpoint>,
-    codes: Codes,
-    state: UserinfoState,
-    checked: bool,
-}
-
-impl Userinfo {
-    pub fn new(endpoint: Arc<Endpoint>, account: usize) -> Self {
-        Self { endpoint, codes: Codes::new(account, 1), state: UserinfoState::NeedCode, checked: false }
-    }
-}
-
-impl Worker for Userinfo {
-    fn request(&mut self) -> Request<Full<Bytes>> {
-        let endpoint = Arc::clone(&self.endpoint);
-        match &self.state {
-            UserinfoState::Ready(bearer) => Request::builder()
-                .method(Method::GET)
-                .uri(endpoint.userinfo.clone())
-                .header(header::HOST, "localhost")
-                .header(header::AUTHORIZATION, bearer.clone())
-                .body(Full::new(Bytes::new()))
-                .expect("a well-formed request"),
-            _ => match self.codes.queue.pop_front() {
-                Some(code) => {
-                    self.state = UserinfoState::Exchanging;
-                    self.codes.exchange_request(&endpoint, &code)
-                }
-                None => {
-                    self.state = UserinfoState::NeedCode;
-                    self.codes.mint_request(&endpoint)
-                }
-            },
-        }
-    }
-
-    fn answered(&mut self, status: StatusCode, body: &Bytes) -> Verdict {
-        match &self.state {
-            UserinfoState::NeedCode => self.codes.minted(status, body),
-            UserinfoState::Exchanging => match json(status, body).and_then(|v| check_code_answer(&v, &mut self.checked))
-            {
-                Ok(access) => {
-                    let bearer = HeaderValue::from_str(&format!("Bearer {access}")).expect("a token is a header value");
-                    self.state = UserinfoState::Ready(bearer);
-                    Verdict::Skip
-                }
-                Err(verdict) => verdict,
-            },
-            UserinfoState::Ready(_) => match json(status, body) {
-                Ok(v) if v["sub"].is_string() && v["email"].is_string() => Verdict::Ok,
-                Ok(_) => Verdict::Error("userinfo without sub and email".to_owned()),
-                Err(verdict) => {
-                    // A token the server does not know (another worker after a reconnect): start over.
-                    self.state = UserinfoState::NeedCode;
-                    verdict
-                }
-            },
-        }
-    }
-}
-
 /// The scenarios mix worker types behind one list.
 impl Worker for Box<dyn Worker> {
     fn request(&mut self) -> Request<Full<Bytes>> {
@@ -336,5 +169,9 @@ impl Worker for Box<dyn Worker> {
 
     fn answered(&mut self, status: StatusCode, body: &Bytes) -> Verdict {
         (**self).answered(status, body)
+    }
+
+    fn answered_with_headers(&mut self, status: StatusCode, headers: &HeaderMap, body: &Bytes) -> Verdict {
+        (**self).answered_with_headers(status, headers, body)
     }
 }
