@@ -4,6 +4,7 @@
 mod authorize;
 mod clients;
 mod consent;
+mod cross_device;
 mod discovery;
 mod introspect;
 mod issue;
@@ -15,6 +16,9 @@ mod userinfo;
 pub use authorize::{AuthRedirect, AuthorizeError, REQUEST_URI_PREFIX};
 pub use clients::{ClientInput, ClientUpdate, CreatedClient};
 pub use consent::{ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, AuthorizationStep, ConsentDecision, ConsentPrompt};
+pub use cross_device::{
+    ApprovalView, CrossDeviceOutcome, CrossDeviceRequest, CrossDeviceStatus, StartedCrossDevice, normalize_code,
+};
 pub use logout::EndSession;
 pub use records::{AuthCode, AuthParams, AuthRequest, ClientRefreshToken, Consent, Grant};
 pub use token::{ClientAuth, OAuthError, TokenResponse};

@@ -3,6 +3,7 @@
 //! pages, ID-token validation against the JWKS, userinfo, refresh rotation, revocation and introspection;
 //! then the negative cases a provider must refuse.
 
+mod cross_device;
 mod flow;
 mod refusals;
 
