@@ -141,6 +141,9 @@ pub trait OidcClientRepo {
     async fn update_oidc_client(&self, client: &OidcClient) -> Result<bool>;
     async fn delete_oidc_client(&self, org_id: &str, client_id: &str) -> Result<bool>;
     async fn set_oidc_client_secret(&self, client_id: &str, secret_hash: &str, now: OffsetDateTime) -> Result<()>;
+    /// Records a `private_key_jwt` assertion's id (hashed with the client id); false when it was seen before.
+    /// Ids past their assertion's expiry are forgotten.
+    async fn record_client_assertion(&self, id: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool>;
 }
 
 #[async_trait]

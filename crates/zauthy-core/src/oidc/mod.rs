@@ -1,6 +1,7 @@
 //! Every organization is an OpenID provider; this module holds its service providers (OIDC clients): how
 //! they are registered, which redirect URIs, scopes, grants and client authentication they may use.
 
+mod assertion;
 mod authorize;
 mod clients;
 mod consent;
@@ -13,6 +14,7 @@ mod records;
 mod token;
 mod userinfo;
 
+pub use assertion::{ASSERTION_TYPE, assertion_subject};
 pub use authorize::{AuthRedirect, AuthorizeError, REQUEST_URI_PREFIX};
 pub use clients::{ClientInput, ClientUpdate, CreatedClient};
 pub use consent::{ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, AuthorizationStep, ConsentDecision, ConsentPrompt};

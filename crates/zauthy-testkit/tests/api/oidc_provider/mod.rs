@@ -5,6 +5,7 @@
 
 mod cross_device;
 mod flow;
+mod private_key_jwt;
 mod refusals;
 
 use serde_json::{Value, json};
