@@ -38,6 +38,7 @@ pub const WEBHOOK_ATTEMPT: &str = "wha";
 pub const OIDC_AUTH_REQUEST: &str = "areq";
 pub const OIDC_GRANT: &str = "grt";
 pub const OIDC_CONSENT: &str = "cns";
+pub const CROSS_DEVICE: &str = "xdr";
 
 #[cfg(test)]
 mod tests {

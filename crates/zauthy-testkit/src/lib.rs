@@ -1,6 +1,7 @@
 //! Test harness: a real zauthy server per test on a random port, with its own database (a temp SQLite file,
 //! or a fresh PostgreSQL database when `ZAUTHY_TEST_PG_URL` is set), a real SMTP sink and a movable clock.
 
+pub mod browser;
 pub mod http_sink;
 pub mod smtp;
 
@@ -239,6 +240,10 @@ impl TestApp {
 
     pub async fn delete(&self, path: &str, bearer: Option<&str>) -> TestResponse {
         self.send(self.with_bearer(self.client.delete(self.url(path)), bearer)).await
+    }
+
+    pub async fn patch(&self, path: &str, bearer: Option<&str>, body: &Value) -> TestResponse {
+        self.send(self.with_bearer(self.client.patch(self.url(path)).json(body), bearer)).await
     }
 
     pub async fn post(&self, path: &str, bearer: Option<&str>, body: &Value) -> TestResponse {

@@ -72,7 +72,11 @@ pub(crate) fn is_pkce_text(s: &str) -> bool {
 }
 
 /// Checks everything after the redirect URI; an error here is redirected to the client.
-fn validate_params(client: &OidcClient, p: &HashMap<String, String>, redirect_uri: String) -> Result<AuthParams, OAuthError> {
+fn validate_params(
+    client: &OidcClient,
+    p: &HashMap<String, String>,
+    redirect_uri: String,
+) -> Result<AuthParams, OAuthError> {
     let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
     for (name, error) in [("request", "request_not_supported"), ("registration", "registration_not_supported")] {
         if get(name).is_some() {
@@ -85,7 +89,9 @@ fn validate_params(client: &OidcClient, p: &HashMap<String, String>, redirect_ur
     match get("response_type") {
         Some("code") => {}
         None => return Err(bad("invalid_request", "response_type is required")),
-        Some(other) => return Err(bad("unsupported_response_type", format!("response_type {other:?} is not supported"))),
+        Some(other) => {
+            return Err(bad("unsupported_response_type", format!("response_type {other:?} is not supported")));
+        }
     }
     if !client.grant_types.iter().any(|g| g == GRANT_AUTHORIZATION_CODE) {
         return Err(bad("unauthorized_client", "this client may not use the authorization code flow"));
@@ -117,8 +123,10 @@ fn validate_params(client: &OidcClient, p: &HashMap<String, String>, redirect_ur
         (Some(_), Some("S256")) => return Err(bad("invalid_request", "code_challenge is malformed")),
         (Some(_), _) => return Err(bad("invalid_request", "code_challenge_method must be S256")),
     };
-    let prompt: Vec<String> = get("prompt").unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    if let Some(unknown) = prompt.iter().find(|v| !["none", "login", "consent", "select_account"].contains(&v.as_str())) {
+    let prompt: Vec<String> =
+        get("prompt").unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    if let Some(unknown) = prompt.iter().find(|v| !["none", "login", "consent", "select_account"].contains(&v.as_str()))
+    {
         return Err(bad("invalid_request", format!("prompt {unknown:?} is not supported")));
     }
     if prompt.iter().any(|v| v == "none") && prompt.len() > 1 {
@@ -126,7 +134,12 @@ fn validate_params(client: &OidcClient, p: &HashMap<String, String>, redirect_ur
     }
     let max_age = match get("max_age") {
         None => None,
-        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| bad("invalid_request", "max_age must be a non-negative integer"))?),
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| bad("invalid_request", "max_age must be a non-negative integer"))?,
+        ),
     };
     let claims = match get("claims") {
         None => None,
@@ -151,6 +164,7 @@ fn validate_params(client: &OidcClient, p: &HashMap<String, String>, redirect_ur
         login_hint: get("login_hint").map(str::to_owned),
         acr_values: get("acr_values").unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         claims,
+        hinted_session: None,
     })
 }
 
@@ -189,20 +203,36 @@ impl Services {
             Ok(found) => found,
             Err(e) => return Ok(Err(AuthorizeError::Fatal(e))),
         };
-        let params = match validate_params(&client, p, redirect_uri.clone()) {
+        let form_post = p.get("response_mode").is_some_and(|m| m == "form_post");
+        let state = p.get("state").map(String::as_str);
+        let mut params = match validate_params(&client, p, redirect_uri.clone()) {
             Ok(params) => params,
             Err(e) => {
-                let form_post = p.get("response_mode").is_some_and(|m| m == "form_post");
-                let state = p.get("state").map(String::as_str);
                 let r = error_redirect(&self.issuer(org_id), &redirect_uri, form_post, state, e);
                 return Ok(Err(AuthorizeError::Redirect(r)));
             }
         };
+        if let Some(hint) = p.get("login_hint_token").filter(|h| !h.is_empty()) {
+            match self.spend_login_hint(org_id, &client.id, hint).await? {
+                Some(session_id) => params.hinted_session = Some(session_id),
+                None => {
+                    let e = bad("invalid_request", "login_hint_token is invalid, expired, used or for another client");
+                    let r = error_redirect(&self.issuer(org_id), &redirect_uri, form_post, state, e);
+                    return Ok(Err(AuthorizeError::Redirect(r)));
+                }
+            }
+        }
         let id = self.keep_request(org_id, &client, params, REQUEST_TTL).await?;
         Ok(Ok(id))
     }
 
-    async fn keep_request(&self, org_id: &str, client: &OidcClient, params: AuthParams, ttl: Duration) -> Result<String> {
+    async fn keep_request(
+        &self,
+        org_id: &str,
+        client: &OidcClient,
+        params: AuthParams,
+        ttl: Duration,
+    ) -> Result<String> {
         let now = self.now();
         let request = AuthRequest {
             id: crate::crypto::new_opaque_token(ids::OIDC_AUTH_REQUEST),

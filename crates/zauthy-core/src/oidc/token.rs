@@ -3,17 +3,19 @@
 //! their own `{"error","error_description"}` shape, not the API's. A spent code or refresh token presented
 //! again revokes everything issued from its grant (RFC 6749 §4.1.2, RFC 9700 §4.14).
 
-use super::{ClientType, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, Grant as OidcGrant, OidcClient};
+use super::{
+    ClientType, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, Grant as OidcGrant, OidcClient,
+};
 use crate::accounts::User;
-use crate::events::{Event, types};
-use data_encoding::BASE64URL_NOPAD;
-use serde_json::json;
-use sha2::Digest;
 use crate::error::Result;
+use crate::events::{Event, types};
 use crate::services::Services;
 use crate::tokens::SigningAlg;
 use crate::{crypto, ids};
+use data_encoding::BASE64URL_NOPAD;
 use serde::Serialize;
+use serde_json::json;
+use sha2::Digest;
 
 /// How the client presented itself at the token endpoint.
 #[derive(Debug, Clone)]
@@ -24,12 +26,17 @@ pub enum ClientAuth {
     Post { client_id: String, secret: String },
     /// Only `client_id`: a public client.
     None { client_id: String },
+    /// `client_assertion` signed with one of the client's registered keys (`private_key_jwt`).
+    Jwt { client_id: String, assertion: String },
 }
 
 impl ClientAuth {
     fn client_id(&self) -> &str {
         match self {
-            Self::Basic { client_id, .. } | Self::Post { client_id, .. } | Self::None { client_id } => client_id,
+            Self::Basic { client_id, .. }
+            | Self::Post { client_id, .. }
+            | Self::None { client_id }
+            | Self::Jwt { client_id, .. } => client_id,
         }
     }
 
@@ -38,6 +45,7 @@ impl ClientAuth {
             Self::Basic { .. } => "client_secret_basic",
             Self::Post { .. } => "client_secret_post",
             Self::None { .. } => "none",
+            Self::Jwt { .. } => "private_key_jwt",
         }
     }
 }
@@ -108,6 +116,9 @@ impl Services {
                 crypto::constant_time_eq(hash.as_bytes(), crypto::sha256_hex(secret).as_bytes())
             }
             (ClientAuth::None { .. }, _, ClientType::Public) => true,
+            (ClientAuth::Jwt { assertion, .. }, _, ClientType::Confidential) => {
+                self.check_client_assertion(&client, assertion).await?
+            }
             _ => false,
         };
         Ok(if ok { Ok(client) } else { Err(invalid_client()) })
@@ -162,7 +173,14 @@ impl Services {
             jti: ids::new_id("at"),
         };
         let access_token = self.keys.sign_with(&*self.store, org_id, SigningAlg::EdDSA, now, &claims).await?;
-        Ok(Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope, id_token: None, refresh_token: None }))
+        Ok(Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ttl,
+            scope,
+            id_token: None,
+            refresh_token: None,
+        }))
     }
 }
 
@@ -266,7 +284,9 @@ impl Services {
                 }
             }
             (Some(_), _) => return Ok(Err(invalid_grant("a valid code_verifier is required"))),
-            (None, Some(_)) => return Ok(Err(invalid_grant("code_verifier given but the request had no code_challenge"))),
+            (None, Some(_)) => {
+                return Ok(Err(invalid_grant("code_verifier given but the request had no code_challenge")));
+            }
             (None, None) => {}
         }
         let Some((grant, user)) = self.live_grant(&client, &grant.id).await? else {

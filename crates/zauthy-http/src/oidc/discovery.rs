@@ -1,7 +1,7 @@
 //! `GET /o/{org_id}/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 and RFC 8414 metadata)
 //! and `POST /o/{org_id}/par` (pushed authorization requests, RFC 9126).
 
-use super::token::{client_auth, no_store_json, oauth_error};
+use super::token::{BodyCredentials, client_auth, no_store_json, oauth_error};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
 use crate::state::AppState;
@@ -18,12 +18,13 @@ use zauthy_core::oidc::OAuthError;
     params(("org_id" = String, Path, description = "The organization id (org_…)")),
     responses((status = 200, description = "OpenID provider metadata", content_type = "application/json"),
         (status = 404, body = crate::error::ErrorBody)))]
-pub async fn openid_configuration(State(state): State<AppState>, ApiPath(org_id): ApiPath<String>) -> ApiResult<Response> {
+pub async fn openid_configuration(
+    State(state): State<AppState>,
+    ApiPath(org_id): ApiPath<String>,
+) -> ApiResult<Response> {
     state.services.store.find_org(&org_id).await?.ok_or_else(ApiError::not_found)?;
     let mut response = axum::Json(state.services.provider_metadata(&org_id)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("public, max-age=300"));
+    response.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("public, max-age=300"));
     Ok(response)
 }
 
@@ -46,7 +47,15 @@ pub async fn par(
         return Ok(oauth_error(&OAuthError::new("invalid_request", "the body must be form-encoded")));
     };
     let secret = form.remove("client_secret");
-    let auth = match client_auth(&headers, form.get("client_id"), secret.as_ref()) {
+    let assertion_type = form.remove("client_assertion_type");
+    let assertion = form.remove("client_assertion");
+    let credentials = BodyCredentials {
+        client_id: form.get("client_id"),
+        client_secret: secret.as_ref(),
+        assertion_type: assertion_type.as_ref(),
+        assertion: assertion.as_ref(),
+    };
+    let auth = match client_auth(&headers, credentials) {
         Ok(auth) => auth,
         Err(e) => return Ok(oauth_error(&e)),
     };
