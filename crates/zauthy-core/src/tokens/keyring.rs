@@ -29,10 +29,18 @@ struct ActiveKey {
     loaded: Instant,
 }
 
+#[derive(Clone)]
+struct PublicKey {
+    org_id: String,
+    alg: Option<SigningAlg>,
+    key: Arc<DecodingKey>,
+}
+
 pub struct KeyRing {
     master: MasterKey,
     active: RwLock<HashMap<String, ActiveKey>>,
-    public: RwLock<HashMap<String, (String, Arc<DecodingKey>)>>,
+    /// Published keys by kid: organization, algorithm and key never change for a kid, so they are cached.
+    public: RwLock<HashMap<String, PublicKey>>,
 }
 
 impl KeyRing {
@@ -172,7 +180,7 @@ impl KeyRing {
         self.active.write().unwrap_or_else(|e| e.into_inner()).retain(|k, _| !k.starts_with(&prefix));
     }
 
-    async fn decoding_key(&self, repo: &dyn Repo, kid: &str) -> Result<Option<(String, Arc<DecodingKey>)>> {
+    async fn decoding_key(&self, repo: &dyn Repo, kid: &str) -> Result<Option<PublicKey>> {
         if let Some(found) = self.public.read().unwrap_or_else(|e| e.into_inner()).get(kid) {
             return Ok(Some(found.clone()));
         }
@@ -184,7 +192,7 @@ impl KeyRing {
         let key = Arc::new(
             DecodingKey::from_jwk(&jwk).map_err(|e| CoreError::internal(format!("stored JWK is unusable: {e}")))?,
         );
-        let entry = (record.org_id.clone(), key);
+        let entry = PublicKey { org_id: record.org_id.clone(), alg: SigningAlg::parse(&record.algorithm), key };
         self.public.write().unwrap_or_else(|e| e.into_inner()).insert(kid.to_owned(), entry.clone());
         Ok(Some(entry))
     }
@@ -205,7 +213,7 @@ impl KeyRing {
         if header.alg != Algorithm::EdDSA {
             return Ok(Err(TokenRejection::BadSignature));
         }
-        let Some((org_id, key)) = self.decoding_key(repo, &kid).await? else {
+        let Some(PublicKey { org_id, key, .. }) = self.decoding_key(repo, &kid).await? else {
             return Ok(Err(TokenRejection::BadSignature));
         };
         let mut validation = Validation::new(Algorithm::EdDSA);
@@ -248,18 +256,12 @@ impl KeyRing {
         let Some(kid) = header.kid.filter(|k| ids::is_valid_id(ids::SIGNING_KEY, k)) else {
             return Ok(None);
         };
-        let Some(record) = repo.find_signing_key(&kid).await? else {
+        let Some(PublicKey { org_id: key_org, alg: Some(alg), key }) = self.decoding_key(repo, &kid).await? else {
             return Ok(None);
         };
-        let Some(alg) = SigningAlg::parse(&record.algorithm) else {
-            return Ok(None);
-        };
-        if record.org_id != org_id || header.alg != alg.jwt() {
+        if key_org != org_id || header.alg != alg.jwt() {
             return Ok(None);
         }
-        let Some((_, key)) = self.decoding_key(repo, &kid).await? else {
-            return Ok(None);
-        };
         let mut validation = Validation::new(alg.jwt());
         validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
