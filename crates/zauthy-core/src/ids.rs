@@ -38,6 +38,8 @@ pub const WEBHOOK_ATTEMPT: &str = "wha";
 pub const OIDC_AUTH_REQUEST: &str = "areq";
 pub const OIDC_GRANT: &str = "grt";
 pub const OIDC_CONSENT: &str = "cns";
+pub const OIDC_DEVICE_FLOW: &str = "dvf";
+pub const OIDC_BACKCHANNEL_REQUEST: &str = "bca";
 
 #[cfg(test)]
 mod tests {

@@ -2,20 +2,26 @@
 //! they are registered, which redirect URIs, scopes, grants and client authentication they may use.
 
 mod authorize;
+mod ciba;
 mod clients;
 mod consent;
+mod device;
 mod discovery;
 mod introspect;
 mod issue;
 mod logout;
+mod polling;
 mod records;
 mod token;
 mod userinfo;
 
 pub use authorize::{AuthRedirect, AuthorizeError, REQUEST_URI_PREFIX};
+pub use ciba::{ApprovalStep, BackchannelRequest, BackchannelStarted, PendingApproval};
 pub use clients::{ClientInput, ClientUpdate, CreatedClient};
 pub use consent::{ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, AuthorizationStep, ConsentDecision, ConsentPrompt};
+pub use device::{DeviceAuthorization, DeviceFlow, DeviceStep};
 pub use logout::EndSession;
+pub use polling::FlowStatus;
 pub use records::{AuthCode, AuthParams, AuthRequest, ClientRefreshToken, Consent, Grant};
 pub use token::{ClientAuth, OAuthError, TokenResponse};
 

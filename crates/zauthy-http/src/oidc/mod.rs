@@ -2,8 +2,10 @@
 //! its OAuth endpoints, which answer RFC 6749 errors (`{"error","error_description"}`), not the API's shape.
 
 mod authorize;
+mod ciba;
 mod clients;
 mod consents;
+mod device;
 mod discovery;
 mod introspect;
 mod token;
@@ -24,7 +26,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 
 /// The browser-facing endpoints (authorize, consent, end_session): hosted pages, with their pipeline.
 pub fn hosted_router() -> axum::Router<AppState> {
-    authorize::router()
+    authorize::router().merge(device::router()).merge(ciba::router())
 }
 
 /// The static script of the `form_post` answer page.

@@ -1,5 +1,6 @@
 //! OIDC clients (service providers). Lists are stored as JSON text, the same on both databases.
 
+mod device;
 mod grants;
 
 use crate::entities::oidc_clients as clients;
