@@ -136,7 +136,11 @@ pub const CATALOGUE: &[EventKind] = &[
         "A user approved a device's sign-in (device authorization grant) on the hosted page",
         "user_id: string, client_id: string, scopes: string[]",
     ),
-    kind(t::OIDC_DEVICE_DENIED, "A user denied a device's sign-in", "user_id: string, client_id: string, scopes: string[]"),
+    kind(
+        t::OIDC_DEVICE_DENIED,
+        "A user denied a device's sign-in",
+        "user_id: string, client_id: string, scopes: string[]",
+    ),
     kind(
         t::OIDC_BACKCHANNEL_APPROVED,
         "A user approved a service provider's backchannel (CIBA) sign-in request",

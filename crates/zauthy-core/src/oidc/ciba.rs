@@ -74,7 +74,9 @@ pub struct PendingApproval {
 pub enum ApprovalStep {
     Decided(FlowStatus),
     /// Verify a second factor first, then approve again.
-    SecondFactor { mfa_token: String },
+    SecondFactor {
+        mfa_token: String,
+    },
 }
 
 fn bad(error: &'static str, description: impl Into<String>) -> OAuthError {
@@ -131,7 +133,12 @@ impl Services {
             [true, false, false] => get("login_hint").unwrap_or_default(),
             [false, false, false] => return Ok(Err(bad("invalid_request", "login_hint is required"))),
             [false, _, _] => return Ok(Err(bad("invalid_request", "only login_hint (the user's email) is supported"))),
-            _ => return Ok(Err(bad("invalid_request", "give exactly one of login_hint, login_hint_token, id_token_hint"))),
+            _ => {
+                return Ok(Err(bad(
+                    "invalid_request",
+                    "give exactly one of login_hint, login_hint_token, id_token_hint",
+                )));
+            }
         };
         let binding_message = get("binding_message").map(str::trim).filter(|m| !m.is_empty());
         if binding_message.is_some_and(|m| m.chars().count() > BINDING_MESSAGE_MAX || m.chars().any(char::is_control)) {
@@ -147,7 +154,9 @@ impl Services {
                 _ => {
                     return Ok(Err(bad(
                         "invalid_request",
-                        format!("requested_expiry must be a whole number of seconds from 1 to {BACKCHANNEL_MAX_TTL_SECS}"),
+                        format!(
+                            "requested_expiry must be a whole number of seconds from 1 to {BACKCHANNEL_MAX_TTL_SECS}"
+                        ),
                     )));
                 }
             },
@@ -289,7 +298,12 @@ impl Services {
     }
 
     /// The token endpoint's `urn:openid:params:grant-type:ciba` (CIBA Core §10.1, poll mode).
-    pub async fn ciba_grant(&self, org_id: &str, auth: &ClientAuth, auth_req_id: Option<&str>) -> Answer<TokenResponse> {
+    pub async fn ciba_grant(
+        &self,
+        org_id: &str,
+        auth: &ClientAuth,
+        auth_req_id: Option<&str>,
+    ) -> Answer<TokenResponse> {
         let client = match self.client_for_grant(org_id, auth, GRANT_CIBA).await? {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),

@@ -95,8 +95,11 @@ fn new_user_code() -> String {
 
 /// The user code as typed, without dashes or spaces, upper case; `None` when it cannot be one of ours.
 fn normalize_user_code(typed: &str) -> Option<String> {
-    let code: String =
-        typed.chars().filter(|c| !matches!(c, '-' | ' ' | '\u{2010}'..='\u{2015}')).flat_map(char::to_uppercase).collect();
+    let code: String = typed
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' ' | '\u{2010}'..='\u{2015}'))
+        .flat_map(char::to_uppercase)
+        .collect();
     (code.len() == USER_CODE_LEN && code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b))).then_some(code)
 }
 
@@ -159,7 +162,8 @@ impl Services {
                 Err(e) => return Err(e),
             }
             let verification_uri = format!("{}/device", self.issuer(org_id));
-            let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("user_code", &user_code).finish();
+            let query =
+                url::form_urlencoded::Serializer::new(String::new()).append_pair("user_code", &user_code).finish();
             return Ok(Ok(DeviceAuthorization {
                 device_code,
                 verification_uri_complete: format!("{verification_uri}?{query}"),
@@ -199,7 +203,8 @@ impl Services {
                 return Err(no_factor);
             }
         }
-        let prompt = ConsentPrompt { client_id: client.id.clone(), client_name: client.name.clone(), scopes: flow.scope };
+        let prompt =
+            ConsentPrompt { client_id: client.id.clone(), client_name: client.name.clone(), scopes: flow.scope };
         Ok(DeviceStep::Confirm { user_code, prompt })
     }
 

@@ -181,7 +181,12 @@ fn invalid_grant(description: &str) -> OAuthError {
 
 impl Services {
     /// An authenticated client allowed `grant_type`, or the error to answer.
-    pub(super) async fn client_for_grant(&self, org_id: &str, auth: &ClientAuth, grant_type: &str) -> Grant<OidcClient> {
+    pub(super) async fn client_for_grant(
+        &self,
+        org_id: &str,
+        auth: &ClientAuth,
+        grant_type: &str,
+    ) -> Grant<OidcClient> {
         let client = match self.authenticate_oidc_client(org_id, auth).await? {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),

@@ -76,7 +76,8 @@ fn device_path(org: &HostedOrg, user_code: Option<&str>) -> String {
 
 /// Counts one user-code lookup; past the budget the page answers 429 whatever the code.
 fn count_attempt(state: &AppState, org: &HostedOrg, user: &User, meta: &ClientMeta) -> Result<(), PageError> {
-    let by_user = state.limiter.check(&format!("device-code:{}:{}", org.0.id, user.id), ATTEMPTS_PER_USER, ATTEMPT_WINDOW);
+    let by_user =
+        state.limiter.check(&format!("device-code:{}:{}", org.0.id, user.id), ATTEMPTS_PER_USER, ATTEMPT_WINDOW);
     let by_address = match &meta.ip {
         Some(ip) => state.limiter.check(&format!("device-code-ip:{ip}"), ATTEMPTS_PER_ADDRESS, ATTEMPT_WINDOW),
         None => by_user,
@@ -90,7 +91,8 @@ fn count_attempt(state: &AppState, org: &HostedOrg, user: &User, meta: &ClientMe
 
 /// The form that asks for the code, with the error of the last try.
 fn entry_page(org: &HostedOrg, error: Option<&str>) -> Response {
-    let error = error.map(|e| format!(r#"<p class="error" id="error" role="alert">{}</p>"#, esc(e))).unwrap_or_default();
+    let error =
+        error.map(|e| format!(r#"<p class="error" id="error" role="alert">{}</p>"#, esc(e))).unwrap_or_default();
     let body = format!(
         r#"{error}<p>Enter the code your device shows.</p>
 <form method="get" action="{action}" id="user-code-form">
@@ -155,7 +157,8 @@ fn confirm_page(
     prompt: &ConsentPrompt,
 ) -> Response {
     let csrf = Csrf::for_page(state, &org.0.id, headers);
-    let complete = format!("{}{}", state.services.config.public_url.trim_end_matches('/'), device_path(org, Some(user_code)));
+    let complete =
+        format!("{}{}", state.services.config.public_url.trim_end_matches('/'), device_path(org, Some(user_code)));
     let body = format!(
         r#"<p><strong id="client-name">{client}</strong> asks to sign in on a device with your account.</p>
 <p>Only continue if your device shows this code: <strong id="user-code">{code}</strong></p>

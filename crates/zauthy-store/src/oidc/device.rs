@@ -169,8 +169,7 @@ impl<C: Db> OidcBackchannelRepo for Conn<C> {
     }
 
     async fn find_backchannel_request_by_auth_req_id(&self, hash: &str) -> Result<Option<BackchannelRequest>> {
-        let found =
-            backchannel::Entity::find().filter(backchannel::Column::AuthReqIdHash.eq(hash)).one(&self.0).await;
+        let found = backchannel::Entity::find().filter(backchannel::Column::AuthReqIdHash.eq(hash)).one(&self.0).await;
         found.map_err(db_err)?.map(to_request).transpose()
     }
 
