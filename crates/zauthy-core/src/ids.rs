@@ -39,6 +39,8 @@ pub const OIDC_AUTH_REQUEST: &str = "areq";
 pub const OIDC_GRANT: &str = "grt";
 pub const OIDC_CONSENT: &str = "cns";
 pub const CROSS_DEVICE: &str = "xdr";
+pub const OIDC_DEVICE_FLOW: &str = "dvf";
+pub const OIDC_BACKCHANNEL_REQUEST: &str = "bca";
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,8 @@ use crate::error::Result;
 use crate::events::Event;
 use crate::mfa::{BackupCodeRecord, MfaChallenge, TotpRecord};
 use crate::oidc::{
-    AuthCode, AuthRequest, ClientRefreshToken, Consent, CrossDeviceRequest, CrossDeviceStatus, Grant, OidcClient,
+    AuthCode, AuthRequest, BackchannelRequest, ClientRefreshToken, Consent, CrossDeviceRequest, CrossDeviceStatus,
+    DeviceFlow, FlowStatus, Grant, OidcClient,
 };
 use crate::orgs::{ApiKey, OrgSettings, Organization, Plan};
 use crate::passkeys::{CeremonyRecord, PasskeyRecord};
@@ -169,6 +170,54 @@ pub trait OidcGrantRepo {
     async fn find_consent(&self, user_id: &str, client_id: &str) -> Result<Option<Consent>>;
     async fn list_consents(&self, org_id: &str, user_id: &str) -> Result<Vec<Consent>>;
     async fn delete_consent(&self, org_id: &str, user_id: &str, client_id: &str) -> Result<bool>;
+}
+
+/// Device authorization grant flows (RFC 8628).
+#[async_trait]
+pub trait OidcDeviceRepo {
+    /// Fails with `CoreError::Conflict` when the device code or user code digest is taken.
+    async fn insert_device_flow(&self, flow: &DeviceFlow) -> Result<()>;
+    async fn find_device_flow_by_device_code(&self, hash: &str) -> Result<Option<DeviceFlow>>;
+    async fn find_device_flow_by_user_code(&self, digest: &str) -> Result<Option<DeviceFlow>>;
+    /// Stamps a poll and the interval the client must keep from now on.
+    async fn record_device_poll(&self, id: &str, now: OffsetDateTime, interval_secs: i64) -> Result<()>;
+    /// Moves a pending, unexpired flow to `status`, by `user_id` (with the grant an approval made); false
+    /// when it was answered before or has expired.
+    async fn decide_device_flow(
+        &self,
+        id: &str,
+        status: FlowStatus,
+        user_id: &str,
+        grant_id: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Single use: false when the device code was exchanged before.
+    async fn spend_device_flow(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
+}
+
+/// Backchannel authentication requests (CIBA poll mode).
+#[async_trait]
+pub trait OidcBackchannelRepo {
+    async fn insert_backchannel_request(&self, request: &BackchannelRequest) -> Result<()>;
+    async fn find_backchannel_request(&self, id: &str) -> Result<Option<BackchannelRequest>>;
+    async fn find_backchannel_request_by_auth_req_id(&self, hash: &str) -> Result<Option<BackchannelRequest>>;
+    /// The user's pending requests that have not expired at `now`, oldest first.
+    async fn list_pending_backchannel_requests(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<BackchannelRequest>>;
+    async fn record_backchannel_poll(&self, id: &str, now: OffsetDateTime, interval_secs: i64) -> Result<()>;
+    /// Moves a pending, unexpired request to `status`; false when it was answered before or has expired.
+    async fn decide_backchannel_request(
+        &self,
+        id: &str,
+        status: FlowStatus,
+        grant_id: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
+    async fn spend_backchannel_request(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
 }
 
 #[async_trait]
@@ -387,6 +436,8 @@ pub trait Repo:
     + OidcClientRepo
     + OidcGrantRepo
     + CrossDeviceRepo
+    + OidcDeviceRepo
+    + OidcBackchannelRepo
     + SigningKeyRepo
     + PasswordResetRepo
     + PasskeyRepo
@@ -408,10 +459,8 @@ impl<T> Repo for T where
         + OidcClientRepo
         + OidcGrantRepo
         + CrossDeviceRepo
-        + CrossDeviceRepo
-        + OidcGrantRepo
-        + CrossDeviceRepo
-        + CrossDeviceRepo
+        + OidcDeviceRepo
+        + OidcBackchannelRepo
         + SigningKeyRepo
         + PasswordResetRepo
         + PasskeyRepo

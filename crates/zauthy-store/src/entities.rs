@@ -749,3 +749,64 @@ pub mod oidc_client_assertions {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod oidc_device_flows {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oidc_device_flows")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub client_id: String,
+        pub device_code_hash: String,
+        pub user_code_hash: String,
+        pub scope: String,
+        pub status: String,
+        pub user_id: Option<String>,
+        pub grant_id: Option<String>,
+        pub interval_secs: i64,
+        pub last_polled_at: Option<i64>,
+        pub expires_at: i64,
+        pub used_at: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod oidc_backchannel_requests {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oidc_backchannel_requests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub client_id: String,
+        pub user_id: String,
+        pub auth_req_id_hash: String,
+        pub scope: String,
+        pub acr_values: String,
+        pub binding_message: Option<String>,
+        pub status: String,
+        pub grant_id: Option<String>,
+        pub interval_secs: i64,
+        pub last_polled_at: Option<i64>,
+        pub expires_at: i64,
+        pub used_at: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

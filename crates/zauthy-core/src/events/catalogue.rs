@@ -131,6 +131,26 @@ pub const CATALOGUE: &[EventKind] = &[
         "A spent authorization code or refresh token was presented again; every token issued from that grant was revoked",
         "user_id: string, client_id: string, grant_id: string, kind: string",
     ),
+    kind(
+        t::OIDC_DEVICE_APPROVED,
+        "A user approved a device's sign-in (device authorization grant) on the hosted page",
+        "user_id: string, client_id: string, scopes: string[]",
+    ),
+    kind(
+        t::OIDC_DEVICE_DENIED,
+        "A user denied a device's sign-in",
+        "user_id: string, client_id: string, scopes: string[]",
+    ),
+    kind(
+        t::OIDC_BACKCHANNEL_APPROVED,
+        "A user approved a service provider's backchannel (CIBA) sign-in request",
+        "user_id: string, client_id: string, scopes: string[]",
+    ),
+    kind(
+        t::OIDC_BACKCHANNEL_DENIED,
+        "A user denied a service provider's backchannel (CIBA) sign-in request",
+        "user_id: string, client_id: string, scopes: string[]",
+    ),
     kind(t::WEBHOOK_CREATED, "A webhook was created", "webhook_id: string, url: string, by?: string"),
     kind(t::WEBHOOK_UPDATED, "A webhook changed", "webhook_id: string, by?: string"),
     kind(t::WEBHOOK_DELETED, "A webhook was deleted", "webhook_id: string, by?: string"),

@@ -55,6 +55,10 @@ pub mod types {
     pub const OIDC_CONSENT_GRANTED: &str = "oidc.consent.granted";
     pub const OIDC_CONSENT_REVOKED: &str = "oidc.consent.revoked";
     pub const OIDC_TOKEN_REUSE: &str = "security.oidc_token_reuse";
+    pub const OIDC_DEVICE_APPROVED: &str = "oidc.device.approved";
+    pub const OIDC_DEVICE_DENIED: &str = "oidc.device.denied";
+    pub const OIDC_BACKCHANNEL_APPROVED: &str = "oidc.backchannel.approved";
+    pub const OIDC_BACKCHANNEL_DENIED: &str = "oidc.backchannel.denied";
     pub const MFA_ENABLED: &str = "mfa.enabled";
     pub const MFA_DISABLED: &str = "mfa.disabled";
     pub const MFA_BACKUP_CODE_USED: &str = "mfa.backup_code_used";

@@ -62,7 +62,7 @@ pub(crate) fn acr_of(session_amr: &[String]) -> &'static str {
 }
 
 /// The sign-in method to resume with after a step-up second factor, from the session's `amr`.
-fn first_factor_of(session: &Session) -> SignInMethod {
+pub(super) fn first_factor_of(session: &Session) -> SignInMethod {
     let has = |m: &str| session.amr.iter().any(|a| a == m);
     if has("sms") {
         SignInMethod::SmsOtp
@@ -285,7 +285,7 @@ impl Services {
         Ok(AuthRedirect { redirect_uri: p.redirect_uri.clone(), form_post: p.response_mode == "form_post", params })
     }
 
-    async fn remember_consent(
+    pub(super) async fn remember_consent(
         &self,
         repo: &dyn Repo,
         user: &User,

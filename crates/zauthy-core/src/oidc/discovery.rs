@@ -2,7 +2,7 @@
 //! is built is advertised.
 
 use super::consent::{ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR};
-use super::{ID_TOKEN_ALGS, SCOPES};
+use super::{GRANT_CIBA, GRANT_DEVICE_CODE, ID_TOKEN_ALGS, SCOPES};
 use crate::services::Services;
 use serde_json::{Value, json};
 
@@ -21,10 +21,16 @@ impl Services {
             "introspection_endpoint": at("/introspect"),
             "end_session_endpoint": at("/end_session"),
             "pushed_authorization_request_endpoint": at("/par"),
+            "device_authorization_endpoint": at("/device_authorization"),
+            "backchannel_authentication_endpoint": at("/bc-authorize"),
+            "backchannel_token_delivery_modes_supported": ["poll"],
+            "backchannel_user_code_parameter_supported": false,
             "scopes_supported": SCOPES,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "form_post"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "grant_types_supported": [
+                "authorization_code", "refresh_token", "client_credentials", GRANT_DEVICE_CODE, GRANT_CIBA
+            ],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ID_TOKEN_ALGS,
             "token_endpoint_auth_methods_supported": client_auth,

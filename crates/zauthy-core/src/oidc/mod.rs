@@ -3,25 +3,31 @@
 
 mod assertion;
 mod authorize;
+mod ciba;
 mod clients;
 mod consent;
 mod cross_device;
+mod device;
 mod discovery;
 mod introspect;
 mod issue;
 mod logout;
+mod polling;
 mod records;
 mod token;
 mod userinfo;
 
 pub use assertion::{ASSERTION_TYPE, assertion_subject};
 pub use authorize::{AuthRedirect, AuthorizeError, REQUEST_URI_PREFIX};
+pub use ciba::{ApprovalStep, BackchannelRequest, BackchannelStarted, PendingApproval};
 pub use clients::{ClientInput, ClientUpdate, CreatedClient};
 pub use consent::{ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, AuthorizationStep, ConsentDecision, ConsentPrompt};
 pub use cross_device::{
     ApprovalView, CrossDeviceOutcome, CrossDeviceRequest, CrossDeviceStatus, StartedCrossDevice, normalize_code,
 };
+pub use device::{DeviceAuthorization, DeviceFlow, DeviceStep};
 pub use logout::EndSession;
+pub use polling::FlowStatus;
 pub use records::{AuthCode, AuthParams, AuthRequest, ClientRefreshToken, Consent, Grant};
 pub use token::{ClientAuth, OAuthError, TokenResponse};
 

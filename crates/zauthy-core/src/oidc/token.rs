@@ -190,7 +190,12 @@ fn invalid_grant(description: &str) -> OAuthError {
 
 impl Services {
     /// An authenticated client allowed `grant_type`, or the error to answer.
-    async fn client_for_grant(&self, org_id: &str, auth: &ClientAuth, grant_type: &str) -> Grant<OidcClient> {
+    pub(super) async fn client_for_grant(
+        &self,
+        org_id: &str,
+        auth: &ClientAuth,
+        grant_type: &str,
+    ) -> Grant<OidcClient> {
         let client = match self.authenticate_oidc_client(org_id, auth).await? {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
@@ -202,7 +207,7 @@ impl Services {
     }
 
     /// The live grant `grant_id` of `client` and its user, if both still stand.
-    async fn live_grant(&self, client: &OidcClient, grant_id: &str) -> Result<Option<(OidcGrant, User)>> {
+    pub(super) async fn live_grant(&self, client: &OidcClient, grant_id: &str) -> Result<Option<(OidcGrant, User)>> {
         let Some(grant) = self.store.find_grant(grant_id).await? else {
             return Ok(None);
         };

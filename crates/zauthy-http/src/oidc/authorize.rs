@@ -72,7 +72,7 @@ fn consent_path(org: &HostedOrg, request_id: &str) -> String {
     org.path(&format!("/consent?request={request_id}"))
 }
 
-const SCOPE_TEXT: &[(&str, &str)] = &[
+pub(super) const SCOPE_TEXT: &[(&str, &str)] = &[
     ("openid", "Know who you are (your account identifier)"),
     ("profile", "Your name"),
     ("email", "Your email address"),

@@ -27,10 +27,6 @@ fn param<'a>(q: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     q.get(name).map(String::as_str).filter(|v| !v.is_empty())
 }
 
-fn qr_image(text: &str) -> String {
-    qrcodegen_image::draw_base64(text).map(|b| format!("data:image/png;base64,{b}")).unwrap_or_default()
-}
-
 fn waiting(org: &HostedOrg) -> String {
     format!(
         r#"<div id="cross-device" data-status="{status}" data-complete="{complete}"><p class="muted" id="waiting">Waiting for your phone…</p></div>"#,
@@ -74,7 +70,7 @@ async fn discovery_page(
     let body = format!(
         r#"{targeted}<p>On your phone, scan this code or open <strong>{approve}</strong> and enter:</p>
 <p class="code" id="user-code">{shown}</p>
-<img id="qr" alt="QR code to approve on your phone" src="{qr}" width="200" height="200">
+{qr}
 {waiting}
 <form method="post" action="{phone_action}">{field}
 <label for="phone">Or get the request on your phone by number</label>
@@ -82,7 +78,7 @@ async fn discovery_page(
 <button type="submit" class="secondary">Send to my phone</button>
 </form>"#,
         approve = esc(&org.path("/approve")),
-        qr = qr_image(&approve_url),
+        qr = super::device::qr_svg(&approve_url),
         waiting = waiting(&org),
         phone_action = esc(&org.path("/discovery/phone")),
         field = csrf.field(),

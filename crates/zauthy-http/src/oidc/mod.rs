@@ -2,9 +2,11 @@
 //! its OAuth endpoints, which answer RFC 6749 errors (`{"error","error_description"}`), not the API's shape.
 
 mod authorize;
+mod ciba;
 mod clients;
 mod consents;
 mod cross_device;
+mod device;
 mod discovery;
 mod introspect;
 mod token;
@@ -25,7 +27,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 
 /// The browser-facing endpoints (authorize, consent, end_session): hosted pages, with their pipeline.
 pub fn hosted_router() -> axum::Router<AppState> {
-    authorize::router().merge(cross_device::router())
+    authorize::router().merge(cross_device::router()).merge(device::router()).merge(ciba::router())
 }
 
 /// Carrier discovery at the root: `/.well-known/openid-configuration?client_id=…&mccmnc=…`.

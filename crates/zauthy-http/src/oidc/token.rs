@@ -14,13 +14,14 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use zauthy_core::oidc::{ClientAuth, OAuthError};
+use zauthy_core::oidc::{ClientAuth, GRANT_CIBA, GRANT_DEVICE_CODE, OAuthError};
 
 use crate::extract::ApiPath;
 
 #[derive(Debug, Deserialize, ToSchema, IntoParams)]
 pub struct TokenForm {
-    /// `authorization_code`, `refresh_token` or `client_credentials`.
+    /// `authorization_code`, `refresh_token`, `client_credentials`, `urn:ietf:params:oauth:grant-type:device_code`
+    /// or `urn:openid:params:grant-type:ciba`.
     pub grant_type: Option<String>,
     pub scope: Option<String>,
     pub client_id: Option<String>,
@@ -34,6 +35,10 @@ pub struct TokenForm {
     pub code_verifier: Option<String>,
     /// `refresh_token`: the last refresh token (each works once).
     pub refresh_token: Option<String>,
+    /// `urn:ietf:params:oauth:grant-type:device_code`: the device code from `/device_authorization`.
+    pub device_code: Option<String>,
+    /// `urn:openid:params:grant-type:ciba`: the `auth_req_id` from `/bc-authorize`.
+    pub auth_req_id: Option<String>,
 }
 
 impl TokenForm {
@@ -113,18 +118,38 @@ pub(crate) fn client_auth(headers: &HeaderMap, body: BodyCredentials<'_>) -> Res
     }
 }
 
+/// `client_auth` for endpoints that take their parameters as a map (PAR, device authorization, CIBA): the
+/// credentials are taken out, the rest stays for the request.
+pub(crate) fn client_auth_from_map(
+    headers: &HeaderMap,
+    form: &mut std::collections::HashMap<String, String>,
+) -> Result<ClientAuth, OAuthError> {
+    let secret = form.remove("client_secret");
+    let assertion_type = form.remove("client_assertion_type");
+    let assertion = form.remove("client_assertion");
+    let credentials = BodyCredentials {
+        client_id: form.get("client_id"),
+        client_secret: secret.as_ref(),
+        assertion_type: assertion_type.as_ref(),
+        assertion: assertion.as_ref(),
+    };
+    client_auth(headers, credentials)
+}
+
 fn form_decode(s: &str) -> String {
     url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
 }
 
-/// The token endpoint. Grants: `authorization_code` (with PKCE), `refresh_token` (rotating) and
-/// `client_credentials`, each for clients registered for it.
+/// The token endpoint. Grants: `authorization_code` (with PKCE), `refresh_token` (rotating),
+/// `client_credentials`, the device code (RFC 8628) and CIBA's `auth_req_id` (poll mode), each for clients
+/// registered for it. The last two answer `authorization_pending`, `slow_down`, `expired_token` or
+/// `access_denied` until the user has approved.
 #[utoipa::path(post, path = "/o/{org_id}/token", tag = "oidc",
     params(("org_id" = String, Path, description = "The organization id (org_…)")),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "access_token, token_type, expires_in, scope, id_token, refresh_token", content_type = "application/json"),
-        (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type, unauthorized_client, invalid_scope"),
+        (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type, unauthorized_client, invalid_scope, authorization_pending, slow_down, expired_token, access_denied"),
         (status = 401, description = "invalid_client")))]
 pub async fn token(
     State(state): State<AppState>,
@@ -151,6 +176,8 @@ pub async fn token(
             services.client_refresh_grant(&org_id, &auth, form.refresh_token.as_deref(), form.scope.as_deref()).await?
         }
         Some("client_credentials") => services.client_credentials_grant(&org_id, &auth, form.scope.as_deref()).await?,
+        Some(GRANT_DEVICE_CODE) => services.device_code_grant(&org_id, &auth, form.device_code.as_deref()).await?,
+        Some(GRANT_CIBA) => services.ciba_grant(&org_id, &auth, form.auth_req_id.as_deref()).await?,
         None => Err(OAuthError::new("invalid_request", "grant_type is required")),
         Some(other) => Err(OAuthError::new("unsupported_grant_type", format!("grant_type {other:?} is not supported"))),
     };
@@ -168,6 +195,8 @@ pub fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(super::userinfo::userinfo_get, super::userinfo::userinfo_post))
         .routes(routes!(super::userinfo::revoke))
         .routes(routes!(super::discovery::par))
+        .routes(routes!(super::device::device_authorization))
+        .routes(routes!(super::ciba::backchannel_authentication))
         .routes(routes!(super::discovery::openid_configuration))
 }
 

@@ -1,6 +1,7 @@
 //! OIDC clients (service providers). Lists are stored as JSON text, the same on both databases.
 
 mod cross_device;
+mod device;
 mod grants;
 
 use crate::entities::oidc_clients as clients;

@@ -1,9 +1,11 @@
 //! The organization as an OpenID provider, end to end over HTTP: an independent relying party (the
 //! `openidconnect` and `oauth2` crates) runs discovery, code + PKCE through the hosted sign-in and consent
 //! pages, ID-token validation against the JWKS, userinfo, refresh rotation, revocation and introspection;
-//! then the negative cases a provider must refuse.
+//! the device authorization grant and CIBA; then the negative cases a provider must refuse.
 
+mod ciba;
 mod cross_device;
+mod device;
 mod flow;
 mod private_key_jwt;
 mod refusals;

@@ -1,0 +1,336 @@
+//! The device authorization grant (RFC 8628): a device without a browser gets a `device_code` to poll with and
+//! a short `user_code` the user types (or scans) on the hosted `/device` page of a signed-in browser, where
+//! they see which service asks for which scopes and approve or deny. Both codes are kept only as digests.
+
+use super::polling::{
+    FlowStatus, POLL_INTERVAL_SECS, Poll, PollState, StepUp, chosen_scopes, requested_scopes, second_factor_first,
+    wants_second_factor,
+};
+use super::token::{ClientAuth, OAuthError, TokenResponse};
+use super::{ConsentDecision, ConsentPrompt, GRANT_DEVICE_CODE, OidcClient};
+use crate::accounts::User;
+use crate::error::{CoreError, Result};
+use crate::events::{Event, types};
+use crate::services::Services;
+use crate::sessions::Session;
+use crate::{crypto, ids};
+use serde::Serialize;
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+/// How long a device code waits for the user (RFC 8628 leaves it to the server; ten minutes is common).
+pub const DEVICE_CODE_TTL_SECS: i64 = 600;
+/// Consonants only: no vowels (no words), none of the look-alikes 0/O, 1/I/L… (RFC 8628 §6.1).
+const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
+const USER_CODE_LEN: usize = 8;
+const DEVICE_CODE_PREFIX: &str = "dc";
+/// The master-key context of user-code digests: 8 letters of 20 are too few for a plain hash to hide them.
+const USER_CODE_MAC_CONTEXT: &str = "oidc-device-user-code";
+
+type Answer<T> = Result<std::result::Result<T, OAuthError>>;
+
+/// A device authorization waiting for (or answered by) the user.
+#[derive(Debug, Clone)]
+pub struct DeviceFlow {
+    pub id: String,
+    pub org_id: String,
+    pub client_id: String,
+    /// SHA-256 of the device code.
+    pub device_code_hash: String,
+    /// Keyed digest (HMAC under the master key) of the normalized user code.
+    pub user_code_hash: String,
+    pub scope: Vec<String>,
+    pub status: FlowStatus,
+    /// Who approved or denied.
+    pub user_id: Option<String>,
+    /// The grant an approval made.
+    pub grant_id: Option<String>,
+    pub interval_secs: i64,
+    pub last_polled_at: Option<OffsetDateTime>,
+    pub expires_at: OffsetDateTime,
+    /// When the device code was exchanged for tokens (once).
+    pub used_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// The device authorization response (RFC 8628 §3.2).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceAuthorization {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: String,
+    pub expires_in: i64,
+    pub interval: i64,
+}
+
+/// What the `/device` page shows for a code the user entered.
+#[derive(Debug)]
+pub enum DeviceStep {
+    /// Verify a second factor first, then come back to the page.
+    SecondFactor { mfa_token: String },
+    /// Which service asks for what; the user approves (possibly unticking scopes) or denies.
+    Confirm { user_code: String, prompt: ConsentPrompt },
+}
+
+/// `XXXX-XXXX` from 8 uniformly drawn letters of the alphabet.
+fn new_user_code() -> String {
+    let n = USER_CODE_ALPHABET.len();
+    // The largest multiple of 20 below 256: bytes past it are redrawn, so every letter is equally likely.
+    let limit = (256 / n * n) as u8;
+    let mut code = String::with_capacity(USER_CODE_LEN + 1);
+    while code.len() < USER_CODE_LEN + 1 {
+        for b in crypto::random_bytes::<16>() {
+            if b < limit && code.len() < USER_CODE_LEN + 1 {
+                if code.len() == USER_CODE_LEN / 2 {
+                    code.push('-');
+                }
+                code.push(USER_CODE_ALPHABET[usize::from(b) % n] as char);
+            }
+        }
+    }
+    code
+}
+
+/// The user code as typed, without dashes or spaces, upper case; `None` when it cannot be one of ours.
+fn normalize_user_code(typed: &str) -> Option<String> {
+    let code: String = typed
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' ' | '\u{2010}'..='\u{2015}'))
+        .flat_map(char::to_uppercase)
+        .collect();
+    (code.len() == USER_CODE_LEN && code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b))).then_some(code)
+}
+
+/// The display form `XXXX-XXXX` of a normalized code.
+fn display_user_code(normalized: &str) -> String {
+    format!("{}-{}", &normalized[..USER_CODE_LEN / 2], &normalized[USER_CODE_LEN / 2..])
+}
+
+/// Never more than this: whether a code exists, expired or was decided already looks the same.
+fn invalid_user_code() -> CoreError {
+    CoreError::invalid("invalid_user_code", "This code is invalid or has expired; check it on your device")
+}
+
+impl Services {
+    fn user_code_digest(&self, normalized: &str) -> String {
+        self.keys.master().mac_hex(USER_CODE_MAC_CONTEXT, normalized.as_bytes())
+    }
+
+    /// `POST /device_authorization`: an authenticated client registered for the device grant asks for codes.
+    pub async fn start_device_authorization(
+        &self,
+        org_id: &str,
+        auth: &ClientAuth,
+        scope: Option<&str>,
+    ) -> Answer<DeviceAuthorization> {
+        let client = match self.client_for_grant(org_id, auth, GRANT_DEVICE_CODE).await? {
+            Ok(client) => client,
+            Err(e) => return Ok(Err(e)),
+        };
+        let scope = match requested_scopes(&client, scope) {
+            Ok(scope) => scope,
+            Err(e) => return Ok(Err(e)),
+        };
+        let now = self.now();
+        let device_code = crypto::new_opaque_token(DEVICE_CODE_PREFIX);
+        // A user code can collide with another flow's (live or long expired): draw again, a few times.
+        for _ in 0..4 {
+            let user_code = new_user_code();
+            let normalized = normalize_user_code(&user_code).unwrap_or_default();
+            let flow = DeviceFlow {
+                id: ids::new_id(ids::OIDC_DEVICE_FLOW),
+                org_id: org_id.to_owned(),
+                client_id: client.id.clone(),
+                device_code_hash: crypto::sha256_hex(&device_code),
+                user_code_hash: self.user_code_digest(&normalized),
+                scope: scope.clone(),
+                status: FlowStatus::Pending,
+                user_id: None,
+                grant_id: None,
+                interval_secs: POLL_INTERVAL_SECS,
+                last_polled_at: None,
+                expires_at: now + Duration::seconds(DEVICE_CODE_TTL_SECS),
+                used_at: None,
+                created_at: now,
+                updated_at: now,
+            };
+            match self.store.insert_device_flow(&flow).await {
+                Ok(()) => {}
+                Err(CoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+            let verification_uri = format!("{}/device", self.issuer(org_id));
+            let query =
+                url::form_urlencoded::Serializer::new(String::new()).append_pair("user_code", &user_code).finish();
+            return Ok(Ok(DeviceAuthorization {
+                device_code,
+                verification_uri_complete: format!("{verification_uri}?{query}"),
+                verification_uri,
+                user_code,
+                expires_in: DEVICE_CODE_TTL_SECS,
+                interval: POLL_INTERVAL_SECS,
+            }));
+        }
+        Err(CoreError::internal("could not draw a free user code"))
+    }
+
+    /// The pending, unexpired flow of this organization with the code the user typed, and its client.
+    async fn live_device_flow(&self, org_id: &str, typed: &str) -> Result<(DeviceFlow, OidcClient, String)> {
+        let normalized = normalize_user_code(typed).ok_or_else(invalid_user_code)?;
+        let flow = self.store.find_device_flow_by_user_code(&self.user_code_digest(&normalized)).await?;
+        let flow = flow.ok_or_else(invalid_user_code)?;
+        if flow.org_id != org_id || flow.status != FlowStatus::Pending || flow.expires_at <= self.now() {
+            return Err(invalid_user_code());
+        }
+        let client = self.org_client(org_id, &flow.client_id).await.map_err(|_| invalid_user_code())?;
+        Ok((flow, client, display_user_code(&normalized)))
+    }
+
+    /// What the `/device` page shows the signed-in user for the code they entered.
+    pub async fn device_step(&self, org_id: &str, typed: &str, browser: &(User, Session)) -> Result<DeviceStep> {
+        let (flow, client, user_code) = self.live_device_flow(org_id, typed).await?;
+        let (user, session) = browser;
+        if user.is_blocked {
+            return Err(CoreError::forbidden_code("user_blocked", "This account is blocked"));
+        }
+        match self.step_up_before_approval(&client, &[], user, session).await? {
+            Ok(Some(StepUp::SecondFactor { mfa_token })) => return Ok(DeviceStep::SecondFactor { mfa_token }),
+            Ok(None) => {}
+            Err(no_factor) => {
+                self.answer_device_flow(&flow, &client, user, session, ConsentDecision::Deny).await?;
+                return Err(no_factor);
+            }
+        }
+        let prompt =
+            ConsentPrompt { client_id: client.id.clone(), client_name: client.name.clone(), scopes: flow.scope };
+        Ok(DeviceStep::Confirm { user_code, prompt })
+    }
+
+    /// The user's answer on the `/device` page for the code they entered.
+    pub async fn decide_device_flow(
+        &self,
+        org_id: &str,
+        typed: &str,
+        browser: &(User, Session),
+        decision: ConsentDecision,
+    ) -> Result<FlowStatus> {
+        let (flow, client, _) = self.live_device_flow(org_id, typed).await?;
+        let (user, session) = browser;
+        if user.is_blocked {
+            return Err(CoreError::forbidden_code("user_blocked", "This account is blocked"));
+        }
+        if matches!(decision, ConsentDecision::Approve(_))
+            && wants_second_factor(&client, &[])
+            && !session.is_multi_factor()
+        {
+            return Err(second_factor_first());
+        }
+        self.answer_device_flow(&flow, &client, user, session, decision).await
+    }
+
+    async fn answer_device_flow(
+        &self,
+        flow: &DeviceFlow,
+        client: &OidcClient,
+        user: &User,
+        session: &Session,
+        decision: ConsentDecision,
+    ) -> Result<FlowStatus> {
+        let now = self.now();
+        let tx = self.store.begin().await?;
+        let (status, grant, event) = match decision {
+            ConsentDecision::Deny => (FlowStatus::Denied, None, types::OIDC_DEVICE_DENIED),
+            ConsentDecision::Approve(chosen) => {
+                let granted = chosen_scopes(&flow.scope, &chosen);
+                let grant = self.grant_for_approval(&*tx, client, user, session, granted).await?;
+                (FlowStatus::Approved, Some(grant), types::OIDC_DEVICE_APPROVED)
+            }
+        };
+        let grant_id = grant.as_ref().map(|g| g.id.as_str());
+        if !tx.decide_device_flow(&flow.id, status, &user.id, grant_id, now).await? {
+            return Err(invalid_user_code());
+        }
+        let scopes = grant.as_ref().map(|g| g.scope.clone()).unwrap_or_default();
+        tx.insert_event(&Event::new(
+            &flow.org_id,
+            event,
+            Some(&user.id),
+            json!({"user_id": user.id, "client_id": client.id, "scopes": scopes}),
+            now,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(status)
+    }
+
+    /// The token endpoint's `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628 §3.4–3.5).
+    pub async fn device_code_grant(
+        &self,
+        org_id: &str,
+        auth: &ClientAuth,
+        device_code: Option<&str>,
+    ) -> Answer<TokenResponse> {
+        let client = match self.client_for_grant(org_id, auth, GRANT_DEVICE_CODE).await? {
+            Ok(client) => client,
+            Err(e) => return Ok(Err(e)),
+        };
+        let Some(code) = device_code.filter(|c| c.starts_with("dc_") && c.len() < 100) else {
+            return Ok(Err(OAuthError::new("invalid_request", "device_code is missing or malformed")));
+        };
+        let hash = crypto::sha256_hex(code);
+        let Some(flow) = self.store.find_device_flow_by_device_code(&hash).await? else {
+            return Ok(Err(OAuthError::new("invalid_grant", "the device code is unknown")));
+        };
+        if flow.client_id != client.id || flow.org_id != org_id {
+            return Ok(Err(OAuthError::new("invalid_grant", "the device code was issued to another client")));
+        }
+        let now = self.now();
+        let state = PollState {
+            status: flow.status,
+            grant_id: flow.grant_id.clone(),
+            interval_secs: flow.interval_secs,
+            last_polled_at: flow.last_polled_at,
+            expires_at: flow.expires_at,
+            used_at: flow.used_at,
+        };
+        let (poll, interval) = state.judge(now, "device code");
+        if let Some(interval) = interval {
+            self.store.record_device_poll(&flow.id, now, interval).await?;
+        }
+        let grant_id = match poll {
+            Poll::Refuse(e) => return Ok(Err(e)),
+            Poll::Approved { grant_id } => grant_id,
+        };
+        let Some((grant, user)) = self.live_grant(&client, &grant_id).await? else {
+            return Ok(Err(OAuthError::new("invalid_grant", "the authorization was revoked")));
+        };
+        let tx = self.store.begin().await?;
+        if !tx.spend_device_flow(&flow.id, now).await? {
+            return Ok(Err(OAuthError::new("invalid_grant", "the device code was already exchanged for tokens")));
+        }
+        let tokens = self.issue_grant_tokens(&*tx, &client, &grant, &user, false).await?;
+        tx.commit().await?;
+        Ok(Ok(tokens))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_codes_use_the_unambiguous_alphabet_and_read_back_however_they_are_typed() {
+        let code = new_user_code();
+        assert_eq!(code.len(), 9, "{code}");
+        assert_eq!(&code[4..5], "-");
+        let normalized = normalize_user_code(&code).expect("a fresh code normalizes");
+        assert_eq!(display_user_code(&normalized), code);
+        assert_eq!(normalize_user_code(&code.to_lowercase().replace('-', " ")), Some(normalized.clone()));
+        assert_eq!(normalize_user_code(&normalized), Some(normalized));
+        assert_eq!(normalize_user_code("BCDF-GHJA"), None, "vowels are not in the alphabet");
+        assert_eq!(normalize_user_code("BCDF-GHJ"), None, "too short");
+        assert_ne!(new_user_code(), new_user_code());
+    }
+}

@@ -1,0 +1,224 @@
+//! What the two "approve on another device" grants share — the device authorization grant (RFC 8628) and
+//! CIBA poll mode: the status of a pending authorization, the polling rules at the token endpoint
+//! (`authorization_pending`, `slow_down`, `expired_token`, `access_denied`, tokens once), the second factor a
+//! client may demand before approval, and turning an approval into a `Grant` like the code flow does.
+
+use super::consent::{ACR_MULTI_FACTOR, acr_of, first_factor_of};
+use super::token::OAuthError;
+use super::{Grant, OidcClient};
+use crate::accounts::{LoginOutcome, User};
+use crate::error::{CoreError, Result};
+use crate::ids;
+use crate::services::Services;
+use crate::sessions::Session;
+use crate::store::Repo;
+use time::{Duration, OffsetDateTime};
+
+/// How often a client may poll the token endpoint at first (RFC 8628 §3.2 default).
+pub const POLL_INTERVAL_SECS: i64 = 5;
+/// What each `slow_down` adds to the interval (RFC 8628 §3.5).
+pub const SLOW_DOWN_STEP_SECS: i64 = 5;
+
+/// Where a pending device or backchannel authorization stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowStatus {
+    Pending,
+    Approved,
+    Denied,
+}
+
+impl FlowStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(Self::Pending),
+            "approved" => Some(Self::Approved),
+            "denied" => Some(Self::Denied),
+            _ => None,
+        }
+    }
+}
+
+/// The polling state of one pending authorization, as the token endpoint sees it.
+pub(crate) struct PollState {
+    pub status: FlowStatus,
+    pub grant_id: Option<String>,
+    pub interval_secs: i64,
+    pub last_polled_at: Option<OffsetDateTime>,
+    pub expires_at: OffsetDateTime,
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// What a poll found before any tokens are made.
+pub(crate) enum Poll {
+    /// Answer this error (pending, slow down, expired, denied, used).
+    Refuse(OAuthError),
+    /// The user approved: spend the authorization and issue the grant's tokens.
+    Approved { grant_id: String },
+}
+
+impl PollState {
+    /// Applies the polling rules at `now`. `poll_interval` is the interval to record with this poll (raised by
+    /// `slow_down` when the client came back too early); the caller persists it with `now`.
+    pub fn judge(&self, now: OffsetDateTime, what: &str) -> (Poll, Option<i64>) {
+        if self.used_at.is_some() {
+            let e = OAuthError::new("invalid_grant", format!("the {what} was already exchanged for tokens"));
+            return (Poll::Refuse(e), None);
+        }
+        if self.expires_at <= now {
+            return (Poll::Refuse(OAuthError::new("expired_token", format!("the {what} has expired"))), None);
+        }
+        let too_early = self.last_polled_at.is_some_and(|t| now - t < Duration::seconds(self.interval_secs));
+        if too_early {
+            let interval = self.interval_secs + SLOW_DOWN_STEP_SECS;
+            let e = OAuthError::new("slow_down", format!("poll at most every {interval} seconds"));
+            return (Poll::Refuse(e), Some(interval));
+        }
+        let answer = match (self.status, &self.grant_id) {
+            (FlowStatus::Approved, Some(grant_id)) => Poll::Approved { grant_id: grant_id.clone() },
+            (FlowStatus::Denied, _) => Poll::Refuse(OAuthError::new("access_denied", "the user declined")),
+            _ => Poll::Refuse(OAuthError::new("authorization_pending", "the user has not answered yet")),
+        };
+        (answer, Some(self.interval_secs))
+    }
+}
+
+/// A second factor the client (or the request's `acr_values`) demands before the user may approve.
+pub enum StepUp {
+    /// Verify the code for this `mfa_token` first (the hosted MFA form), then come back.
+    SecondFactor { mfa_token: String },
+}
+
+pub(crate) fn wants_second_factor(client: &OidcClient, acr_values: &[String]) -> bool {
+    client.require_mfa || acr_values.iter().any(|a| a == ACR_MULTI_FACTOR)
+}
+
+pub(crate) fn no_second_factor() -> CoreError {
+    CoreError::invalid(
+        "mfa_not_enabled",
+        "This application requires a second factor and your account has none set up; the request was declined",
+    )
+}
+
+pub(crate) fn second_factor_first() -> CoreError {
+    CoreError::invalid("second_factor_required", "This application requires a second factor first; reload the page")
+}
+
+impl Services {
+    /// `Ok(None)` when the session may approve as it is; a step-up challenge when it needs a second factor;
+    /// `Err(mfa_not_enabled)` when the user has none (the caller declines the request).
+    pub(crate) async fn step_up_before_approval(
+        &self,
+        client: &OidcClient,
+        acr_values: &[String],
+        user: &User,
+        session: &Session,
+    ) -> Result<std::result::Result<Option<StepUp>, CoreError>> {
+        if !wants_second_factor(client, acr_values) || session.is_multi_factor() {
+            return Ok(Ok(None));
+        }
+        let tx = self.store.begin().await?;
+        let challenge = self.start_mfa_challenge(&*tx, user, first_factor_of(session), self.now()).await?;
+        tx.commit().await?;
+        Ok(match challenge {
+            Some(LoginOutcome::MfaRequired { mfa_token, .. }) => Ok(Some(StepUp::SecondFactor { mfa_token })),
+            _ => Err(no_second_factor()),
+        })
+    }
+
+    /// The grant an approval makes (written through the caller's transaction), remembering the consent the way
+    /// the code flow does. No nonce: neither grant has an authorization request that carried one.
+    pub(crate) async fn grant_for_approval(
+        &self,
+        repo: &dyn Repo,
+        client: &OidcClient,
+        user: &User,
+        session: &Session,
+        granted: Vec<String>,
+    ) -> Result<Grant> {
+        let now = self.now();
+        let previous = repo.find_consent(&user.id, &client.id).await?;
+        if previous.as_ref().is_none_or(|c| c.scope != granted) {
+            self.remember_consent(repo, user, client, previous, &granted).await?;
+        }
+        let grant = Grant {
+            id: ids::new_id(ids::OIDC_GRANT),
+            org_id: client.org_id.clone(),
+            client_id: client.id.clone(),
+            user_id: user.id.clone(),
+            session_id: Some(session.id.clone()),
+            scope: granted,
+            claims: None,
+            nonce: None,
+            auth_time: session.created_at,
+            amr: session.amr.clone(),
+            acr: acr_of(&session.amr).to_owned(),
+            revoked_at: None,
+            created_at: now,
+        };
+        repo.insert_grant(&grant).await?;
+        Ok(grant)
+    }
+}
+
+/// The scopes of a request left ticked by the user (`openid` always stays).
+pub(crate) fn chosen_scopes(requested: &[String], chosen: &[String]) -> Vec<String> {
+    requested.iter().filter(|s| *s == "openid" || chosen.contains(s)).cloned().collect()
+}
+
+/// Validates a space-separated `scope` against the provider's scopes and the client's registration.
+pub(crate) fn requested_scopes(
+    client: &OidcClient,
+    scope: Option<&str>,
+) -> std::result::Result<Vec<String>, OAuthError> {
+    let mut out: Vec<String> = Vec::new();
+    for s in scope.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+        if !super::SCOPES.contains(&s) || !client.allowed_scopes.iter().any(|a| a == s) {
+            return Err(OAuthError::new("invalid_scope", format!("scope {s:?} is not allowed for this client")));
+        }
+        if !out.iter().any(|x| x == s) {
+            out.push(s.to_owned());
+        }
+    }
+    if out.is_empty() {
+        return Err(OAuthError::new("invalid_scope", "scope is required"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(last: Option<i64>) -> PollState {
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+        PollState {
+            status: FlowStatus::Pending,
+            grant_id: None,
+            interval_secs: 5,
+            last_polled_at: last.map(|s| t0 + Duration::seconds(s)),
+            expires_at: t0 + Duration::seconds(600),
+            used_at: None,
+        }
+    }
+
+    #[test]
+    fn polling_before_the_interval_is_over_slows_the_client_down_by_five_seconds() {
+        let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+        let (poll, interval) = state(Some(0)).judge(t0 + Duration::seconds(4), "device code");
+        assert!(matches!(poll, Poll::Refuse(ref e) if e.error == "slow_down"));
+        assert_eq!(interval, Some(10));
+        let (poll, interval) = state(Some(0)).judge(t0 + Duration::seconds(5), "device code");
+        assert!(matches!(poll, Poll::Refuse(ref e) if e.error == "authorization_pending"));
+        assert_eq!(interval, Some(5));
+        let (poll, _) = state(None).judge(t0 + Duration::seconds(600), "device code");
+        assert!(matches!(poll, Poll::Refuse(ref e) if e.error == "expired_token"));
+    }
+}

@@ -1,0 +1,151 @@
+//! Backchannel authentication (OpenID CIBA Core 1.0, poll mode): `POST /o/{org_id}/bc-authorize`, where a
+//! confidential client asks to sign a user in by their email, and the hosted `/o/{org_id}/approvals` page,
+//! where the signed-in user sees each waiting request (service, binding message, scopes) and approves or
+//! denies it.
+
+use super::device::{scope_items, to_login};
+use super::token::{client_auth_from_map, no_store_json, oauth_error};
+use crate::error::ApiResult;
+use crate::extract::ApiPath;
+use crate::pages::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::extract::rejection::FormRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use std::collections::HashMap;
+use zauthy_core::oidc::{ApprovalStep, ConsentDecision, FlowStatus, OAuthError};
+
+/// Ask to authenticate a user out of band. Client-authenticated (confidential clients registered for
+/// `urn:openid:params:grant-type:ciba`); the user is named by `login_hint` (their email).
+#[utoipa::path(post, path = "/o/{org_id}/bc-authorize", tag = "oidc",
+    params(("org_id" = String, Path, description = "The organization id (org_…)")),
+    request_body(content = HashMap<String, String>, content_type = "application/x-www-form-urlencoded",
+        description = "scope (with openid), login_hint, binding_message, acr_values, requested_expiry"),
+    responses(
+        (status = 200, description = "auth_req_id, expires_in, interval", content_type = "application/json"),
+        (status = 400, description = "invalid_request, invalid_scope, unknown_user_id, unauthorized_client, invalid_binding_message"),
+        (status = 401, description = "invalid_client"),
+        (status = 403, description = "access_denied")))]
+pub async fn backchannel_authentication(
+    State(state): State<AppState>,
+    ApiPath(org_id): ApiPath<String>,
+    headers: HeaderMap,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> ApiResult<Response> {
+    let Ok(Form(mut form)) = form else {
+        return Ok(oauth_error(&OAuthError::new("invalid_request", "the body must be form-encoded")));
+    };
+    let auth = match client_auth_from_map(&headers, &mut form) {
+        Ok(auth) => auth,
+        Err(e) => return Ok(oauth_error(&e)),
+    };
+    Ok(match state.services.backchannel_authorize(&org_id, &auth, &form).await? {
+        Ok(answer) => no_store_json(answer),
+        Err(e) => {
+            let mut response = oauth_error(&e);
+            // CIBA Core §13: access_denied is a 403.
+            if e.error == "access_denied" {
+                *response.status_mut() = StatusCode::FORBIDDEN;
+            }
+            response
+        }
+    })
+}
+
+/// `GET /o/{org_id}/approvals`: the signed-in user's waiting requests.
+async fn approvals_page(
+    State(state): State<AppState>,
+    org: HostedOrg,
+    browser: BrowserUser,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let Some((user, _)) = browser.0.as_ref() else {
+        return Ok(to_login(&org, &org.path("/approvals")));
+    };
+    let pending = state.services.pending_approvals(&org.0.id, user).await?;
+    let csrf = Csrf::for_page(&state, &org.0.id, &headers);
+    let mut body = String::new();
+    if pending.is_empty() {
+        body.push_str(r#"<p id="no-approvals">Nothing is waiting for your approval.</p>"#);
+    }
+    for p in &pending {
+        let binding = p
+            .binding_message
+            .as_deref()
+            .map(|m| {
+                format!(
+                    r#"<p>Only approve if the application shows this message: <strong class="binding-message">{}</strong></p>"#,
+                    esc(m)
+                )
+            })
+            .unwrap_or_default();
+        body.push_str(&format!(
+            r#"<section class="approval" id="approval-{id}">
+<p><strong class="client-name">{client}</strong> asks to sign you in.</p>{binding}
+<form method="post" action="{action}">{field}
+<input type="hidden" name="request" value="{id}">
+<ul class="scopes">{items}</ul>
+<button type="submit" name="decision" value="approve">Allow</button>
+<button type="submit" name="decision" value="deny" class="secondary">Deny</button>
+</form>
+</section>"#,
+            id = esc(&p.id),
+            client = esc(&p.client_name),
+            action = esc(&org.path("/approvals")),
+            field = csrf.field(),
+            items = scope_items(&p.scopes),
+        ));
+    }
+    let mut response = page("Sign-in requests", &org.0.name, &body, &[]).into_response();
+    if let Some(c) = csrf.set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(response)
+}
+
+/// `POST /o/{org_id}/approvals`: allow (with the scopes left ticked) or deny one request.
+async fn decide(
+    State(state): State<AppState>,
+    org: HostedOrg,
+    browser: BrowserUser,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    Csrf::verify(&state, &headers, field(CSRF_FIELD))?;
+    let Some(signed_in) = browser.0.as_ref() else {
+        return Err(PageError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Sign in first"));
+    };
+    let decision = match field("decision") {
+        Some("approve") => {
+            ConsentDecision::Approve(fields.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect())
+        }
+        Some("deny") => ConsentDecision::Deny,
+        _ => {
+            return Err(PageError::new(StatusCode::BAD_REQUEST, "invalid_request", "decision must be approve or deny"));
+        }
+    };
+    let request = field("request").unwrap_or_default();
+    let here = org.path("/approvals");
+    Ok(match state.services.decide_backchannel(&org.0.id, request, signed_in, decision).await? {
+        ApprovalStep::SecondFactor { mfa_token } => {
+            crate::pages::mfa_page(&state, &org, &headers, &mfa_token, Some(&here), None)
+        }
+        ApprovalStep::Decided(status) => {
+            let text = if status == FlowStatus::Approved {
+                r#"<p id="request-approved">Approved: the application is signing you in.</p>"#
+            } else {
+                r#"<p id="request-denied">Denied: nothing was shared.</p>"#
+            };
+            let body = format!(r#"{text}<p><a href="{here}">Back to your requests</a></p>"#, here = esc(&here));
+            page("Sign-in requests", &org.0.name, &body, &[]).into_response()
+        }
+    })
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/o/{org_id}/approvals", get(approvals_page).post(decide))
+}
