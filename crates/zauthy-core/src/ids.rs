@@ -35,6 +35,9 @@ pub const PASSWORDLESS_SEND: &str = "pls";
 pub const WEBHOOK: &str = "wh";
 pub const WEBHOOK_DELIVERY: &str = "whd";
 pub const WEBHOOK_ATTEMPT: &str = "wha";
+pub const OAUTH_PROVIDER: &str = "idp";
+pub const FEDERATED_IDENTITY: &str = "fid";
+pub const OAUTH_STATE: &str = "ost";
 
 #[cfg(test)]
 mod tests {

@@ -172,6 +172,10 @@ impl From<CoreError> for ApiError {
             CoreError::Throttled { code, detail, retry_after_secs } => {
                 Self { retry_after: Some(retry_after_secs), ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, detail) }
             }
+            CoreError::Upstream { code, detail } => {
+                tracing::warn!(code, detail = %detail, "upstream failure");
+                Self::new(StatusCode::BAD_GATEWAY, code, detail)
+            }
             CoreError::Unavailable(what) => {
                 tracing::error!(what, "dependency unavailable");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "Service temporarily unavailable")
