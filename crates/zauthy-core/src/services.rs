@@ -76,7 +76,14 @@ impl Services {
     }
 
     /// Starts a session for `user` and returns its first token pair; the caller commits `repo`.
-    pub(crate) async fn start_session(&self, repo: &dyn Repo, user: &User, meta: &ClientMeta) -> Result<IssuedTokens> {
+    /// Opens a session for `user`, who signed in with the factors `amr` (RFC 8176 values).
+    pub(crate) async fn start_session(
+        &self,
+        repo: &dyn Repo,
+        user: &User,
+        amr: Vec<String>,
+        meta: &ClientMeta,
+    ) -> Result<IssuedTokens> {
         let now = self.now();
         let lifetimes = self.config.sessions;
         let absolute = now + Duration::seconds(lifetimes.absolute_lifetime_secs);
@@ -93,6 +100,7 @@ impl Services {
             absolute_expires_at: absolute,
             revoked_at: None,
             revoked_reason: None,
+            amr,
         };
         repo.insert_session(&session).await?;
         self.issue_tokens(repo, user, &session.id, idle).await

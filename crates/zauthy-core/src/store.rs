@@ -6,7 +6,7 @@ use crate::email::OutboxMessage;
 use crate::error::Result;
 use crate::events::Event;
 use crate::mfa::{BackupCodeRecord, MfaChallenge, TotpRecord};
-use crate::oidc::OidcClient;
+use crate::oidc::{AuthCode, AuthRequest, ClientRefreshToken, Consent, Grant, OidcClient};
 use crate::orgs::{ApiKey, OrgSettings, Organization, Plan};
 use crate::passkeys::{CeremonyRecord, PasskeyRecord};
 use crate::passwordless::{MagicLinkRecord, OneTimeCode, SendRecord};
@@ -139,6 +139,31 @@ pub trait OidcClientRepo {
     async fn update_oidc_client(&self, client: &OidcClient) -> Result<bool>;
     async fn delete_oidc_client(&self, org_id: &str, client_id: &str) -> Result<bool>;
     async fn set_oidc_client_secret(&self, client_id: &str, secret_hash: &str, now: OffsetDateTime) -> Result<()>;
+}
+
+#[async_trait]
+pub trait OidcGrantRepo {
+    async fn insert_auth_request(&self, request: &AuthRequest) -> Result<()>;
+    async fn find_auth_request(&self, id: &str) -> Result<Option<AuthRequest>>;
+    /// Single use: false when it was spent before.
+    async fn spend_auth_request(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
+    async fn insert_grant(&self, grant: &Grant) -> Result<()>;
+    async fn find_grant(&self, id: &str) -> Result<Option<Grant>>;
+    /// Revokes the grant (and so every token issued from it); false when it already was.
+    async fn revoke_grant(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Revokes every live grant of the user to the client; returns how many.
+    async fn revoke_client_grants(&self, user_id: &str, client_id: &str, now: OffsetDateTime) -> Result<u64>;
+    async fn insert_auth_code(&self, code: &AuthCode) -> Result<()>;
+    async fn find_auth_code(&self, hash: &str) -> Result<Option<AuthCode>>;
+    async fn spend_auth_code(&self, hash: &str, now: OffsetDateTime) -> Result<bool>;
+    async fn insert_client_refresh_token(&self, token: &ClientRefreshToken) -> Result<()>;
+    async fn find_client_refresh_token(&self, hash: &str) -> Result<Option<ClientRefreshToken>>;
+    async fn spend_client_refresh_token(&self, hash: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Inserts or replaces the user's consent to the client.
+    async fn save_consent(&self, consent: &Consent) -> Result<()>;
+    async fn find_consent(&self, user_id: &str, client_id: &str) -> Result<Option<Consent>>;
+    async fn list_consents(&self, org_id: &str, user_id: &str) -> Result<Vec<Consent>>;
+    async fn delete_consent(&self, org_id: &str, user_id: &str, client_id: &str) -> Result<bool>;
 }
 
 #[async_trait]
@@ -341,6 +366,7 @@ pub trait Repo:
     + BrowserSessionRepo
     + MfaRepo
     + OidcClientRepo
+    + OidcGrantRepo
     + SigningKeyRepo
     + PasswordResetRepo
     + PasskeyRepo
@@ -361,6 +387,8 @@ impl<T> Repo for T where
         + BrowserSessionRepo
         + MfaRepo
         + OidcClientRepo
+        + OidcGrantRepo
+    + OidcGrantRepo
         + SigningKeyRepo
         + PasswordResetRepo
         + PasskeyRepo

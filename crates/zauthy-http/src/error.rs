@@ -56,6 +56,7 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
     ("mfa_code_reused", "This TOTP code (time step) was already accepted once; wait for the next code."),
     ("backup_code_used", "This backup code was already used."),
     ("invalid_mfa_token", "The mfa_token is unknown or malformed."),
+    ("authorization_request_expired", "The pending OIDC sign-in request expired or was already used; start again."),
     ("mfa_token_expired", "The mfa_token is older than 5 minutes; sign in again."),
     ("mfa_token_used", "The mfa_token already completed a sign-in; sign in again."),
     ("mfa_token_wrong_organization", "The mfa_token belongs to another organization."),

@@ -23,6 +23,7 @@ fn to_session(m: sessions::Model) -> Session {
         absolute_expires_at: at(m.absolute_expires_at),
         revoked_at: m.revoked_at.map(at),
         revoked_reason: m.revoked_reason,
+        amr: m.amr.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
     }
 }
 
@@ -60,6 +61,7 @@ impl<C: Db> SessionRepo for Conn<C> {
             absolute_expires_at: Set(ms(s.absolute_expires_at)),
             revoked_at: Set(s.revoked_at.map(ms)),
             revoked_reason: Set(s.revoked_reason.clone()),
+            amr: Set(s.amr.join(" ")),
             created_at: Set(ms(s.created_at)),
             updated_at: Set(ms(s.created_at)),
         })

@@ -62,6 +62,30 @@ impl SignInMethod {
     }
 }
 
+/// The RFC 8176 authentication method references of a sign-in: its first factor's, the second factor's, and
+/// `mfa` when there were two (a user-verifying passkey counts as two by itself).
+pub(crate) fn amr_of(method: &str, second_factor: Option<&str>) -> Vec<String> {
+    let mut amr: Vec<&str> = match method {
+        "password" => vec!["pwd"],
+        "magic_link" => vec!["email"],
+        "email_otp" => vec!["otp", "email"],
+        "sms_otp" => vec!["otp", "sms"],
+        "passkey" => vec!["hwk", "user", "mfa"],
+        other => vec![other],
+    };
+    // Both second factors (an authenticator code, a backup code) are one-time passwords.
+    if second_factor.is_some() {
+        amr.extend(["otp", "mfa"]);
+    }
+    let mut out: Vec<String> = Vec::new();
+    for m in amr {
+        if !out.iter().any(|o| o == m) {
+            out.push(m.to_owned());
+        }
+    }
+    out
+}
+
 fn invalid_credentials() -> CoreError {
     CoreError::unauthenticated("invalid_credentials", "Invalid email or password")
 }
@@ -95,7 +119,7 @@ impl Services {
             }
             other => other,
         })?;
-        let tokens = self.start_session(&*tx, &user, meta).await?;
+        let tokens = self.start_session(&*tx, &user, vec!["pwd".into()], meta).await?;
         tx.insert_event(&Event::new(
             &user.org_id,
             types::USER_SIGNUP,
@@ -180,7 +204,7 @@ impl Services {
     ) -> Result<LoginOutcome> {
         let now = self.now();
         repo.record_successful_login(&user.id, now).await?;
-        let tokens = self.start_session(repo, &user, meta).await?;
+        let tokens = self.start_session(repo, &user, amr_of(method, second_factor), meta).await?;
         repo.insert_event(&Event::new(
             &user.org_id,
             types::USER_LOGIN,

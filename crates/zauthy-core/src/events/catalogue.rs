@@ -120,6 +120,21 @@ pub const CATALOGUE: &[EventKind] = &[
     kind(t::OIDC_CLIENT_UPDATED, "A service provider changed", "client_id: string, by?: string"),
     kind(t::OIDC_CLIENT_DELETED, "A service provider was removed", "client_id: string, by?: string"),
     kind(t::OIDC_CLIENT_SECRET_ROTATED, "A service provider's secret was rotated", "client_id: string, by?: string"),
+    kind(
+        t::OIDC_CONSENT_GRANTED,
+        "A user agreed to share scopes with a service provider",
+        "user_id: string, client_id: string, scopes: string[]",
+    ),
+    kind(
+        t::OIDC_CONSENT_REVOKED,
+        "A user withdrew a service provider's consent; its tokens were revoked",
+        "user_id: string, client_id: string, grants_revoked: integer",
+    ),
+    kind(
+        t::OIDC_TOKEN_REUSE,
+        "A spent authorization code or refresh token was presented again; every token issued from that grant was revoked",
+        "user_id: string, client_id: string, grant_id: string, kind: string",
+    ),
     kind(t::WEBHOOK_CREATED, "A webhook was created", "webhook_id: string, url: string, by?: string"),
     kind(t::WEBHOOK_UPDATED, "A webhook changed", "webhook_id: string, by?: string"),
     kind(t::WEBHOOK_DELETED, "A webhook was deleted", "webhook_id: string, by?: string"),

@@ -52,6 +52,9 @@ pub mod types {
     pub const OIDC_CLIENT_UPDATED: &str = "oidc_client.updated";
     pub const OIDC_CLIENT_DELETED: &str = "oidc_client.deleted";
     pub const OIDC_CLIENT_SECRET_ROTATED: &str = "oidc_client.secret_rotated";
+    pub const OIDC_CONSENT_GRANTED: &str = "oidc.consent.granted";
+    pub const OIDC_CONSENT_REVOKED: &str = "oidc.consent.revoked";
+    pub const OIDC_TOKEN_REUSE: &str = "security.oidc_token_reuse";
     pub const MFA_ENABLED: &str = "mfa.enabled";
     pub const MFA_DISABLED: &str = "mfa.disabled";
     pub const MFA_BACKUP_CODE_USED: &str = "mfa.backup_code_used";

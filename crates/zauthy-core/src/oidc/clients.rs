@@ -27,6 +27,7 @@ pub struct ClientInput {
     pub jwks: Option<Value>,
     pub id_token_signed_response_alg: Option<String>,
     pub require_mfa: Option<bool>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
 }
 
 /// A partial update: fields left `None` keep their value. The type cannot change (a public client has no
@@ -41,6 +42,7 @@ pub struct ClientUpdate {
     pub jwks: Option<Option<Value>>,
     pub id_token_signed_response_alg: Option<String>,
     pub require_mfa: Option<bool>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
 }
 
 pub struct CreatedClient {
@@ -106,7 +108,10 @@ fn validate(client: &mut OidcClient) -> Result<()> {
     if client.redirect_uris.len() > MAX_REDIRECT_URIS {
         return Err(invalid("invalid_redirect_uri", format!("at most {MAX_REDIRECT_URIS} redirect URIs")));
     }
-    for uri in &client.redirect_uris {
+    if client.post_logout_redirect_uris.len() > MAX_REDIRECT_URIS {
+        return Err(invalid("invalid_redirect_uri", format!("at most {MAX_REDIRECT_URIS} post-logout redirect URIs")));
+    }
+    for uri in client.redirect_uris.iter().chain(&client.post_logout_redirect_uris) {
         check_redirect_uri(uri)?;
     }
     client.allowed_scopes = check_list(&client.allowed_scopes, SCOPES, "invalid_scope", "scope")?;
@@ -211,6 +216,7 @@ impl Services {
             jwks: input.jwks,
             id_token_signed_response_alg: input.id_token_signed_response_alg.unwrap_or_else(|| "RS256".to_owned()),
             require_mfa: input.require_mfa.unwrap_or(false),
+            post_logout_redirect_uris: input.post_logout_redirect_uris.unwrap_or_default(),
             created_at: now,
             updated_at: now,
         };
@@ -274,6 +280,7 @@ impl Services {
                 .id_token_signed_response_alg
                 .unwrap_or(current.id_token_signed_response_alg),
             require_mfa: update.require_mfa.unwrap_or(current.require_mfa),
+            post_logout_redirect_uris: update.post_logout_redirect_uris.unwrap_or(current.post_logout_redirect_uris),
             updated_at: now,
             ..current
         };

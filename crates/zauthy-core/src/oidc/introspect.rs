@@ -21,10 +21,17 @@ impl Services {
         let claims =
             self.keys.verify_for_audience(&*self.store, org_id, token, &client.id, &self.issuer(org_id)).await?;
         let now = self.now().unix_timestamp();
+        // A token issued for a user is active only while its grant stands (not revoked, not reused).
+        let claims = match claims {
+            Some(c) if c.get("gid").is_some() => {
+                self.verify_user_access_token(org_id, token).await?.map(|(c, _, _)| c)
+            }
+            other => other,
+        };
         Ok(Ok(match claims {
             Some(c) if c["exp"].as_i64().is_some_and(|exp| exp > now) => {
                 let mut answer = json!({"active": true, "token_type": "Bearer"});
-                for field in ["client_id", "sub", "scope", "exp", "iat", "iss", "aud", "jti"] {
+                for field in ["client_id", "sub", "scope", "exp", "iat", "iss", "aud", "jti", "auth_time", "acr"] {
                     if let Some(v) = c.get(field) {
                         answer[field] = v.clone();
                     }

@@ -1,11 +1,22 @@
 //! Every organization is an OpenID provider; this module holds its service providers (OIDC clients): how
 //! they are registered, which redirect URIs, scopes, grants and client authentication they may use.
 
+mod authorize;
 mod clients;
+mod consent;
+mod discovery;
 mod introspect;
+mod issue;
+mod logout;
+mod records;
 mod token;
+mod userinfo;
 
+pub use authorize::{AuthRedirect, AuthorizeError, REQUEST_URI_PREFIX};
+pub use logout::EndSession;
 pub use clients::{ClientInput, ClientUpdate, CreatedClient};
+pub use consent::{ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, AuthorizationStep, ConsentDecision, ConsentPrompt};
+pub use records::{AuthCode, AuthParams, AuthRequest, ClientRefreshToken, Consent, Grant};
 pub use token::{ClientAuth, OAuthError, TokenResponse};
 
 use serde::{Deserialize, Serialize};
@@ -66,6 +77,8 @@ pub struct OidcClient {
     pub id_token_signed_response_alg: String,
     /// Ask for a second factor before consent, whatever the user's own settings.
     pub require_mfa: bool,
+    /// Where `end_session` may send the browser after sign-out (exact match).
+    pub post_logout_redirect_uris: Vec<String>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

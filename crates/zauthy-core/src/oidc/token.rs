@@ -1,7 +1,14 @@
-//! The token endpoint's grants (so far `client_credentials`): client authentication and the RFC 6749 errors,
-//! which the OAuth endpoints report in their own `{"error","error_description"}` shape, not the API's.
+//! The token endpoint's grants (`authorization_code` with PKCE, `refresh_token` with rotation,
+//! `client_credentials`): client authentication and the RFC 6749 errors, which the OAuth endpoints report in
+//! their own `{"error","error_description"}` shape, not the API's. A spent code or refresh token presented
+//! again revokes everything issued from its grant (RFC 6749 §4.1.2, RFC 9700 §4.14).
 
-use super::{ClientType, GRANT_CLIENT_CREDENTIALS, OidcClient};
+use super::{ClientType, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, Grant as OidcGrant, OidcClient};
+use crate::accounts::User;
+use crate::events::{Event, types};
+use data_encoding::BASE64URL_NOPAD;
+use serde_json::json;
+use sha2::Digest;
 use crate::error::Result;
 use crate::services::Services;
 use crate::tokens::SigningAlg;
@@ -56,6 +63,10 @@ pub struct TokenResponse {
     pub expires_in: i64,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 /// The claims of an access token issued to a service provider: its audience is the client, never
@@ -151,6 +162,179 @@ impl Services {
             jti: ids::new_id("at"),
         };
         let access_token = self.keys.sign_with(&*self.store, org_id, SigningAlg::EdDSA, now, &claims).await?;
-        Ok(Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope }))
+        Ok(Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope, id_token: None, refresh_token: None }))
+    }
+}
+
+fn invalid_grant(description: &str) -> OAuthError {
+    OAuthError::new("invalid_grant", description)
+}
+
+impl Services {
+    /// An authenticated client allowed `grant_type`, or the error to answer.
+    async fn client_for_grant(&self, org_id: &str, auth: &ClientAuth, grant_type: &str) -> Grant<OidcClient> {
+        let client = match self.authenticate_oidc_client(org_id, auth).await? {
+            Ok(client) => client,
+            Err(e) => return Ok(Err(e)),
+        };
+        if !client.grant_types.iter().any(|g| g == grant_type) {
+            return Ok(Err(OAuthError::new("unauthorized_client", format!("this client may not use {grant_type}"))));
+        }
+        Ok(Ok(client))
+    }
+
+    /// The live grant `grant_id` of `client` and its user, if both still stand.
+    async fn live_grant(&self, client: &OidcClient, grant_id: &str) -> Result<Option<(OidcGrant, User)>> {
+        let Some(grant) = self.store.find_grant(grant_id).await? else {
+            return Ok(None);
+        };
+        if grant.client_id != client.id || grant.revoked_at.is_some() {
+            return Ok(None);
+        }
+        let Some(found) = self.store.find_user(&grant.org_id, &grant.user_id).await? else {
+            return Ok(None);
+        };
+        if found.user.is_blocked {
+            return Ok(None);
+        }
+        Ok(Some((grant, found.user)))
+    }
+
+    /// A spent code or refresh token came back: someone holds a copy. End the whole grant.
+    async fn revoke_on_reuse(&self, grant_id: &str, kind: &str) -> Result<()> {
+        let now = self.now();
+        let Some(grant) = self.store.find_grant(grant_id).await? else {
+            return Ok(());
+        };
+        let tx = self.store.begin().await?;
+        if tx.revoke_grant(grant_id, now).await? {
+            tx.insert_event(&Event::new(
+                &grant.org_id,
+                types::OIDC_TOKEN_REUSE,
+                Some(&grant.user_id),
+                json!({"user_id": grant.user_id, "client_id": grant.client_id, "grant_id": grant.id, "kind": kind}),
+                now,
+            ))
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// RFC 6749 §4.1.3 with PKCE (RFC 7636): the code must be this client's, unspent, unexpired, for the same
+    /// redirect URI, with the verifier of its challenge.
+    pub async fn authorization_code_grant(
+        &self,
+        org_id: &str,
+        auth: &ClientAuth,
+        code: Option<&str>,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
+    ) -> Grant<TokenResponse> {
+        let client = match self.client_for_grant(org_id, auth, GRANT_AUTHORIZATION_CODE).await? {
+            Ok(client) => client,
+            Err(e) => return Ok(Err(e)),
+        };
+        let Some(code) = code.filter(|c| c.starts_with("ac_") && c.len() < 100) else {
+            return Ok(Err(OAuthError::new("invalid_request", "code is missing or malformed")));
+        };
+        let hash = crypto::sha256_hex(code);
+        let Some(stored) = self.store.find_auth_code(&hash).await? else {
+            return Ok(Err(invalid_grant("the code is unknown")));
+        };
+        let Some(grant) = self.store.find_grant(&stored.grant_id).await? else {
+            return Ok(Err(invalid_grant("the code is unknown")));
+        };
+        if grant.client_id != client.id || grant.org_id != org_id {
+            return Ok(Err(invalid_grant("the code was issued to another client")));
+        }
+        let now = self.now();
+        if stored.used_at.is_some() {
+            self.revoke_on_reuse(&grant.id, "authorization_code").await?;
+            return Ok(Err(invalid_grant("the code was already used; the tokens issued from it are revoked")));
+        }
+        if stored.expires_at <= now {
+            return Ok(Err(invalid_grant("the code has expired")));
+        }
+        if redirect_uri != Some(stored.redirect_uri.as_str()) {
+            return Ok(Err(invalid_grant("redirect_uri differs from the authorization request")));
+        }
+        match (&stored.code_challenge, code_verifier) {
+            (Some(challenge), Some(verifier)) if super::authorize::is_pkce_text(verifier) => {
+                let computed = BASE64URL_NOPAD.encode(&sha2::Sha256::digest(verifier.as_bytes()));
+                if !crypto::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
+                    return Ok(Err(invalid_grant("code_verifier does not match the code_challenge")));
+                }
+            }
+            (Some(_), _) => return Ok(Err(invalid_grant("a valid code_verifier is required"))),
+            (None, Some(_)) => return Ok(Err(invalid_grant("code_verifier given but the request had no code_challenge"))),
+            (None, None) => {}
+        }
+        let Some((grant, user)) = self.live_grant(&client, &grant.id).await? else {
+            return Ok(Err(invalid_grant("the authorization was revoked")));
+        };
+        let tx = self.store.begin().await?;
+        if !tx.spend_auth_code(&hash, now).await? {
+            drop(tx);
+            self.revoke_on_reuse(&grant.id, "authorization_code").await?;
+            return Ok(Err(invalid_grant("the code was already used; the tokens issued from it are revoked")));
+        }
+        let tokens = self.issue_grant_tokens(&*tx, &client, &grant, &user, true).await?;
+        tx.commit().await?;
+        Ok(Ok(tokens))
+    }
+
+    /// RFC 6749 §6 with rotation: each refresh token works once and brings the next; `scope` may narrow.
+    pub async fn client_refresh_grant(
+        &self,
+        org_id: &str,
+        auth: &ClientAuth,
+        refresh_token: Option<&str>,
+        scope: Option<&str>,
+    ) -> Grant<TokenResponse> {
+        let client = match self.client_for_grant(org_id, auth, GRANT_REFRESH_TOKEN).await? {
+            Ok(client) => client,
+            Err(e) => return Ok(Err(e)),
+        };
+        let Some(token) = refresh_token.filter(|t| t.len() < 200) else {
+            return Ok(Err(OAuthError::new("invalid_request", "refresh_token is required")));
+        };
+        let hash = crypto::sha256_hex(token);
+        let Some(stored) = self.store.find_client_refresh_token(&hash).await? else {
+            return Ok(Err(invalid_grant("the refresh token is unknown")));
+        };
+        let Some(grant) = self.store.find_grant(&stored.grant_id).await? else {
+            return Ok(Err(invalid_grant("the refresh token is unknown")));
+        };
+        if grant.client_id != client.id || grant.org_id != org_id {
+            return Ok(Err(invalid_grant("the refresh token was issued to another client")));
+        }
+        let now = self.now();
+        if stored.used_at.is_some() {
+            self.revoke_on_reuse(&grant.id, "refresh_token").await?;
+            return Ok(Err(invalid_grant("the refresh token was already used; the grant is revoked")));
+        }
+        if stored.expires_at <= now {
+            return Ok(Err(invalid_grant("the refresh token has expired")));
+        }
+        let Some((mut grant, user)) = self.live_grant(&client, &grant.id).await? else {
+            return Ok(Err(invalid_grant("the authorization was revoked")));
+        };
+        if let Some(requested) = scope {
+            let narrowed: Vec<String> = requested.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            if let Some(extra) = narrowed.iter().find(|s| !grant.scope.contains(s)) {
+                return Ok(Err(OAuthError::new("invalid_scope", format!("scope {extra:?} was not granted"))));
+            }
+            // offline_access stays: without it there would be no next refresh token.
+            grant.scope.retain(|s| narrowed.contains(s) || s == "offline_access");
+        }
+        let tx = self.store.begin().await?;
+        if !tx.spend_client_refresh_token(&hash, now).await? {
+            drop(tx);
+            self.revoke_on_reuse(&grant.id, "refresh_token").await?;
+            return Ok(Err(invalid_grant("the refresh token was already used; the grant is revoked")));
+        }
+        let tokens = self.issue_grant_tokens(&*tx, &client, &grant, &user, false).await?;
+        tx.commit().await?;
+        Ok(Ok(tokens))
     }
 }

@@ -18,9 +18,17 @@ pub struct Session {
     pub absolute_expires_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
     pub revoked_reason: Option<String>,
+    /// How the user proved who they are at sign-in (RFC 8176 values: `pwd`, `otp`, `mfa`, `hwk`, …), for the
+    /// `amr` and `acr` of the ID tokens issued from this session.
+    pub amr: Vec<String>,
 }
 
 impl Session {
+    /// True when the sign-in used more than one factor (or a passkey, which is one by itself).
+    pub fn is_multi_factor(&self) -> bool {
+        self.amr.iter().any(|m| m == "mfa")
+    }
+
     pub fn is_active(&self, now: OffsetDateTime) -> bool {
         self.revoked_at.is_none() && self.idle_expires_at > now && self.absolute_expires_at > now
     }

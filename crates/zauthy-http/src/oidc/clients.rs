@@ -38,6 +38,8 @@ pub struct CreateClientRequest {
     pub id_token_signed_response_alg: Option<String>,
     /// Ask for a second factor before consent.
     pub require_mfa: Option<bool>,
+    /// Where `end_session` may send the browser after sign-out (exact match, like redirect URIs).
+    pub post_logout_redirect_uris: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -54,6 +56,7 @@ pub struct UpdateClientRequest {
     pub jwks: Option<Option<Value>>,
     pub id_token_signed_response_alg: Option<String>,
     pub require_mfa: Option<bool>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Value>>, D::Error> {
@@ -74,6 +77,7 @@ pub struct ClientResponse {
     pub jwks: Option<Value>,
     pub id_token_signed_response_alg: String,
     pub require_mfa: bool,
+    pub post_logout_redirect_uris: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -91,6 +95,7 @@ impl From<OidcClient> for ClientResponse {
             jwks: c.jwks,
             id_token_signed_response_alg: c.id_token_signed_response_alg,
             require_mfa: c.require_mfa,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }
@@ -138,6 +143,7 @@ pub async fn create_client(
         jwks: body.jwks,
         id_token_signed_response_alg: body.id_token_signed_response_alg,
         require_mfa: body.require_mfa,
+        post_logout_redirect_uris: body.post_logout_redirect_uris,
     };
     let created = state.services.create_oidc_client(&actor, input).await?;
     let body = CreatedClientResponse { client: created.client.into(), client_secret: created.client_secret };
@@ -182,6 +188,7 @@ pub async fn update_client(
         jwks: body.jwks,
         id_token_signed_response_alg: body.id_token_signed_response_alg,
         require_mfa: body.require_mfa,
+        post_logout_redirect_uris: body.post_logout_redirect_uris,
     };
     Ok(Json(state.services.update_oidc_client(&actor, &client_id, update).await?.into()))
 }

@@ -1,9 +1,13 @@
 //! The organization as an OpenID provider: the management API for its service providers (OIDC clients) and
 //! its OAuth endpoints, which answer RFC 6749 errors (`{"error","error_description"}`), not the API's shape.
 
+mod authorize;
 mod clients;
+mod consents;
+mod discovery;
 mod introspect;
 mod token;
+mod userinfo;
 
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, Request, State};
@@ -15,7 +19,17 @@ use utoipa_axum::router::OpenApiRouter;
 
 /// Routes under `/api/v1`.
 pub fn api_router() -> OpenApiRouter<AppState> {
-    clients::api_router()
+    clients::api_router().merge(consents::api_router())
+}
+
+/// The browser-facing endpoints (authorize, consent, end_session): hosted pages, with their pipeline.
+pub fn hosted_router() -> axum::Router<AppState> {
+    authorize::router()
+}
+
+/// The static script of the `form_post` answer page.
+pub fn hosted_assets() -> axum::Router<AppState> {
+    authorize::assets_router()
 }
 
 /// Routes at the root: the organization's OAuth endpoints under `/o/{org_id}/`.

@@ -20,11 +20,17 @@ use crate::extract::ApiPath;
 
 #[derive(Debug, Deserialize, ToSchema, IntoParams)]
 pub struct TokenForm {
-    /// `client_credentials` (the code and refresh grants come next).
+    /// `authorization_code`, `refresh_token` or `client_credentials`.
     pub grant_type: Option<String>,
     pub scope: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// `authorization_code`: the code, the same redirect URI, the PKCE verifier.
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    /// `refresh_token`: the last refresh token (each works once).
+    pub refresh_token: Option<String>,
 }
 
 /// An RFC 6749 error answer: 401 with `WWW-Authenticate` for `invalid_client`, 400 otherwise.
@@ -74,13 +80,14 @@ fn form_decode(s: &str) -> String {
     url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
 }
 
-/// The token endpoint. Grants: `client_credentials` (confidential clients registered for it).
+/// The token endpoint. Grants: `authorization_code` (with PKCE), `refresh_token` (rotating) and
+/// `client_credentials`, each for clients registered for it.
 #[utoipa::path(post, path = "/o/{org_id}/token", tag = "oidc",
     params(("org_id" = String, Path, description = "The organization id (org_…)")),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
-        (status = 200, description = "access_token, token_type, expires_in, scope", content_type = "application/json"),
-        (status = 400, description = "invalid_request, unsupported_grant_type, unauthorized_client, invalid_scope"),
+        (status = 200, description = "access_token, token_type, expires_in, scope, id_token, refresh_token", content_type = "application/json"),
+        (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type, unauthorized_client, invalid_scope"),
         (status = 401, description = "invalid_client")))]
 pub async fn token(
     State(state): State<AppState>,
@@ -96,25 +103,41 @@ pub async fn token(
         Ok(auth) => auth,
         Err(e) => return Ok(oauth_error(&e)),
     };
+    let services = &state.services;
     let answer = match form.grant_type.as_deref() {
-        Some("client_credentials") => {
-            state.services.client_credentials_grant(&org_id, &auth, form.scope.as_deref()).await?
+        Some("authorization_code") => {
+            let (code, redirect, verifier) =
+                (form.code.as_deref(), form.redirect_uri.as_deref(), form.code_verifier.as_deref());
+            services.authorization_code_grant(&org_id, &auth, code, redirect, verifier).await?
         }
+        Some("refresh_token") => {
+            services.client_refresh_grant(&org_id, &auth, form.refresh_token.as_deref(), form.scope.as_deref()).await?
+        }
+        Some("client_credentials") => services.client_credentials_grant(&org_id, &auth, form.scope.as_deref()).await?,
         None => Err(OAuthError::new("invalid_request", "grant_type is required")),
         Some(other) => Err(OAuthError::new("unsupported_grant_type", format!("grant_type {other:?} is not supported"))),
     };
     Ok(match answer {
-        Ok(tokens) => {
-            let mut response = axum::Json(tokens).into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            response
-        }
+        Ok(tokens) => no_store_json(tokens),
         Err(e) => oauth_error(&e),
     })
 }
 
 /// Public routes at the root.
 pub fn public_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(token)).routes(routes!(super::introspect::introspect))
+    OpenApiRouter::new()
+        .routes(routes!(token))
+        .routes(routes!(super::introspect::introspect))
+        .routes(routes!(super::userinfo::userinfo_get, super::userinfo::userinfo_post))
+        .routes(routes!(super::userinfo::revoke))
+        .routes(routes!(super::discovery::par))
+        .routes(routes!(super::discovery::openid_configuration))
+}
+
+/// A JSON answer that must not be cached (tokens, token metadata).
+pub(crate) fn no_store_json(body: impl serde::Serialize) -> Response {
+    let mut response = axum::Json(body).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
 }

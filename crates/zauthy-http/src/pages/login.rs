@@ -17,6 +17,11 @@ use zauthy_core::accounts::{LoginOutcome, LoginRequest};
 #[derive(Deserialize)]
 struct LoginQuery {
     return_to: Option<String>,
+    /// Show the form even to a signed-in browser: a client asked for a fresh sign-in (`prompt=login`,
+    /// `max_age`).
+    reauth: Option<String>,
+    /// The email to fill in (`login_hint` of an authorization request).
+    login_hint: Option<String>,
 }
 
 /// What the sign-in form shows: the email typed so far and the error of the last attempt.
@@ -76,10 +81,11 @@ async fn show_login(
     Query(query): Query<LoginQuery>,
 ) -> Result<Response, PageError> {
     let return_to = safe_return_to(&org.0.id, query.return_to.as_deref());
-    if browser.user().is_some() {
+    if browser.user().is_some() && query.reauth.is_none() {
         return Ok(redirect(&return_to));
     }
-    let view = LoginView { email: "", error: None, return_to: &return_to };
+    let email = query.login_hint.as_deref().filter(|h| h.contains('@')).unwrap_or("");
+    let view = LoginView { email, error: None, return_to: &return_to };
     Ok(login_page(&state, &org, &headers, view, StatusCode::OK))
 }
 

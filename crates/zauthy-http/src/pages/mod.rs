@@ -162,7 +162,8 @@ pub(crate) async fn check_org_auth_limit(state: &AppState, path: &str) -> Result
 }
 
 /// Security headers of every hosted page: nothing cached, no framing, no referrer to other sites (links
-/// carry tokens), scripts only from this server. `same-origin` rather than `no-referrer`: under
+/// carry tokens), scripts only from this server. No `form-action`: sign-in and consent forms end in a
+/// redirect to the client's registered redirect URI, and browsers apply `form-action` to those redirects. `same-origin` rather than `no-referrer`: under
 /// `no-referrer` browsers send `Origin: null` on the pages' own form posts and fetches, which the CSRF
 /// check must refuse.
 pub async fn hosted_pipeline(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -182,7 +183,7 @@ pub async fn hosted_pipeline(State(state): State<AppState>, mut req: Request, ne
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+             frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     response
@@ -204,7 +205,10 @@ async fn stylesheet() -> impl IntoResponse {
 
 /// Static assets of the hosted pages (served by the binary, so an air-gapped install works).
 pub fn assets_router() -> Router<AppState> {
-    Router::new().route("/assets/zauthy.css", get(stylesheet)).route("/assets/passkey.js", get(passkey_script))
+    Router::new()
+        .route("/assets/zauthy.css", get(stylesheet))
+        .route("/assets/passkey.js", get(passkey_script))
+        .merge(crate::oidc::hosted_assets())
 }
 
 /// Every hosted page, each feature contributing its own routes; the caller adds `hosted_pipeline`.
@@ -215,6 +219,7 @@ pub fn router() -> Router<AppState> {
         .merge(mfa::router())
         .merge(magic_link::router())
         .merge(passkeys::router())
+        .merge(crate::oidc::hosted_router())
 }
 
 pub(crate) fn redirect(to: &str) -> Response {

@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(SqlMigration { name: "m0005_passkeys", sql: include_str!("m0005_passkeys.sql") }),
             Box::new(SqlMigration { name: "m0006_oidc_clients", sql: include_str!("m0006_oidc_clients.sql") }),
             Box::new(SqlMigration { name: "m0007_webhooks", sql: include_str!("m0007_webhooks.sql") }),
+            Box::new(SqlMigration { name: "m0008_oidc_provider", sql: include_str!("m0008_oidc_provider.sql") }),
             Box::new(SqlMigration { name: "m0009_federation", sql: include_str!("m0009_federation.sql") }),
         ]
     }

@@ -1,5 +1,7 @@
 //! OIDC clients (service providers). Lists are stored as JSON text, the same on both databases.
 
+mod grants;
+
 use crate::entities::oidc_clients as clients;
 use crate::{Conn, Db, at, corrupt, db_err, ms};
 use async_trait::async_trait;
@@ -31,6 +33,7 @@ fn to_client(m: clients::Model) -> Result<(OidcClient, Option<String>)> {
         token_endpoint_auth_method: m.token_endpoint_auth_method,
         id_token_signed_response_alg: m.id_token_signed_response_alg,
         require_mfa: m.require_mfa,
+        post_logout_redirect_uris: list(&m.post_logout_redirect_uris)?,
         created_at: at(m.created_at),
         updated_at: at(m.updated_at),
     };
@@ -53,6 +56,7 @@ impl<C: Db> OidcClientRepo for Conn<C> {
             jwks: Set(c.jwks.as_ref().map(json_text).transpose()?),
             id_token_signed_response_alg: Set(c.id_token_signed_response_alg.clone()),
             require_mfa: Set(c.require_mfa),
+            post_logout_redirect_uris: Set(json_text(&c.post_logout_redirect_uris)?),
             created_at: Set(ms(c.created_at)),
             updated_at: Set(ms(c.updated_at)),
         })
@@ -87,6 +91,7 @@ impl<C: Db> OidcClientRepo for Conn<C> {
             .col_expr(clients::Column::Jwks, Expr::value(c.jwks.as_ref().map(json_text).transpose()?))
             .col_expr(clients::Column::IdTokenSignedResponseAlg, Expr::value(c.id_token_signed_response_alg.clone()))
             .col_expr(clients::Column::RequireMfa, Expr::value(c.require_mfa))
+            .col_expr(clients::Column::PostLogoutRedirectUris, Expr::value(json_text(&c.post_logout_redirect_uris)?))
             .col_expr(clients::Column::UpdatedAt, Expr::value(ms(c.updated_at)))
             .filter(clients::Column::Id.eq(&c.id))
             .filter(clients::Column::OrgId.eq(&c.org_id))

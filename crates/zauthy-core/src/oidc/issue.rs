@@ -1,0 +1,157 @@
+//! Tokens for a user's grant: a JWT access token whose audience is the client (RFC 9068 claims), the ID
+//! token signed with the client's algorithm (`at_hash`, `auth_time`, `acr`, `amr`, `nonce`, `sid`), and a
+//! rotating refresh token when `offline_access` was granted. Standard claims come from the granted scopes.
+
+use super::token::TokenResponse;
+use super::{ClientRefreshToken, GRANT_REFRESH_TOKEN, Grant, OidcClient};
+use crate::accounts::User;
+use crate::error::Result;
+use crate::services::Services;
+use crate::store::Repo;
+use crate::tokens::SigningAlg;
+use crate::{crypto, ids};
+use data_encoding::BASE64URL_NOPAD;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::Digest;
+
+/// A refresh token issued to a client lives this long unused; each rotation starts a new one.
+pub const CLIENT_REFRESH_TTL_SECS: i64 = 30 * 24 * 3600;
+pub const CLIENT_REFRESH_PREFIX: &str = "ort";
+
+/// The access token a client gets for a user (RFC 9068 claims plus the grant it came from).
+#[derive(Debug, Serialize)]
+struct UserAccessClaims<'a> {
+    iss: String,
+    sub: &'a str,
+    aud: &'a str,
+    client_id: &'a str,
+    scope: String,
+    iat: i64,
+    exp: i64,
+    jti: String,
+    auth_time: i64,
+    acr: &'a str,
+    amr: &'a [String],
+    /// The grant: revoking it (revocation, code reuse, withdrawn consent) ends this token at once.
+    gid: &'a str,
+}
+
+/// The standard claims the granted scopes release (OIDC Core §5.4). The user record has no address.
+pub(crate) fn scope_claims(user: &User, scope: &[String]) -> Map<String, Value> {
+    let has = |s: &str| scope.iter().any(|x| x == s);
+    let mut claims = Map::new();
+    claims.insert("sub".into(), json!(user.id));
+    if has("profile") {
+        claims.insert("name".into(), json!(user.name));
+        claims.insert("updated_at".into(), json!(user.updated_at.unix_timestamp()));
+    }
+    if has("email") {
+        claims.insert("email".into(), json!(user.email.as_str()));
+        claims.insert("email_verified".into(), json!(user.is_verified));
+    }
+    if has("phone")
+        && let Some(phone) = &user.phone
+    {
+        claims.insert("phone_number".into(), json!(phone));
+        // Numbers are taken as given at signup; an SMS sign-in does not mark them verified yet.
+        claims.insert("phone_number_verified".into(), json!(false));
+    }
+    claims
+}
+
+/// The members of the `claims` request parameter for `target` (`id_token` or `userinfo`) that the user
+/// record can answer, whatever the scopes (OIDC Core §5.5).
+pub(crate) fn requested_claims(user: &User, grant: &Grant, target: &str) -> Map<String, Value> {
+    let Some(wanted) = grant.claims.as_ref().and_then(|c| c.get(target)).and_then(Value::as_object) else {
+        return Map::new();
+    };
+    let all = scope_claims(user, &["profile", "email", "phone"].map(str::to_owned));
+    wanted.keys().filter_map(|k| all.get(k).map(|v| (k.clone(), v.clone()))).collect()
+}
+
+/// `at_hash`: the left half of the access token's hash, with the hash of the ID token's algorithm
+/// (SHA-256 for RS256 and ES256, SHA-512 for Ed25519).
+fn at_hash(alg: SigningAlg, access_token: &str) -> String {
+    let digest: Vec<u8> = match alg {
+        SigningAlg::EdDSA => sha2::Sha512::digest(access_token.as_bytes()).to_vec(),
+        _ => sha2::Sha256::digest(access_token.as_bytes()).to_vec(),
+    };
+    BASE64URL_NOPAD.encode(&digest[..digest.len() / 2])
+}
+
+impl Services {
+    /// Access token, ID token (for `openid`) and refresh token (for `offline_access`) of `grant`, written
+    /// through `repo` (the caller's transaction). `with_nonce` only for the code exchange.
+    pub(crate) async fn issue_grant_tokens(
+        &self,
+        repo: &dyn Repo,
+        client: &OidcClient,
+        grant: &Grant,
+        user: &User,
+        with_nonce: bool,
+    ) -> Result<TokenResponse> {
+        let now = self.now();
+        let ttl = self.config.access_token_ttl_secs;
+        let issuer = self.issuer(&grant.org_id);
+        let scope = grant.scope.join(" ");
+        let claims = UserAccessClaims {
+            iss: issuer.clone(),
+            sub: &user.id,
+            aud: &client.id,
+            client_id: &client.id,
+            scope: scope.clone(),
+            iat: now.unix_timestamp(),
+            exp: now.unix_timestamp() + ttl,
+            jti: ids::new_id("at"),
+            auth_time: grant.auth_time.unix_timestamp(),
+            acr: &grant.acr,
+            amr: &grant.amr,
+            gid: &grant.id,
+        };
+        let access_token = self.keys.sign_with(repo, &grant.org_id, SigningAlg::EdDSA, now, &claims).await?;
+        let has = |s: &str| grant.scope.iter().any(|x| x == s);
+        let id_token = if has("openid") {
+            let alg = SigningAlg::parse(&client.id_token_signed_response_alg).unwrap_or(SigningAlg::RS256);
+            let mut c = requested_claims(user, grant, "id_token");
+            c.insert("sub".into(), json!(user.id));
+            for (k, v) in [
+                ("iss", json!(issuer)),
+                ("aud", json!(client.id)),
+                ("azp", json!(client.id)),
+                ("iat", json!(now.unix_timestamp())),
+                ("exp", json!(now.unix_timestamp() + ttl)),
+                ("auth_time", json!(grant.auth_time.unix_timestamp())),
+                ("acr", json!(grant.acr)),
+                ("amr", json!(grant.amr)),
+                ("at_hash", json!(at_hash(alg, &access_token))),
+            ] {
+                c.insert(k.into(), v);
+            }
+            if let Some(sid) = &grant.session_id {
+                c.insert("sid".into(), json!(sid));
+            }
+            if with_nonce && let Some(nonce) = &grant.nonce {
+                c.insert("nonce".into(), json!(nonce));
+            }
+            Some(self.keys.sign_with(repo, &grant.org_id, alg, now, &Value::Object(c)).await?)
+        } else {
+            None
+        };
+        let refresh_token = if has("offline_access") && client.grant_types.iter().any(|g| g == GRANT_REFRESH_TOKEN) {
+            let token = crypto::new_opaque_token(CLIENT_REFRESH_PREFIX);
+            repo.insert_client_refresh_token(&ClientRefreshToken {
+                hash: crypto::sha256_hex(&token),
+                grant_id: grant.id.clone(),
+                expires_at: now + time::Duration::seconds(CLIENT_REFRESH_TTL_SECS),
+                used_at: None,
+                created_at: now,
+            })
+            .await?;
+            Some(token)
+        } else {
+            None
+        };
+        Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope, id_token, refresh_token })
+    }
+}

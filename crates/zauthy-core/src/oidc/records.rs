@@ -1,0 +1,88 @@
+//! What the provider keeps between requests: pending authorization requests, grants (a user's authorization
+//! of a client, which every code and token issued for it points to), codes, refresh tokens and consent.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+/// The validated parameters of an authorization request (from `/authorize` or pushed with PAR).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuthParams {
+    pub redirect_uri: String,
+    pub scope: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    /// The S256 challenge; `plain` is not accepted.
+    pub code_challenge: Option<String>,
+    /// `query` or `form_post`.
+    pub response_mode: String,
+    pub prompt: Vec<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    pub acr_values: Vec<String>,
+    /// The `claims` request parameter (OIDC Core §5.5), as given.
+    pub claims: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthRequest {
+    pub id: String,
+    pub org_id: String,
+    pub client_id: String,
+    pub params: AuthParams,
+    pub expires_at: OffsetDateTime,
+    pub used_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+/// A user's authorization of a client for some scopes, made at one sign-in.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub id: String,
+    pub org_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_id: Option<String>,
+    pub scope: Vec<String>,
+    pub claims: Option<Value>,
+    pub nonce: Option<String>,
+    pub auth_time: OffsetDateTime,
+    pub amr: Vec<String>,
+    pub acr: String,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+/// An authorization code, kept as the SHA-256 of the code.
+#[derive(Debug, Clone)]
+pub struct AuthCode {
+    pub hash: String,
+    pub grant_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub expires_at: OffsetDateTime,
+    pub used_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+/// A refresh token issued to a client, kept as its SHA-256; each use spends it and issues the next.
+#[derive(Debug, Clone)]
+pub struct ClientRefreshToken {
+    pub hash: String,
+    pub grant_id: String,
+    pub expires_at: OffsetDateTime,
+    pub used_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+/// The scopes a user has agreed to share with a client; asked again only for more.
+#[derive(Debug, Clone)]
+pub struct Consent {
+    pub id: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub scope: Vec<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}

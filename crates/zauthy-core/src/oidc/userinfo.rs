@@ -1,0 +1,103 @@
+//! The UserInfo endpoint (OIDC Core §5.3), token revocation (RFC 7009) and the checks they share: an access
+//! token is good only while its signature, expiry and grant all stand.
+
+use super::issue::{CLIENT_REFRESH_PREFIX, requested_claims, scope_claims};
+use super::token::{ClientAuth, OAuthError};
+use super::{Grant, OidcClient};
+use crate::accounts::User;
+use crate::crypto;
+use crate::error::Result;
+use crate::services::Services;
+use data_encoding::BASE64URL_NOPAD;
+use serde_json::{Map, Value};
+
+/// The payload of a JWT read without checking it, only to learn which client it claims to be for.
+fn unverified_claims(token: &str) -> Option<Value> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = BASE64URL_NOPAD.decode(payload.as_bytes()).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+impl Services {
+    /// A user access token of this organization: signature (the org's key of its algorithm), issuer,
+    /// audience = its client, expiry, and a live grant and user. `None` for anything else.
+    pub(crate) async fn verify_user_access_token(
+        &self,
+        org_id: &str,
+        token: &str,
+    ) -> Result<Option<(Value, Grant, User)>> {
+        let Some(client_id) =
+            unverified_claims(token).and_then(|c| c.get("client_id").and_then(Value::as_str).map(str::to_owned))
+        else {
+            return Ok(None);
+        };
+        let Some(claims) =
+            self.keys.verify_for_audience(&*self.store, org_id, token, &client_id, &self.issuer(org_id)).await?
+        else {
+            return Ok(None);
+        };
+        if claims["exp"].as_i64().is_none_or(|exp| exp <= self.now().unix_timestamp()) {
+            return Ok(None);
+        }
+        let Some(grant_id) = claims.get("gid").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let Some(grant) = self.store.find_grant(grant_id).await? else {
+            return Ok(None);
+        };
+        if grant.revoked_at.is_some() || grant.org_id != org_id || grant.client_id != client_id {
+            return Ok(None);
+        }
+        let Some(found) = self.store.find_user(org_id, &grant.user_id).await? else {
+            return Ok(None);
+        };
+        if found.user.is_blocked {
+            return Ok(None);
+        }
+        Ok(Some((claims, grant, found.user)))
+    }
+
+    /// The claims the token's scopes release, plus `claims.userinfo` members; `None` means `invalid_token`.
+    pub async fn userinfo(&self, org_id: &str, access_token: &str) -> Result<Option<Map<String, Value>>> {
+        let Some((claims, grant, user)) = self.verify_user_access_token(org_id, access_token).await? else {
+            return Ok(None);
+        };
+        let scope: Vec<String> =
+            claims["scope"].as_str().unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        if !scope.iter().any(|s| s == "openid") {
+            return Ok(None);
+        }
+        let mut out = requested_claims(&user, &grant, "userinfo");
+        out.extend(scope_claims(&user, &scope));
+        Ok(Some(out))
+    }
+
+    /// RFC 7009: the client's own refresh or access token ends, with its whole grant. Unknown, foreign and
+    /// already revoked tokens are answered the same (success), as the RFC asks.
+    pub async fn revoke_oidc_token(
+        &self,
+        org_id: &str,
+        auth: &ClientAuth,
+        token: &str,
+    ) -> Result<std::result::Result<(), OAuthError>> {
+        let client: OidcClient = match self.authenticate_oidc_client(org_id, auth).await? {
+            Ok(client) => client,
+            Err(e) => return Ok(Err(e)),
+        };
+        let grant_id = if token.starts_with(CLIENT_REFRESH_PREFIX) {
+            match self.store.find_client_refresh_token(&crypto::sha256_hex(token)).await? {
+                Some(stored) => Some(stored.grant_id),
+                None => None,
+            }
+        } else {
+            self.verify_user_access_token(org_id, token).await?.map(|(_, grant, _)| grant.id)
+        };
+        if let Some(grant_id) = grant_id
+            && let Some(grant) = self.store.find_grant(&grant_id).await?
+            && grant.client_id == client.id
+        {
+            self.store.revoke_grant(&grant.id, self.now()).await?;
+        }
+        Ok(Ok(()))
+    }
+}
