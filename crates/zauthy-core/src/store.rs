@@ -388,7 +388,7 @@ impl<T> Repo for T where
         + MfaRepo
         + OidcClientRepo
         + OidcGrantRepo
-    + OidcGrantRepo
+        + OidcGrantRepo
         + SigningKeyRepo
         + PasswordResetRepo
         + PasskeyRepo

@@ -63,9 +63,9 @@ pub fn services(config: &Config, store: SqlStore, clock: Arc<dyn Clock>) -> anyh
         keys: KeyRing::new(master),
         outbox_wakeup: Arc::new(Notify::new()),
         cache: Default::default(),
-        federation: zauthy_core::federation::Federation::new(Arc::new(
-            crate::federation::HttpFederationClient::new(config.federation.settings())?,
-        )),
+        federation: zauthy_core::federation::Federation::new(Arc::new(crate::federation::HttpFederationClient::new(
+            config.federation.settings(),
+        )?)),
     }))
 }
 

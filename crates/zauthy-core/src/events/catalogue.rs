@@ -153,8 +153,16 @@ pub const CATALOGUE: &[EventKind] = &[
         "An upstream identity (social login) was attached to a user",
         "user_id: string, provider: string, provider_type: string, subject: string, via: string (link, verified_email or signup)",
     ),
-    kind(t::OAUTH_UNLINKED, "An upstream identity was detached", "user_id: string, provider: string, provider_type: string"),
-    kind(t::OAUTH_PROVIDER_CREATED, "A social login provider was configured", "provider: string, type: string, by?: string"),
+    kind(
+        t::OAUTH_UNLINKED,
+        "An upstream identity was detached",
+        "user_id: string, provider: string, provider_type: string",
+    ),
+    kind(
+        t::OAUTH_PROVIDER_CREATED,
+        "A social login provider was configured",
+        "provider: string, type: string, by?: string",
+    ),
     kind(t::OAUTH_PROVIDER_UPDATED, "A social login provider changed", "provider: string, type: string, by?: string"),
     kind(
         t::OAUTH_PROVIDER_DELETED,

@@ -33,7 +33,8 @@ pub fn apple_client_secret(
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(key_id.to_owned());
     let iat = now.unix_timestamp();
-    let claims = ClientSecretClaims { iss: team_id, iat, exp: iat + LIFETIME_SECS, aud: APPLE_AUDIENCE, sub: client_id };
+    let claims =
+        ClientSecretClaims { iss: team_id, iat, exp: iat + LIFETIME_SECS, aud: APPLE_AUDIENCE, sub: client_id };
     jsonwebtoken::encode(&header, &claims, &key)
         .map_err(|_| CoreError::invalid("invalid_apple_key", "private_key must be a P-256 key in PKCS#8 PEM (.p8)"))
 }

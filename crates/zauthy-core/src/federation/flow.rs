@@ -44,6 +44,8 @@ pub struct CallbackInput {
     pub error_description: Option<String>,
     /// Apple's `user` form field (JSON with the name), sent only on the first authorization.
     pub user: Option<String>,
+    /// The `iss` of the authorization response (RFC 9207); when given, it must be the provider's issuer.
+    pub iss: Option<String>,
 }
 
 #[allow(clippy::large_enum_variant)] // built once per callback and moved straight into the response
@@ -97,11 +99,11 @@ impl Services {
     /// Starts a sign-in with an upstream provider. Permissions: API key (or the hosted pages).
     pub async fn oauth_init(&self, actor: &Actor, input: InitInput) -> Result<InitOutcome> {
         let org_id = actor.require_sign_in_flow()?.to_owned();
-        self.start_authorization(&org_id, input, None).await
+        self.start_upstream_authorization(&org_id, input, None).await
     }
 
     /// Records one authorization request and builds its URL; `link_user` binds it to a signed-in user.
-    pub(super) async fn start_authorization(
+    pub(super) async fn start_upstream_authorization(
         &self,
         org_id: &str,
         input: InitInput,
@@ -114,7 +116,7 @@ impl Services {
                 "redirect_url must be one of the organization's allowed_redirect_urls (exact match)",
             ));
         }
-        let metadata = self.provider_metadata(&provider).await?;
+        let metadata = self.upstream_metadata(&provider).await?;
         let now = self.now();
         let state = crypto::new_opaque_token(STATE_PREFIX);
         let nonce = BASE64URL_NOPAD.encode(&crypto::random_bytes::<32>());
@@ -205,6 +207,13 @@ impl Services {
                 "provider or redirect_url is not the one this sign-in started with",
             ));
         }
+        // RFC 9207: a response naming another issuer came from another provider (a mix-up attack).
+        if input.iss.as_deref().is_some_and(|iss| iss != provider.issuer) {
+            return Err(CoreError::invalid(
+                "oauth_issuer_mismatch",
+                "The authorization response names another issuer than this provider's",
+            ));
+        }
         if let Some(error) = &input.error {
             let error: String = error.chars().filter(|c| !c.is_control()).take(100).collect();
             let description: String =
@@ -218,8 +227,8 @@ impl Services {
         if code.is_empty() || code.len() > 4096 || code.chars().any(char::is_control) {
             return Err(CoreError::invalid("invalid_request", "code is required (what the provider sent back)"));
         }
-        let metadata = self.provider_metadata(&provider).await?;
-        let mut claims = self.exchange_code(&provider, &metadata, &record, code).await?;
+        let metadata = self.upstream_metadata(&provider).await?;
+        let mut claims = self.exchange_upstream_code(&provider, &metadata, &record, code).await?;
         if claims.name.is_none() && provider.kind == ProviderKind::Apple {
             claims.name = input.user.as_deref().and_then(apple_user_name);
         }
@@ -234,7 +243,7 @@ impl Services {
 
     /// The token request (with PKCE verifier and client authentication), then the ID token's validation;
     /// userinfo fills in an email the ID token left out.
-    async fn exchange_code(
+    async fn exchange_upstream_code(
         &self,
         provider: &OAuthProvider,
         metadata: &ProviderMetadata,
@@ -253,7 +262,7 @@ impl Services {
             ("code_verifier".to_owned(), String::from_utf8(verifier).map_err(CoreError::internal)?),
         ];
         let mut headers = vec![("accept", "application/json".to_owned())];
-        let secret = self.client_secret(provider)?;
+        let secret = self.upstream_client_secret(provider)?;
         match (provider.token_endpoint_auth_method.as_str(), secret) {
             ("client_secret_basic", Some(secret)) => {
                 let pair = format!("{}:{}", form_encode(&provider.client_id), form_encode(&secret));
@@ -266,7 +275,11 @@ impl Services {
                 }
             }
         }
-        crate::federation::check_outbound_url(&metadata.token_endpoint, &self.config.federation, "invalid_upstream_url")?;
+        crate::federation::check_outbound_url(
+            &metadata.token_endpoint,
+            &self.config.federation,
+            "invalid_upstream_url",
+        )?;
         let request = OutboundRequest { url: metadata.token_endpoint.clone(), form: Some(form), headers };
         let reply = self.federation.http.send(request).await.map_err(|e| CoreError::Upstream {
             code: "oauth_upstream_error",
@@ -274,7 +287,8 @@ impl Services {
         })?;
         let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
         if reply.status != 200 {
-            let printable = |v: &Value| v.as_str().unwrap_or("").chars().filter(|c| !c.is_control()).take(300).collect::<String>();
+            let printable =
+                |v: &Value| v.as_str().unwrap_or("").chars().filter(|c| !c.is_control()).take(300).collect::<String>();
             return Err(CoreError::invalid(
                 "oauth_exchange_failed",
                 format!(
@@ -321,7 +335,7 @@ impl Services {
         {
             let mut request = OutboundRequest::get(endpoint);
             request.headers.push(("authorization", format!("Bearer {access_token}")));
-            let info = self.fetch_json(request, "userinfo").await?;
+            let info = self.fetch_upstream_json(request, "userinfo").await?;
             // The userinfo answer counts only for the same subject (OpenID Connect Core 5.3.2).
             if info["sub"].as_str() == Some(claims.subject.as_str()) {
                 claims.email = info["email"].as_str().map(str::to_owned);

@@ -138,7 +138,9 @@ mod tests {
         let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
         header.kid = Some(record.kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
-        let jwks: JwkSet = serde_json::from_value(json!({"keys": [serde_json::from_str::<Value>(&record.public_jwk).unwrap()]})).unwrap();
+        let jwks: JwkSet =
+            serde_json::from_value(json!({"keys": [serde_json::from_str::<Value>(&record.public_jwk).unwrap()]}))
+                .unwrap();
         (token, jwks)
     }
 
@@ -148,7 +150,13 @@ mod tests {
     }
 
     fn expect(now: OffsetDateTime) -> IdTokenExpectations<'static> {
-        IdTokenExpectations { issuer: "https://idp.example", client_id: "client-1", nonce: "n-1", algs: &[Algorithm::RS256], now }
+        IdTokenExpectations {
+            issuer: "https://idp.example",
+            client_id: "client-1",
+            nonce: "n-1",
+            algs: &[Algorithm::RS256],
+            now,
+        }
     }
 
     #[test]
@@ -165,11 +173,17 @@ mod tests {
             f(&mut e);
             validate_id_token(&token, &jwks, &e).unwrap_err()
         };
-        assert!(matches!(wrong(&|e| e.issuer = "https://evil.example"), IdTokenError::Invalid(m) if m.contains("issued by")));
+        assert!(
+            matches!(wrong(&|e| e.issuer = "https://evil.example"), IdTokenError::Invalid(m) if m.contains("issued by"))
+        );
         assert!(matches!(wrong(&|e| e.client_id = "client-2"), IdTokenError::Invalid(m) if m.contains("not meant")));
         assert!(matches!(wrong(&|e| e.nonce = "n-2"), IdTokenError::Invalid(m) if m.contains("nonce")));
-        assert!(matches!(wrong(&|e| e.algs = &[Algorithm::ES256]), IdTokenError::Invalid(m) if m.contains("does not use")));
-        assert!(matches!(wrong(&|e| e.now = now + time::Duration::minutes(10)), IdTokenError::Invalid(m) if m.contains("expired")));
+        assert!(
+            matches!(wrong(&|e| e.algs = &[Algorithm::ES256]), IdTokenError::Invalid(m) if m.contains("does not use"))
+        );
+        assert!(
+            matches!(wrong(&|e| e.now = now + time::Duration::minutes(10)), IdTokenError::Invalid(m) if m.contains("expired"))
+        );
 
         let (_, other_jwks) = signed(claims(t));
         assert_eq!(validate_id_token(&token, &other_jwks, &expect(now)).unwrap_err(), IdTokenError::UnknownKey);
@@ -182,6 +196,8 @@ mod tests {
         let mut foreign = claims(t);
         foreign["azp"] = json!("client-9");
         let (token, jwks) = signed(foreign);
-        assert!(matches!(validate_id_token(&token, &jwks, &expect(now)), Err(IdTokenError::Invalid(m)) if m.contains("azp")));
+        assert!(
+            matches!(validate_id_token(&token, &jwks, &expect(now)), Err(IdTokenError::Invalid(m)) if m.contains("azp"))
+        );
     }
 }

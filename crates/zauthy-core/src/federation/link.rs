@@ -28,7 +28,7 @@ impl Services {
         if self.store.list_federated_identities(org_id, user_id).await?.iter().any(|i| i.provider_id == provider.id) {
             return Err(already_linked(&provider));
         }
-        self.start_authorization(org_id, input, Some(user_id)).await
+        self.start_upstream_authorization(org_id, input, Some(user_id)).await
     }
 
     /// The identity's account, signed in with `complete_sign_in` (tokens, or the MFA challenge).
@@ -73,7 +73,7 @@ impl Services {
                     if user.is_blocked {
                         return Err(blocked());
                     }
-                    self.attach(&*tx, provider, claims, &user, "verified_email").await?;
+                    self.attach_identity(&*tx, provider, claims, &user, "verified_email").await?;
                     user
                 }
                 None if provider.allow_signup => {
@@ -90,7 +90,7 @@ impl Services {
                         now,
                     ))
                     .await?;
-                    self.attach(&*tx, provider, claims, &user, "signup").await?;
+                    self.attach_identity(&*tx, provider, claims, &user, "signup").await?;
                     user
                 }
                 None => {
@@ -115,8 +115,7 @@ impl Services {
     ) -> Result<(User, FederatedIdentity)> {
         let org_id = provider.org_id.as_str();
         let tx = self.store.begin().await?;
-        let user =
-            tx.find_user(org_id, user_id).await?.ok_or(CoreError::NotFound { entity: "user" })?.user;
+        let user = tx.find_user(org_id, user_id).await?.ok_or(CoreError::NotFound { entity: "user" })?.user;
         if let Some(identity) = tx.find_federated_identity(org_id, &provider.id, &claims.subject).await? {
             if identity.user_id == user.id {
                 return Ok((user, identity));
@@ -129,12 +128,12 @@ impl Services {
         if tx.list_federated_identities(org_id, user_id).await?.iter().any(|i| i.provider_id == provider.id) {
             return Err(already_linked(provider));
         }
-        let identity = self.attach(&*tx, provider, claims, &user, "link").await?;
+        let identity = self.attach_identity(&*tx, provider, claims, &user, "link").await?;
         tx.commit().await?;
         Ok((user, identity))
     }
 
-    async fn attach(
+    async fn attach_identity(
         &self,
         repo: &dyn Repo,
         provider: &OAuthProvider,

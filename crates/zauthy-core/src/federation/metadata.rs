@@ -106,7 +106,7 @@ fn discovery_failed(detail: impl Into<String>) -> CoreError {
 
 impl Services {
     /// GETs `url` (checked against the outbound rules first) and parses the JSON answer.
-    pub(crate) async fn fetch_json(&self, request: OutboundRequest, what: &str) -> Result<serde_json::Value> {
+    pub(crate) async fn fetch_upstream_json(&self, request: OutboundRequest, what: &str) -> Result<serde_json::Value> {
         let settings = &self.config.federation;
         check_outbound_url(&request.url, settings, "invalid_upstream_url")?;
         let reply = self
@@ -127,7 +127,11 @@ impl Services {
 
     /// Fetches and checks a discovery document: its issuer must be the discovery URL's prefix, its
     /// endpoints must pass the outbound rules, and it must support the code flow (and S256, if it says).
-    pub(crate) async fn discover(&self, discovery_url: &str, use_cache: bool) -> Result<Arc<ProviderMetadata>> {
+    pub(crate) async fn discover_upstream(
+        &self,
+        discovery_url: &str,
+        use_cache: bool,
+    ) -> Result<Arc<ProviderMetadata>> {
         let ttl = Duration::from_secs(self.config.federation.metadata_ttl_secs);
         if use_cache
             && let Some(c) = self.federation.discovery.lock().unwrap_or_else(|e| e.into_inner()).get(discovery_url)
@@ -135,12 +139,13 @@ impl Services {
         {
             return Ok(c.value.clone());
         }
-        let value = self.fetch_json(OutboundRequest::get(discovery_url), "the discovery document").await.map_err(
-            |e| match e {
+        let value = self
+            .fetch_upstream_json(OutboundRequest::get(discovery_url), "the discovery document")
+            .await
+            .map_err(|e| match e {
                 CoreError::Upstream { detail, .. } => discovery_failed(detail),
                 other => other,
-            },
-        )?;
+            })?;
         let metadata: ProviderMetadata = serde_json::from_value(value).map_err(|e| {
             discovery_failed(format!("the discovery document lacks a required field or has the wrong type: {e}"))
         })?;
@@ -163,7 +168,8 @@ impl Services {
                     .map_err(|e| discovery_failed(format!("{name}: {e}")))?;
             }
         }
-        if !metadata.response_types_supported.is_empty() && !metadata.response_types_supported.iter().any(|r| r == "code")
+        if !metadata.response_types_supported.is_empty()
+            && !metadata.response_types_supported.iter().any(|r| r == "code")
         {
             return Err(discovery_failed("the provider does not support the authorization code flow"));
         }
@@ -174,17 +180,18 @@ impl Services {
             return Err(discovery_failed("the provider signs ID tokens with no algorithm zauthy accepts"));
         }
         let metadata = Arc::new(metadata);
-        self.federation.discovery.lock().unwrap_or_else(|e| e.into_inner()).insert(
-            discovery_url.to_owned(),
-            Cached { value: metadata.clone(), fetched: Instant::now() },
-        );
+        self.federation
+            .discovery
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(discovery_url.to_owned(), Cached { value: metadata.clone(), fetched: Instant::now() });
         Ok(metadata)
     }
 
     /// The provider's endpoints: from its discovery URL if it has one, else its preset's.
-    pub(crate) async fn provider_metadata(&self, provider: &OAuthProvider) -> Result<Arc<ProviderMetadata>> {
+    pub(crate) async fn upstream_metadata(&self, provider: &OAuthProvider) -> Result<Arc<ProviderMetadata>> {
         match &provider.discovery_url {
-            Some(url) => self.discover(url, true).await,
+            Some(url) => self.discover_upstream(url, true).await,
             None => ProviderMetadata::preset(provider.kind)
                 .map(Arc::new)
                 .ok_or_else(|| CoreError::internal("an OIDC provider without a discovery URL")),
@@ -205,7 +212,7 @@ impl Services {
                 return Ok(c.value.clone());
             }
         }
-        let value = self.fetch_json(OutboundRequest::get(jwks_uri), "the JWKS").await?;
+        let value = self.fetch_upstream_json(OutboundRequest::get(jwks_uri), "the JWKS").await?;
         // Keys we cannot read (encryption keys, unknown types) are skipped rather than failing the set.
         let keys: Vec<Jwk> = value["keys"]
             .as_array()

@@ -25,7 +25,9 @@ pub use providers::{ProviderInput, ProviderUpdate};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-pub(crate) use crate::ids::{FEDERATED_IDENTITY as IDENTITY_ID, OAUTH_PROVIDER as PROVIDER_ID, OAUTH_STATE as STATE_ID};
+pub(crate) use crate::ids::{
+    FEDERATED_IDENTITY as IDENTITY_ID, OAUTH_PROVIDER as PROVIDER_ID, OAUTH_STATE as STATE_ID,
+};
 
 /// Which preset a provider follows. Presets know their endpoints and quirks; `Oidc` reads them from the
 /// issuer's discovery document.

@@ -85,7 +85,8 @@ pub fn check_outbound_url(raw: &str, settings: &FederationSettings, code: &'stat
     if let Some(ip) = literal
         && !settings.allow_private_addresses
     {
-        let why = if crate::webhooks::is_public_address(ip) { "a host name, not an IP address" } else { "a public host" };
+        let why =
+            if crate::webhooks::is_public_address(ip) { "a host name, not an IP address" } else { "a public host" };
         return Err(invalid(&format!("must name {why}")));
     }
     Ok(url)
@@ -112,8 +113,12 @@ mod tests {
         ] {
             assert!(check_outbound_url(bad, &strict, "c").is_err(), "{bad}");
         }
-        assert!(check_outbound_url("https://accounts.google.com/.well-known/openid-configuration", &strict, "c").is_ok());
+        assert!(
+            check_outbound_url("https://accounts.google.com/.well-known/openid-configuration", &strict, "c").is_ok()
+        );
         let dev = FederationSettings { allow_http: true, allow_private_addresses: true, ..Default::default() };
-        assert!(check_outbound_url("http://127.0.0.1:8080/o/org_x/.well-known/openid-configuration", &dev, "c").is_ok());
+        assert!(
+            check_outbound_url("http://127.0.0.1:8080/o/org_x/.well-known/openid-configuration", &dev, "c").is_ok()
+        );
     }
 }

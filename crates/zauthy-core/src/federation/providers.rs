@@ -68,7 +68,9 @@ fn parse_slug(raw: &str) -> Result<String> {
         && raw.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if !ok {
-        return Err(bad("provider must be 1 to 32 lowercase letters, digits, '-' or '_' (e.g. \"google\", \"acme-sso\")"));
+        return Err(bad(
+            "provider must be 1 to 32 lowercase letters, digits, '-' or '_' (e.g. \"google\", \"acme-sso\")",
+        ));
     }
     Ok(raw.to_owned())
 }
@@ -131,7 +133,7 @@ struct Draft {
 
 impl Services {
     /// Validates `draft` (fetching its discovery document) and writes it over `into`, sealing new secrets.
-    async fn settle(&self, draft: Draft, into: &mut OAuthProvider) -> Result<()> {
+    async fn settle_oauth_provider(&self, draft: Draft, into: &mut OAuthProvider) -> Result<()> {
         let kind = draft.kind;
         into.display_name = printable(&draft.display_name, "display_name", 100)?;
         into.client_id = printable(&draft.client_id, "client_id", 255)?;
@@ -190,7 +192,7 @@ impl Services {
         into.issuer = match &draft.discovery_url {
             Some(url) => {
                 check_outbound_url(url, &self.config.federation, "invalid_discovery_url")?;
-                self.discover(url, false).await?.issuer.clone()
+                self.discover_upstream(url, false).await?.issuer.clone()
             }
             None => match Services::preset_metadata(kind) {
                 Some(m) => m.issuer,
@@ -261,7 +263,7 @@ impl Services {
             allow_signup: input.allow_signup.unwrap_or(true),
             link_by_verified_email: input.link_by_verified_email.unwrap_or(false),
         };
-        self.settle(draft, &mut provider).await?;
+        self.settle_oauth_provider(draft, &mut provider).await?;
         let tx = self.store.begin().await?;
         tx.insert_oauth_provider(&provider).await.map_err(|e| match e {
             CoreError::Conflict { .. } => CoreError::conflict(
@@ -311,7 +313,9 @@ impl Services {
             new_client_secret: update.client_secret,
             discovery_url: update.discovery_url.unwrap_or_else(|| current.discovery_url.clone()),
             scopes: update.scopes.unwrap_or_else(|| current.scopes.clone()),
-            auth_method: update.token_endpoint_auth_method.unwrap_or_else(|| current.token_endpoint_auth_method.clone()),
+            auth_method: update
+                .token_endpoint_auth_method
+                .unwrap_or_else(|| current.token_endpoint_auth_method.clone()),
             response_mode,
             team_id: update.team_id.or_else(|| current.apple_team_id.clone()),
             key_id: update.key_id.or_else(|| current.apple_key_id.clone()),
@@ -321,7 +325,7 @@ impl Services {
             link_by_verified_email: update.link_by_verified_email.unwrap_or(current.link_by_verified_email),
         };
         let mut next = current.clone();
-        self.settle(draft, &mut next).await?;
+        self.settle_oauth_provider(draft, &mut next).await?;
         next.updated_at = self.now();
         let tx = self.store.begin().await?;
         if !tx.update_oauth_provider(&next).await? {
@@ -364,9 +368,10 @@ impl Services {
     }
 
     /// The provider's client secret for the token request: stored, or (Apple) signed now.
-    pub(crate) fn client_secret(&self, provider: &OAuthProvider) -> Result<Option<String>> {
+    pub(crate) fn upstream_client_secret(&self, provider: &OAuthProvider) -> Result<Option<String>> {
         let open = |enc: &str, what: &str| -> Result<String> {
-            let raw = self.keys.master().decrypt(enc, &secret_context(&provider.id, what)).map_err(CoreError::internal)?;
+            let raw =
+                self.keys.master().decrypt(enc, &secret_context(&provider.id, what)).map_err(CoreError::internal)?;
             String::from_utf8(raw).map_err(CoreError::internal)
         };
         if provider.kind == ProviderKind::Apple {

@@ -72,7 +72,11 @@ pub(crate) fn is_pkce_text(s: &str) -> bool {
 }
 
 /// Checks everything after the redirect URI; an error here is redirected to the client.
-fn validate_params(client: &OidcClient, p: &HashMap<String, String>, redirect_uri: String) -> Result<AuthParams, OAuthError> {
+fn validate_params(
+    client: &OidcClient,
+    p: &HashMap<String, String>,
+    redirect_uri: String,
+) -> Result<AuthParams, OAuthError> {
     let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
     for (name, error) in [("request", "request_not_supported"), ("registration", "registration_not_supported")] {
         if get(name).is_some() {
@@ -85,7 +89,9 @@ fn validate_params(client: &OidcClient, p: &HashMap<String, String>, redirect_ur
     match get("response_type") {
         Some("code") => {}
         None => return Err(bad("invalid_request", "response_type is required")),
-        Some(other) => return Err(bad("unsupported_response_type", format!("response_type {other:?} is not supported"))),
+        Some(other) => {
+            return Err(bad("unsupported_response_type", format!("response_type {other:?} is not supported")));
+        }
     }
     if !client.grant_types.iter().any(|g| g == GRANT_AUTHORIZATION_CODE) {
         return Err(bad("unauthorized_client", "this client may not use the authorization code flow"));
@@ -117,8 +123,10 @@ fn validate_params(client: &OidcClient, p: &HashMap<String, String>, redirect_ur
         (Some(_), Some("S256")) => return Err(bad("invalid_request", "code_challenge is malformed")),
         (Some(_), _) => return Err(bad("invalid_request", "code_challenge_method must be S256")),
     };
-    let prompt: Vec<String> = get("prompt").unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    if let Some(unknown) = prompt.iter().find(|v| !["none", "login", "consent", "select_account"].contains(&v.as_str())) {
+    let prompt: Vec<String> =
+        get("prompt").unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    if let Some(unknown) = prompt.iter().find(|v| !["none", "login", "consent", "select_account"].contains(&v.as_str()))
+    {
         return Err(bad("invalid_request", format!("prompt {unknown:?} is not supported")));
     }
     if prompt.iter().any(|v| v == "none") && prompt.len() > 1 {
@@ -126,7 +134,12 @@ fn validate_params(client: &OidcClient, p: &HashMap<String, String>, redirect_ur
     }
     let max_age = match get("max_age") {
         None => None,
-        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| bad("invalid_request", "max_age must be a non-negative integer"))?),
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| bad("invalid_request", "max_age must be a non-negative integer"))?,
+        ),
     };
     let claims = match get("claims") {
         None => None,
@@ -202,7 +215,13 @@ impl Services {
         Ok(Ok(id))
     }
 
-    async fn keep_request(&self, org_id: &str, client: &OidcClient, params: AuthParams, ttl: Duration) -> Result<String> {
+    async fn keep_request(
+        &self,
+        org_id: &str,
+        client: &OidcClient,
+        params: AuthParams,
+        ttl: Duration,
+    ) -> Result<String> {
         let now = self.now();
         let request = AuthRequest {
             id: crate::crypto::new_opaque_token(ids::OIDC_AUTH_REQUEST),

@@ -260,7 +260,8 @@ impl Services {
         granted: &[String],
     ) -> Result<()> {
         let now = self.now();
-        let (id, created_at) = previous.map(|c| (c.id, c.created_at)).unwrap_or_else(|| (ids::new_id(ids::OIDC_CONSENT), now));
+        let (id, created_at) =
+            previous.map(|c| (c.id, c.created_at)).unwrap_or_else(|| (ids::new_id(ids::OIDC_CONSENT), now));
         repo.save_consent(&Consent {
             id,
             org_id: user.org_id.clone(),

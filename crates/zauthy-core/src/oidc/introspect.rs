@@ -23,9 +23,7 @@ impl Services {
         let now = self.now().unix_timestamp();
         // A token issued for a user is active only while its grant stands (not revoked, not reused).
         let claims = match claims {
-            Some(c) if c.get("gid").is_some() => {
-                self.verify_user_access_token(org_id, token).await?.map(|(c, _, _)| c)
-            }
+            Some(c) if c.get("gid").is_some() => self.verify_user_access_token(org_id, token).await?.map(|(c, _, _)| c),
             other => other,
         };
         Ok(Ok(match claims {

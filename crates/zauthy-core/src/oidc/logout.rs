@@ -38,7 +38,8 @@ impl Services {
             let Some(aud) = aud else {
                 return bad("id_token_hint is not an ID token of this issuer");
             };
-            let verified = self.keys.verify_for_audience(&*self.store, org_id, hint, &aud, &self.issuer(org_id)).await?;
+            let verified =
+                self.keys.verify_for_audience(&*self.store, org_id, hint, &aud, &self.issuer(org_id)).await?;
             let Some(claims) = verified else {
                 return bad("id_token_hint is not an ID token of this issuer");
             };
@@ -58,8 +59,7 @@ impl Services {
         let redirect = match p.get("post_logout_redirect_uri").filter(|u| !u.is_empty()) {
             None => None,
             Some(uri) => {
-                let Some(_) = client.as_ref().filter(|c| c.post_logout_redirect_uris.iter().any(|u| u == uri))
-                else {
+                let Some(_) = client.as_ref().filter(|c| c.post_logout_redirect_uris.iter().any(|u| u == uri)) else {
                     return bad("post_logout_redirect_uri is not registered for this client");
                 };
                 let mut url = uri.clone();

@@ -13,9 +13,9 @@ mod token;
 mod userinfo;
 
 pub use authorize::{AuthRedirect, AuthorizeError, REQUEST_URI_PREFIX};
-pub use logout::EndSession;
 pub use clients::{ClientInput, ClientUpdate, CreatedClient};
 pub use consent::{ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, AuthorizationStep, ConsentDecision, ConsentPrompt};
+pub use logout::EndSession;
 pub use records::{AuthCode, AuthParams, AuthRequest, ClientRefreshToken, Consent, Grant};
 pub use token::{ClientAuth, OAuthError, TokenResponse};
 

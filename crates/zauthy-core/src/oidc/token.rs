@@ -3,17 +3,19 @@
 //! their own `{"error","error_description"}` shape, not the API's. A spent code or refresh token presented
 //! again revokes everything issued from its grant (RFC 6749 §4.1.2, RFC 9700 §4.14).
 
-use super::{ClientType, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, Grant as OidcGrant, OidcClient};
+use super::{
+    ClientType, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, Grant as OidcGrant, OidcClient,
+};
 use crate::accounts::User;
-use crate::events::{Event, types};
-use data_encoding::BASE64URL_NOPAD;
-use serde_json::json;
-use sha2::Digest;
 use crate::error::Result;
+use crate::events::{Event, types};
 use crate::services::Services;
 use crate::tokens::SigningAlg;
 use crate::{crypto, ids};
+use data_encoding::BASE64URL_NOPAD;
 use serde::Serialize;
+use serde_json::json;
+use sha2::Digest;
 
 /// How the client presented itself at the token endpoint.
 #[derive(Debug, Clone)]
@@ -162,7 +164,14 @@ impl Services {
             jti: ids::new_id("at"),
         };
         let access_token = self.keys.sign_with(&*self.store, org_id, SigningAlg::EdDSA, now, &claims).await?;
-        Ok(Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope, id_token: None, refresh_token: None }))
+        Ok(Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in: ttl,
+            scope,
+            id_token: None,
+            refresh_token: None,
+        }))
     }
 }
 
@@ -266,7 +275,9 @@ impl Services {
                 }
             }
             (Some(_), _) => return Ok(Err(invalid_grant("a valid code_verifier is required"))),
-            (None, Some(_)) => return Ok(Err(invalid_grant("code_verifier given but the request had no code_challenge"))),
+            (None, Some(_)) => {
+                return Ok(Err(invalid_grant("code_verifier given but the request had no code_challenge")));
+            }
             (None, None) => {}
         }
         let Some((grant, user)) = self.live_grant(&client, &grant.id).await? else {

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use zauthy_core::federation::{CallbackInput, CallbackOutcome, FederatedIdentity, InitInput, InitOutcome, OAuthProvider};
+use zauthy_core::federation::{
+    CallbackInput, CallbackOutcome, FederatedIdentity, InitInput, InitOutcome, OAuthProvider,
+};
 
 pub use providers::{CreateProviderRequest, ProviderResponse, UpdateProviderRequest};
 
@@ -107,6 +109,8 @@ pub struct CallbackRequest {
     pub error_description: Option<String>,
     /// Apple's `user` form field (JSON with the user's name), sent only the first time.
     pub user: Option<String>,
+    /// The `iss` the redirect URL received (RFC 9207), if the provider sends one: it must be the provider's.
+    pub iss: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -152,7 +156,7 @@ pub enum CallbackResponse {
 /// provider allows it.
 #[utoipa::path(post, path = "/auth/oauth/callback", tag = "social login", security(("bearer" = [])), request_body = CallbackRequest,
     responses((status = 200, body = CallbackResponse),
-        (status = 400, body = ErrorBody, description = "invalid_oauth_state, oauth_state_expired, oauth_state_used, oauth_state_mismatch, oauth_denied, oauth_exchange_failed, oauth_email_missing, oauth_provider_unavailable"),
+        (status = 400, body = ErrorBody, description = "invalid_oauth_state, oauth_state_expired, oauth_state_used, oauth_state_mismatch, oauth_issuer_mismatch, oauth_denied, oauth_exchange_failed, oauth_email_missing, oauth_provider_unavailable"),
         (status = 401, body = ErrorBody, description = "invalid_id_token, api_key_required, user_token_required"),
         (status = 403, body = ErrorBody, description = "oauth_signup_disabled, user_blocked"),
         (status = 409, body = ErrorBody, description = "oauth_account_exists, oauth_identity_in_use, oauth_provider_already_linked"),
@@ -171,6 +175,7 @@ pub async fn callback(
         error: b.error,
         error_description: b.error_description,
         user: b.user,
+        iss: b.iss,
     };
     Ok(Json(match state.services.oauth_callback(&actor, input, &client).await? {
         CallbackOutcome::SignedIn(outcome) => CallbackResponse::SignedIn(outcome.into()),

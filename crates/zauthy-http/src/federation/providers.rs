@@ -254,7 +254,9 @@ pub async fn delete_provider(
 }
 
 pub fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create_provider, list_providers))
-        .routes(routes!(get_provider, update_provider, delete_provider))
+    OpenApiRouter::new().routes(routes!(create_provider, list_providers)).routes(routes!(
+        get_provider,
+        update_provider,
+        delete_provider
+    ))
 }

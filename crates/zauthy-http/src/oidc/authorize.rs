@@ -17,7 +17,11 @@ fn single_valued(pairs: Vec<(String, String)>) -> Result<HashMap<String, String>
     let mut out = HashMap::new();
     for (k, v) in pairs {
         if out.insert(k.clone(), v).is_some() {
-            return Err(PageError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("parameter {k} is repeated")));
+            return Err(PageError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("parameter {k} is repeated"),
+            ));
         }
     }
     Ok(out)
@@ -55,11 +59,7 @@ async fn authorize(
     Query(query): Query<Vec<(String, String)>>,
     RawForm(body): RawForm,
 ) -> Result<Response, PageError> {
-    let pairs = if method == Method::POST {
-        url::form_urlencoded::parse(&body).into_owned().collect()
-    } else {
-        query
-    };
+    let pairs = if method == Method::POST { url::form_urlencoded::parse(&body).into_owned().collect() } else { query };
     let params = single_valued(pairs)?;
     match state.services.start_authorization(&org.0.id, &params).await.map_err(PageError::from)? {
         Ok(request_id) => Ok(redirect(&consent_path(&org, &request_id))),
@@ -81,7 +81,13 @@ const SCOPE_TEXT: &[(&str, &str)] = &[
     ("offline_access", "Stay signed in when you are not using it"),
 ];
 
-fn consent_page(state: &AppState, org: &HostedOrg, headers: &HeaderMap, request_id: &str, prompt: &ConsentPrompt) -> Response {
+fn consent_page(
+    state: &AppState,
+    org: &HostedOrg,
+    headers: &HeaderMap,
+    request_id: &str,
+    prompt: &ConsentPrompt,
+) -> Response {
     let csrf = Csrf::for_page(state, &org.0.id, headers);
     let items: String = prompt
         .scopes
@@ -167,7 +173,9 @@ async fn submit_consent(
             ConsentDecision::Approve(fields.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect())
         }
         Some("deny") => ConsentDecision::Deny,
-        _ => return Err(PageError::new(StatusCode::BAD_REQUEST, "invalid_request", "decision must be approve or deny")),
+        _ => {
+            return Err(PageError::new(StatusCode::BAD_REQUEST, "invalid_request", "decision must be approve or deny"));
+        }
     };
     let r = state.services.decide_consent(&org.0.id, request_id, signed_in, decision).await?;
     Ok(to_client(&r))
@@ -205,7 +213,11 @@ async fn sign_out_and_leave(
     Ok(response)
 }
 
-async fn checked_end_session(state: &AppState, org: &HostedOrg, p: &HashMap<String, String>) -> Result<EndSession, PageError> {
+async fn checked_end_session(
+    state: &AppState,
+    org: &HostedOrg,
+    p: &HashMap<String, String>,
+) -> Result<EndSession, PageError> {
     match state.services.check_end_session(&org.0.id, p).await? {
         Ok(target) => Ok(target),
         Err(e) => Err(fatal(&e)),
@@ -233,10 +245,8 @@ async fn end_session(
         return sign_out_and_leave(&state, &org, &headers, &target).await;
     }
     let csrf = Csrf::for_page(&state, &org.0.id, &headers);
-    let hidden: String = params
-        .iter()
-        .map(|(k, v)| format!(r#"<input type="hidden" name="{}" value="{}">"#, esc(k), esc(v)))
-        .collect();
+    let hidden: String =
+        params.iter().map(|(k, v)| format!(r#"<input type="hidden" name="{}" value="{}">"#, esc(k), esc(v))).collect();
     let who = target.client_name.as_deref().map(|n| format!(" (asked by {})", esc(n))).unwrap_or_default();
     let body = format!(
         r#"<p>Sign out of {org}{who}?</p>

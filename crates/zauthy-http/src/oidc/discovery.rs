@@ -18,12 +18,13 @@ use zauthy_core::oidc::OAuthError;
     params(("org_id" = String, Path, description = "The organization id (org_…)")),
     responses((status = 200, description = "OpenID provider metadata", content_type = "application/json"),
         (status = 404, body = crate::error::ErrorBody)))]
-pub async fn openid_configuration(State(state): State<AppState>, ApiPath(org_id): ApiPath<String>) -> ApiResult<Response> {
+pub async fn openid_configuration(
+    State(state): State<AppState>,
+    ApiPath(org_id): ApiPath<String>,
+) -> ApiResult<Response> {
     state.services.store.find_org(&org_id).await?.ok_or_else(ApiError::not_found)?;
     let mut response = axum::Json(state.services.provider_metadata(&org_id)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("public, max-age=300"));
+    response.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("public, max-age=300"));
     Ok(response)
 }
 

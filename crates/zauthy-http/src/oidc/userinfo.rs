@@ -28,11 +28,8 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 /// RFC 6750 §3: 401 with `WWW-Authenticate: Bearer error=…`.
 fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let mut response = (
-        status,
-        axum::Json(serde_json::json!({"error": error, "error_description": description})),
-    )
-        .into_response();
+    let mut response =
+        (status, axum::Json(serde_json::json!({"error": error, "error_description": description}))).into_response();
     let challenge = format!(r#"Bearer error="{error}", error_description="{description}""#);
     if let Ok(v) = HeaderValue::from_str(&challenge) {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
@@ -47,7 +44,9 @@ async fn answer_userinfo(state: &AppState, org_id: &str, token: Option<String>) 
     };
     Ok(match state.services.userinfo(org_id, &token).await? {
         Some(claims) => no_store_json(claims),
-        None => bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is invalid, expired or revoked"),
+        None => {
+            bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is invalid, expired or revoked")
+        }
     })
 }
 

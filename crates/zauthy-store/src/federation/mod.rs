@@ -13,7 +13,8 @@ use zauthy_core::store::FederationRepo;
 fn to_provider(m: providers::Model) -> Result<OAuthProvider> {
     Ok(OAuthProvider {
         kind: ProviderKind::parse(&m.kind).ok_or_else(|| corrupt("provider kind", &m.kind))?,
-        response_mode: ResponseMode::parse(&m.response_mode).ok_or_else(|| corrupt("response mode", &m.response_mode))?,
+        response_mode: ResponseMode::parse(&m.response_mode)
+            .ok_or_else(|| corrupt("response mode", &m.response_mode))?,
         scopes: m.scopes.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         id: m.id,
         org_id: m.org_id,

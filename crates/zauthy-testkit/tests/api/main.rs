@@ -17,4 +17,5 @@ mod passwordless;
 mod passwords;
 mod ratelimit;
 mod sessions;
+mod social_login;
 mod webhooks;
