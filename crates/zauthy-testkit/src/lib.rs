@@ -1,6 +1,7 @@
 //! Test harness: a real zauthy server per test on a random port, with its own database (a temp SQLite file,
 //! or a fresh PostgreSQL database when `ZAUTHY_TEST_PG_URL` is set), a real SMTP sink and a movable clock.
 
+pub mod browser;
 pub mod http_sink;
 pub mod smtp;
 

@@ -3,83 +3,12 @@
 //! redirects off-site; the pages' passkey endpoints with a software passkey (the browser test drives the
 //! buttons themselves).
 
-use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::prelude::*;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+use zauthy_testkit::browser::{Jar, csrf_in, get_page, post_form};
 use zauthy_testkit::{TestApp, TestOrg, TestResponse, TestUser};
-
-/// A browser's cookie jar, kept by hand so the test sees every `Set-Cookie`.
-#[derive(Default)]
-struct Jar(Vec<(String, String)>);
-
-impl Jar {
-    fn take(&mut self, r: &TestResponse) {
-        for value in r.headers.get_all(SET_COOKIE) {
-            let text = value.to_str().unwrap();
-            let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            self.0.retain(|(n, _)| n != name);
-            if !attributes.contains("Max-Age=0") {
-                self.0.push((name.to_owned(), value.to_owned()));
-            }
-        }
-    }
-
-    fn header(&self) -> String {
-        self.0.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-}
-
-/// `application/x-www-form-urlencoded` encoding of one key or value.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => (b as char).to_string(),
-            b' ' => "+".to_owned(),
-            b => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// The value of `name="csrf_token"` in a page.
-fn csrf_in(page: &str) -> String {
-    let marker = r#"name="csrf_token" value=""#;
-    let at = page.find(marker).unwrap_or_else(|| panic!("no CSRF field in:\n{page}"));
-    page[at + marker.len()..].split('"').next().unwrap().to_owned()
-}
-
-async fn get_page(app: &TestApp, jar: &mut Jar, path: &str) -> TestResponse {
-    let r = app.send(app.client.get(app.url(path)).header(COOKIE, jar.header())).await;
-    jar.take(&r);
-    r
-}
-
-async fn post_form(
-    app: &TestApp,
-    jar: &mut Jar,
-    path: &str,
-    origin: Option<&str>,
-    form: &[(&str, &str)],
-) -> TestResponse {
-    let body: Vec<String> = form.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
-    let mut request = app
-        .client
-        .post(app.url(path))
-        .header(COOKIE, jar.header())
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(body.join("&"));
-    if let Some(origin) = origin {
-        request = request.header(ORIGIN, origin);
-    }
-    let r = app.send(request).await;
-    jar.take(&r);
-    r
-}
 
 async fn setup() -> (TestApp, TestOrg, TestUser) {
     let app = TestApp::spawn().await;

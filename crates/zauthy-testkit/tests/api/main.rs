@@ -9,6 +9,7 @@ mod mfa;
 mod oidc_clients;
 mod oidc_introspect;
 mod oidc_keys;
+mod oidc_provider;
 mod oidc_token;
 mod ops;
 mod orgs;

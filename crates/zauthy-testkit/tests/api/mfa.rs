@@ -23,7 +23,7 @@ fn hotp(secret: &[u8], counter: u64) -> String {
 }
 
 /// The code an authenticator app shows for `secret` (base32) at the server's current time.
-fn code_now(app: &TestApp, secret: &str) -> String {
+pub(crate) fn code_now(app: &TestApp, secret: &str) -> String {
     let key = BASE32_NOPAD.decode(secret.as_bytes()).expect("a base32 secret");
     hotp(&key, app.services.now().unix_timestamp() as u64 / 30)
 }
@@ -54,7 +54,7 @@ async fn verify(app: &TestApp, bearer: &str, body: Value) -> TestResponse {
 
 /// Enrols `user` and returns the secret and backup codes. Moves the clock to the next step afterwards, so
 /// the confirming code's step is spent and the next code differs.
-async fn enrol(app: &TestApp, user: &TestUser) -> (String, Vec<String>) {
+pub(crate) async fn enrol(app: &TestApp, user: &TestUser) -> (String, Vec<String>) {
     let r = setup(app, user).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let secret = r.str("/secret");

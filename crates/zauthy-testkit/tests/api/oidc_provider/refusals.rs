@@ -1,0 +1,199 @@
+//! What the provider refuses: unregistered redirect URIs (shown, never redirected), PKCE mistakes, code
+//! reuse (which revokes what the code gave), expired codes, wrong client authentication, another client's
+//! code and another organization's client.
+
+use super::*;
+use time::Duration;
+use zauthy_testkit::browser::Browser;
+
+fn base<'a>(rp: &'a Rp) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("client_id", rp.id.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("state", "s"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ]
+}
+
+fn with<'a>(mut params: Vec<(&'a str, &'a str)>, key: &'a str, value: &'a str) -> Vec<(&'a str, &'a str)> {
+    params.retain(|(k, _)| *k != key);
+    params.push((key, value));
+    params
+}
+
+async fn exchange(app: &TestApp, org: &TestOrg, rp: &Rp, code: &str, verifier: Option<&str>) -> TestResponse {
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT)];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    post_oauth(app, org, "token", rp, &form).await
+}
+
+#[tokio::test]
+async fn an_unregistered_or_near_miss_redirect_uri_is_shown_as_an_error_and_never_followed() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let rp = register(&app, &org, json!({})).await;
+    let mut browser = Browser::new(&app);
+    for uri in
+        ["https://evil.example/cb", "https://rp.example/cb/", "https://rp.example/cb?x=1", "https://RP.example/cb"]
+    {
+        let r = browser.get(&authorize_url(&app, &org, &with(base(&rp), "redirect_uri", uri))).await;
+        assert_eq!(r.status, 400, "{uri}: {}", r.text);
+        assert!(location(&r).is_none(), "{uri} must not be redirected to");
+    }
+    let r =
+        browser.get(&authorize_url(&app, &org, &with(base(&rp), "client_id", "cli_000000000000000000000000"))).await;
+    assert_eq!((r.status, location(&r)), (400, None), "unknown client");
+    // The same parameter twice is refused (RFC 6749 §3.1).
+    let mut twice = base(&rp);
+    twice.push(("redirect_uri", "https://evil.example/cb"));
+    assert_eq!(browser.get(&authorize_url(&app, &org, &twice)).await.status, 400);
+}
+
+#[tokio::test]
+async fn bad_parameters_with_a_good_redirect_uri_go_back_to_the_client_as_errors() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let rp = register(&app, &org, json!({})).await;
+    let public = register(&app, &org, json!({"name": "SPA", "client_type": "public"})).await;
+    let mut browser = Browser::new(&app);
+    let cases = [
+        (with(base(&rp), "response_type", "token"), "unsupported_response_type"),
+        (with(base(&rp), "scope", "openid admin"), "invalid_scope"),
+        (with(base(&rp), "code_challenge_method", "plain"), "invalid_request"),
+        (with(base(&rp), "prompt", "none login"), "invalid_request"),
+        (with(base(&rp), "request", "eyJhbGciOiJub25lIn0.e30."), "request_not_supported"),
+        (base(&public).into_iter().filter(|(k, _)| !k.starts_with("code_challenge")).collect(), "invalid_request"),
+    ];
+    for (params, error) in cases {
+        let r = browser.get(&authorize_url(&app, &org, &params)).await;
+        let back = callback(&r);
+        assert_eq!((back["error"].as_str(), back["state"].as_str()), (error, "s"), "{params:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_code_needs_the_right_pkce_verifier_redirect_uri_and_client() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = register(&app, &org, json!({})).await;
+    let other = register(&app, &org, json!({"name": "Other"})).await;
+
+    let code = code_for(&app, &org, &rp, &user, &[]).await;
+    let r = exchange(&app, &org, &rp, &code, None).await;
+    assert_eq!(r.body["error"], "invalid_grant", "missing verifier: {}", r.text);
+    let wrong = "x".repeat(43);
+    assert_eq!(exchange(&app, &org, &rp, &code, Some(&wrong)).await.body["error"], "invalid_grant");
+    let r = post_oauth(
+        &app,
+        &org,
+        "token",
+        &rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://rp.example/other"),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(r.body["error"], "invalid_grant", "another redirect_uri");
+    assert_eq!(
+        exchange(&app, &org, &other, &code, Some(VERIFIER)).await.body["error"],
+        "invalid_grant",
+        "another client"
+    );
+    let wrong_secret = Rp { id: rp.id.clone(), secret: "cs_wrong".into() };
+    let r = exchange(&app, &org, &wrong_secret, &code, Some(VERIFIER)).await;
+    assert_eq!((r.status, r.body["error"].as_str()), (401, Some("invalid_client")));
+    // None of those spent it.
+    let r = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[tokio::test]
+async fn a_code_used_twice_is_refused_and_revokes_the_tokens_it_gave() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = register(&app, &org, json!({})).await;
+    let code = code_for(&app, &org, &rp, &user, &[]).await;
+    let first = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let again = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
+    assert_eq!(again.body["error"], "invalid_grant");
+    let r = post_oauth(&app, &org, "introspect", &rp, &[("token", &first.str("/access_token"))]).await;
+    assert_eq!(r.body["active"], false, "the first exchange's access token is revoked");
+    let r = post_oauth(
+        &app,
+        &org,
+        "token",
+        &rp,
+        &[("grant_type", "refresh_token"), ("refresh_token", &first.str("/refresh_token"))],
+    )
+    .await;
+    assert_eq!(r.body["error"], "invalid_grant", "and its refresh token");
+    let events = app.get("/api/v1/events?type=security.oidc_token_reuse", Some(&org.api_key)).await;
+    assert_eq!(events.body["events"][0]["data"]["kind"], "authorization_code", "{}", events.text);
+}
+
+#[tokio::test]
+async fn an_expired_code_is_refused() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = register(&app, &org, json!({})).await;
+    let code = code_for(&app, &org, &rp, &user, &[]).await;
+    app.clock.advance(Duration::seconds(61));
+    let r = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
+    assert_eq!(r.body["error"], "invalid_grant", "{}", r.text);
+}
+
+#[tokio::test]
+async fn another_organizations_client_is_unknown_here_everywhere() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let elsewhere = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = register(&app, &org, json!({})).await;
+    let mut browser = Browser::new(&app);
+    let r = browser.get(&authorize_url(&app, &elsewhere, &base(&rp))).await;
+    assert_eq!((r.status, location(&r)), (400, None), "its authorize page does not know the client");
+    let code = code_for(&app, &org, &rp, &user, &[]).await;
+    let r = exchange(&app, &elsewhere, &rp, &code, Some(VERIFIER)).await;
+    assert_eq!(r.body["error"], "invalid_client", "nor its token endpoint: {}", r.text);
+    let t = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
+    let r = app
+        .send(app.client.get(app.url(&format!("/o/{}/userinfo", elsewhere.id))).bearer_auth(t.str("/access_token")))
+        .await;
+    assert_eq!(r.status, 401, "nor its userinfo");
+}
+
+#[tokio::test]
+async fn the_consent_form_refuses_posts_without_the_csrf_token() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = register(&app, &org, json!({})).await;
+    let mut browser = Browser::new(&app);
+    let r = browser.get(&authorize_url(&app, &org, &base(&rp))).await;
+    let r = browser.follow(r).await;
+    let r = browser.sign_in(r, &user.email, &user.password).await;
+    let request = hidden_value(&r.text, "request").unwrap();
+    let origin = browser.origin();
+    let r = zauthy_testkit::browser::post_form(
+        &app,
+        &mut browser.jar,
+        &format!("/o/{}/consent", org.id),
+        Some(&origin),
+        &[("request", &request), ("decision", "approve")],
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(location(&r).is_none());
+}
