@@ -102,6 +102,21 @@ impl Services {
         self.start_upstream_authorization(&org_id, input, None).await
     }
 
+    /// Where the hosted sign-in page's own social sign-ins come back to (zauthy's page, not the application's).
+    pub fn hosted_oauth_callback(&self, org_id: &str) -> String {
+        format!("{}/oauth/callback", self.issuer(org_id))
+    }
+
+    /// Starts a sign-in from the hosted sign-in page: the provider returns to `hosted_oauth_callback`, which
+    /// needs no entry in allowed_redirect_urls. Permissions: the hosted pages.
+    pub async fn oauth_hosted_init(&self, actor: &Actor, provider: &str) -> Result<InitOutcome> {
+        let Actor::Hosted { org_id } = actor else {
+            return Err(CoreError::forbidden("only the hosted pages start hosted sign-ins"));
+        };
+        let input = InitInput { provider: provider.to_owned(), redirect_url: self.hosted_oauth_callback(org_id) };
+        self.start_upstream_authorization(org_id, input, None).await
+    }
+
     /// Records one authorization request and builds its URL; `link_user` binds it to a signed-in user.
     pub(super) async fn start_upstream_authorization(
         &self,
@@ -110,7 +125,8 @@ impl Services {
         link_user: Option<&str>,
     ) -> Result<InitOutcome> {
         let provider = self.usable_provider(org_id, &input.provider).await?;
-        if !self.org_settings(org_id).await?.allows_redirect(&input.redirect_url) {
+        let own_page = input.redirect_url == self.hosted_oauth_callback(org_id);
+        if !own_page && !self.org_settings(org_id).await?.allows_redirect(&input.redirect_url) {
             return Err(CoreError::invalid(
                 "invalid_redirect_url",
                 "redirect_url must be one of the organization's allowed_redirect_urls (exact match)",

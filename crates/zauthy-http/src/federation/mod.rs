@@ -1,7 +1,10 @@
 //! Social login (`/auth/oauth/*`): the enabled providers, starting a sign-in or a link, the callback that
 //! finishes both, the user's linked identities and unlinking; and the admin API for providers.
 
+mod hosted;
 mod providers;
+
+pub use hosted::router as hosted_router;
 
 use crate::accounts::LoginResponse;
 use crate::dto::{SuccessResponse, UserResponse, rfc3339};

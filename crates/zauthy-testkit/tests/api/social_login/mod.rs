@@ -4,6 +4,7 @@
 
 mod config;
 mod flow;
+mod hosted;
 mod linking;
 
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
@@ -39,7 +40,7 @@ impl Jar {
     }
 }
 
-fn unescape(s: &str) -> String {
+pub fn unescape(s: &str) -> String {
     s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 }
 
@@ -63,7 +64,7 @@ fn ticked_scopes(page: &str) -> Vec<String> {
         .collect()
 }
 
-async fn get_page(app: &TestApp, jar: &mut Jar, path: &str) -> TestResponse {
+pub async fn get_page(app: &TestApp, jar: &mut Jar, path: &str) -> TestResponse {
     let r = app.send(app.client.get(app.url(path)).header(COOKIE, jar.header())).await;
     jar.take(&r);
     r
@@ -100,22 +101,33 @@ impl Returned {
 /// Follows `authorization_url` like a browser: the upstream's sign-in page (as `user`), its consent page
 /// (approving what it offers), and back to the application, by redirect or by `form_post`.
 pub async fn through_upstream(app: &TestApp, user: &TestUser, authorization_url: &str) -> Returned {
-    let mut jar = Jar::default();
-    let mut r = get_page(app, &mut jar, &local_path(app, authorization_url)).await;
+    through_upstream_in(app, &mut Jar::default(), user, authorization_url, APP_REDIRECT).await
+}
+
+/// Like `through_upstream`, in the browser `jar`, until the provider sends it to `back_to`.
+pub async fn through_upstream_in(
+    app: &TestApp,
+    jar: &mut Jar,
+    user: &TestUser,
+    authorization_url: &str,
+    back_to: &str,
+) -> Returned {
+    let jar = &mut *jar;
+    let mut r = get_page(app, jar, &local_path(app, authorization_url)).await;
     for _ in 0..12 {
         if let Some(location) = r.header(LOCATION.as_str()).map(str::to_owned) {
-            if let Some(query) = location.strip_prefix(&format!("{APP_REDIRECT}?")) {
+            if let Some(query) = location.strip_prefix(&format!("{back_to}?")) {
                 let pairs = url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
                 return Returned(pairs);
             }
             let path = if location.starts_with('/') { location } else { local_path(app, &location) };
-            r = get_page(app, &mut jar, &path).await;
+            r = get_page(app, jar, &path).await;
             continue;
         }
         assert_eq!(r.status, 200, "unexpected page: {}", r.text);
         let fields = hidden_fields(&r.text);
         if r.text.contains(r#"id="form-post""#) {
-            assert!(r.text.contains(&format!(r#"action="{APP_REDIRECT}""#)), "{}", r.text);
+            assert!(r.text.contains(&format!(r#"action="{back_to}""#)), "{}", r.text);
             return Returned(fields);
         }
         if r.text.contains(r#"id="consent-form""#) {
@@ -123,7 +135,7 @@ pub async fn through_upstream(app: &TestApp, user: &TestUser, authorization_url:
             form.extend(ticked_scopes(&r.text).into_iter().map(|s| ("scope".to_owned(), s)));
             form.push(("decision".to_owned(), "approve".to_owned()));
             let action = r.text.split(r#"action=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
-            r = post_form(app, &mut jar, &unescape(&action), &form).await;
+            r = post_form(app, jar, &unescape(&action), &form).await;
             continue;
         }
         if r.text.contains(r#"id="password""#) {
@@ -132,7 +144,7 @@ pub async fn through_upstream(app: &TestApp, user: &TestUser, authorization_url:
             form.push(("password".to_owned(), user.password.clone()));
             let action =
                 r.text.split(r#"method="post" action=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
-            r = post_form(app, &mut jar, &unescape(&action), &form).await;
+            r = post_form(app, jar, &unescape(&action), &form).await;
             continue;
         }
         panic!("a page the test does not know: {}", r.text);
@@ -150,14 +162,14 @@ pub struct Upstream {
 }
 
 pub async fn upstream(app: &TestApp) -> Upstream {
+    upstream_for(app, &[APP_REDIRECT]).await
+}
+
+/// An upstream whose client may send users back to `redirect_uris`.
+pub async fn upstream_for(app: &TestApp, redirect_uris: &[&str]) -> Upstream {
     let org = app.create_org().await;
-    let r = app
-        .post(
-            "/api/v1/oidc/clients",
-            Some(&org.api_key),
-            &json!({"name": "Downstream app", "redirect_uris": [APP_REDIRECT]}),
-        )
-        .await;
+    let body = json!({"name": "Downstream app", "redirect_uris": redirect_uris});
+    let r = app.post("/api/v1/oidc/clients", Some(&org.api_key), &body).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let user = app.signup_user(&org.api_key).await;
     Upstream {
