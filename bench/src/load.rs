@@ -5,7 +5,7 @@ use anyhow::Context;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
@@ -20,6 +20,9 @@ pub enum Verdict {
     Error(String),
     /// Counted as an error of this kind; the worker cannot go on (e.g. its session is gone).
     Fatal(String),
+    /// Neither an answer nor an error: a preparatory request the worker makes on its own connection (e.g. minting
+    /// the token it then introspects on a server whose state is per process).
+    Skip,
 }
 
 /// What one worker sends, and what it learns from each answer.
@@ -28,6 +31,10 @@ pub trait Worker: Send + 'static {
     /// By default any 2xx is a success.
     fn answered(&mut self, status: StatusCode, _body: &Bytes) -> Verdict {
         if status.is_success() { Verdict::Ok } else { Verdict::Error(status.as_u16().to_string()) }
+    }
+    /// For workers that read headers too (e.g. a redirect's `Location`); by default only status and body.
+    fn answered_with_headers(&mut self, status: StatusCode, _headers: &HeaderMap, body: &Bytes) -> Verdict {
+        self.answered(status, body)
     }
 }
 
@@ -148,14 +155,13 @@ async fn run_worker(
         let sent = Instant::now();
         let answer = async {
             sender.ready().await?;
-            let response = sender.send_request(request).await?;
-            let status = response.status();
-            let body = response.into_body().collect().await?.to_bytes();
-            anyhow::Ok((status, body))
+            let (parts, body) = sender.send_request(request).await?.into_parts();
+            let body = body.collect().await?.to_bytes();
+            anyhow::Ok((parts, body))
         }
         .await;
         let done = Instant::now();
-        let (status, body) = match answer {
+        let (parts, body) = match answer {
             Ok(answer) => answer,
             Err(e) => {
                 fail(&mut result, "transport".to_owned(), e.to_string());
@@ -164,13 +170,14 @@ async fn run_worker(
                 continue;
             }
         };
-        match worker.answered(status, &body) {
+        match worker.answered_with_headers(parts.status, &parts.headers, &body) {
             Verdict::Ok => {
                 if done >= measure_from && done <= end {
                     result.latencies.push(done - sent);
                 }
             }
             Verdict::Error(kind) => fail(&mut result, kind, String::from_utf8_lossy(&body).into_owned()),
+            Verdict::Skip => {}
             Verdict::Fatal(kind) => {
                 fail(&mut result, kind, String::from_utf8_lossy(&body).into_owned());
                 break;

@@ -3,9 +3,11 @@
 //! PostgreSQL, with every ratio computed from figures measured in the same run. Usually run by `bench/run.sh`.
 //!
 //! Usage: zauthy-bench [--zauthy PATH] [--pg-url URL] [--seconds N] [--warmup N] [--no-sqlite]
-//!                     [--no-diagnostics] [--server-env NAME=VALUE]...
+//!                     [--no-diagnostics] [--server-env NAME=VALUE]... [--no-oidc]
+//!                     [--oidc-provider ADDR --oidc-provider-pid PID [--oidc-provider-label TEXT]]
 
 mod load;
+mod oidc;
 mod raw_argon2;
 mod report;
 mod scenarios;
@@ -17,7 +19,8 @@ use std::time::Duration;
 
 const USAGE: &str = "\
 zauthy-bench [--zauthy PATH] [--pg-url URL] [--seconds N] [--warmup N] [--no-sqlite]
-             [--no-diagnostics] [--server-env NAME=VALUE]...
+             [--no-diagnostics] [--server-env NAME=VALUE]... [--no-oidc]
+             [--oidc-provider ADDR --oidc-provider-pid PID [--oidc-provider-label TEXT]]
 
   --zauthy PATH         the server binary (default: `zauthy` next to this binary)
   --pg-url URL          an empty PostgreSQL database to run on (without it, PostgreSQL is skipped)
@@ -26,7 +29,12 @@ zauthy-bench [--zauthy PATH] [--pg-url URL] [--seconds N] [--warmup N] [--no-sql
   --no-sqlite           PostgreSQL only
   --no-diagnostics      skip GET /ready and verification of a malformed token (they split the cost
                         of a verification)
-  --server-env K=V      an extra environment variable for the server (repeatable), for experiments";
+  --server-env K=V      an extra environment variable for the server (repeatable), for experiments
+  --no-oidc             skip the OpenID provider scenarios
+  --oidc-provider ADDR  the reference oidc-provider (bench/oidc-provider) listening on ADDR, its client
+                        secret in $BENCH_OIDC_PROVIDER_SECRET; measured next to zauthy's OIDC scenarios
+  --oidc-provider-pid PID  its primary process (CPU and memory are summed over it and its workers)
+  --oidc-provider-label TEXT  how the report names it (version, runtime, workers)";
 
 pub struct Options {
     pub zauthy: PathBuf,
@@ -39,6 +47,9 @@ pub struct Options {
     pub server_env: Vec<(String, String)>,
     /// Extra scenarios that split the cost of a verification.
     pub diagnostics: bool,
+    /// The OpenID provider scenarios, and the reference implementation to compare them with.
+    pub oidc: bool,
+    pub oidc_provider: Option<oidc::reference::Reference>,
 }
 
 fn parse_seconds(value: Option<String>, flag: &str) -> anyhow::Result<Duration> {
@@ -59,6 +70,8 @@ fn parse_args() -> anyhow::Result<Options> {
     let mut warmup = Duration::from_secs(1);
     let mut server_env = Vec::new();
     let mut diagnostics = true;
+    let mut oidc = true;
+    let (mut reference_addr, mut reference_pid, mut reference_label) = (None, None, None);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -68,6 +81,10 @@ fn parse_args() -> anyhow::Result<Options> {
             "--warmup" => warmup = parse_seconds(args.next(), "--warmup")?,
             "--no-sqlite" => sqlite = false,
             "--no-diagnostics" => diagnostics = false,
+            "--no-oidc" => oidc = false,
+            "--oidc-provider" => reference_addr = Some(args.next().context("--oidc-provider needs HOST:PORT")?),
+            "--oidc-provider-pid" => reference_pid = Some(args.next().context("--oidc-provider-pid needs a pid")?),
+            "--oidc-provider-label" => reference_label = Some(args.next().context("--oidc-provider-label needs text")?),
             "--server-env" => {
                 let pair = args.next().context("--server-env needs NAME=VALUE")?;
                 let (k, v) = pair.split_once('=').context("--server-env needs NAME=VALUE")?;
@@ -90,7 +107,8 @@ fn parse_args() -> anyhow::Result<Options> {
     if !zauthy.is_file() {
         bail!("no server binary at {} (build it with `cargo build --release -p zauthy`)", zauthy.display());
     }
-    Ok(Options { zauthy, pg_url, sqlite, measure, warmup, cores, server_env, diagnostics })
+    let oidc_provider = oidc::reference_from(reference_addr, reference_pid, reference_label)?;
+    Ok(Options { zauthy, pg_url, sqlite, measure, warmup, cores, server_env, diagnostics, oidc, oidc_provider })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -122,17 +140,26 @@ async fn interrupted() -> &'static str {
 async fn run(options: &Options, scratch: &std::path::Path) -> anyhow::Result<()> {
     report::print_machine(options);
     let mut results = Vec::new();
+    let mut oidc_results = Vec::new();
     if options.sqlite {
         results.push(scenarios::bench_database(options, "SQLite", None, &scratch.join("sqlite")).await?);
+        if options.oidc {
+            oidc_results.push(oidc::bench_database(options, "SQLite", None, &scratch.join("sqlite-oidc")).await?);
+        }
     }
     match &options.pg_url {
         Some(url) => {
-            results.push(scenarios::bench_database(options, "PostgreSQL", Some(url), &scratch.join("pg")).await?)
+            results.push(scenarios::bench_database(options, "PostgreSQL", Some(url), &scratch.join("pg")).await?);
+            if options.oidc {
+                let dir = scratch.join("pg-oidc");
+                oidc_results.push(oidc::bench_database(options, "PostgreSQL", Some(url), &dir).await?);
+            }
         }
         None => println!("\nPostgreSQL: skipped (no --pg-url)"),
     }
     report::print_summary(&results);
-    if results.iter().any(|r| r.total_errors() > 0) {
+    oidc::report::print_summary(&oidc_results);
+    if results.iter().any(|r| r.total_errors() > 0) || oidc_results.iter().any(|r| r.total_errors() > 0) {
         bail!("some requests failed; the figures above are not trustworthy");
     }
     Ok(())

@@ -12,7 +12,7 @@ pub const LOGIN_RATIO_TARGET: f64 = 0.9;
 pub const RSS_IDLE_TARGET_BYTES: u64 = 20_000_000;
 pub const START_TARGET: Duration = Duration::from_millis(100);
 
-fn verdict(pass: bool) -> &'static str {
+pub fn verdict(pass: bool) -> &'static str {
     if pass { "PASS" } else { "MISS" }
 }
 
@@ -25,7 +25,7 @@ fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
-fn rate(rps: f64) -> String {
+pub fn rate(rps: f64) -> String {
     if rps < 100.0 { format!("{rps:.1}") } else { format!("{rps:.0}") }
 }
 
@@ -59,9 +59,9 @@ pub fn print_machine(options: &Options) {
     );
 }
 
-const ROW: usize = 30;
+pub const ROW: usize = 30;
 
-fn scenario_row(name: &str, o: &Outcome, cores: usize) -> String {
+pub fn scenario_row(name: &str, o: &Outcome, cores: usize) -> String {
     let busy = o.server_cpu.as_secs_f64() / (o.measured.as_secs_f64() * cores as f64) * 100.0;
     format!(
         "  {:<ROW$} {:>4} {:>8} {:>8} {:>9} {:>9} {:>6} {:>10} {:>6.0}% {:>10} {:>7.0}% {:>5.0}%",

@@ -38,6 +38,7 @@ pub const WEBHOOK_ATTEMPT: &str = "wha";
 pub const OIDC_AUTH_REQUEST: &str = "areq";
 pub const OIDC_GRANT: &str = "grt";
 pub const OIDC_CONSENT: &str = "cns";
+pub const CROSS_DEVICE: &str = "xdr";
 pub const OAUTH_PROVIDER: &str = "idp";
 pub const FEDERATED_IDENTITY: &str = "fid";
 pub const OAUTH_STATE: &str = "ost";

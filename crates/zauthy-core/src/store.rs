@@ -6,7 +6,9 @@ use crate::email::OutboxMessage;
 use crate::error::Result;
 use crate::events::Event;
 use crate::mfa::{BackupCodeRecord, MfaChallenge, TotpRecord};
-use crate::oidc::{AuthCode, AuthRequest, ClientRefreshToken, Consent, Grant, OidcClient};
+use crate::oidc::{
+    AuthCode, AuthRequest, ClientRefreshToken, Consent, CrossDeviceRequest, CrossDeviceStatus, Grant, OidcClient,
+};
 use crate::orgs::{ApiKey, OrgSettings, Organization, Plan};
 use crate::passkeys::{CeremonyRecord, PasskeyRecord};
 use crate::passwordless::{MagicLinkRecord, OneTimeCode, SendRecord};
@@ -139,6 +141,9 @@ pub trait OidcClientRepo {
     async fn update_oidc_client(&self, client: &OidcClient) -> Result<bool>;
     async fn delete_oidc_client(&self, org_id: &str, client_id: &str) -> Result<bool>;
     async fn set_oidc_client_secret(&self, client_id: &str, secret_hash: &str, now: OffsetDateTime) -> Result<()>;
+    /// Records a `private_key_jwt` assertion's id (hashed with the client id); false when it was seen before.
+    /// Ids past their assertion's expiry are forgotten.
+    async fn record_client_assertion(&self, id: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool>;
 }
 
 #[async_trait]
@@ -164,6 +169,59 @@ pub trait OidcGrantRepo {
     async fn find_consent(&self, user_id: &str, client_id: &str) -> Result<Option<Consent>>;
     async fn list_consents(&self, org_id: &str, user_id: &str) -> Result<Vec<Consent>>;
     async fn delete_consent(&self, org_id: &str, user_id: &str, client_id: &str) -> Result<bool>;
+}
+
+#[async_trait]
+pub trait CrossDeviceRepo {
+    async fn insert_cross_device(&self, request: &CrossDeviceRequest) -> Result<()>;
+    async fn find_cross_device(&self, id: &str) -> Result<Option<CrossDeviceRequest>>;
+    async fn find_cross_device_by_poll(&self, poll_hash: &str) -> Result<Option<CrossDeviceRequest>>;
+    /// The newest pending request of the organization with this code.
+    async fn find_cross_device_by_code(&self, org_id: &str, code_hash: &str) -> Result<Option<CrossDeviceRequest>>;
+    async fn find_cross_device_by_hint(&self, hint_hash: &str) -> Result<Option<CrossDeviceRequest>>;
+    /// Pending, unexpired requests listed for the user (trusted browser, phone number).
+    async fn list_cross_device_for_user(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<CrossDeviceRequest>>;
+    async fn target_cross_device(&self, id: &str, user_id: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Records the phone's answer if the request is still pending; false otherwise.
+    #[allow(clippy::too_many_arguments)]
+    async fn answer_cross_device(
+        &self,
+        id: &str,
+        status: CrossDeviceStatus,
+        user_id: &str,
+        session_id: &str,
+        scope: &[String],
+        trust_browser: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Stores the login_hint_token's hash, once: false when one was issued already.
+    async fn issue_login_hint(
+        &self,
+        id: &str,
+        hint_hash: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool>;
+    async fn spend_login_hint(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
+    async fn insert_trusted_browser(
+        &self,
+        token_hash: &str,
+        org_id: &str,
+        user_id: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<()>;
+    /// `(org_id, user_id)` of an unexpired trusted browser.
+    async fn find_trusted_browser(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<(String, String)>>;
+    /// Replaces the organization's mccmnc codes; a code another organization serves is `mccmnc_taken`.
+    async fn set_carrier_codes(&self, org_id: &str, codes: &[String], now: OffsetDateTime) -> Result<()>;
+    /// The organization serving `mccmnc`.
+    async fn find_carrier(&self, mccmnc: &str) -> Result<Option<String>>;
 }
 
 #[async_trait]
@@ -367,6 +425,7 @@ pub trait Repo:
     + MfaRepo
     + OidcClientRepo
     + OidcGrantRepo
+    + CrossDeviceRepo
     + SigningKeyRepo
     + PasswordResetRepo
     + PasskeyRepo
@@ -388,7 +447,11 @@ impl<T> Repo for T where
         + MfaRepo
         + OidcClientRepo
         + OidcGrantRepo
+        + CrossDeviceRepo
+        + CrossDeviceRepo
         + OidcGrantRepo
+        + CrossDeviceRepo
+        + CrossDeviceRepo
         + SigningKeyRepo
         + PasswordResetRepo
         + PasskeyRepo

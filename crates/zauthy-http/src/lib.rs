@@ -166,6 +166,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(root)
         .merge(oauth)
+        .merge(oidc::carrier_router())
         .merge(hosted)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone())

@@ -245,6 +245,10 @@ impl TestApp {
         self.send(self.with_bearer(self.client.delete(self.url(path)), bearer)).await
     }
 
+    pub async fn patch(&self, path: &str, bearer: Option<&str>, body: &Value) -> TestResponse {
+        self.send(self.with_bearer(self.client.patch(self.url(path)).json(body), bearer)).await
+    }
+
     pub async fn post(&self, path: &str, bearer: Option<&str>, body: &Value) -> TestResponse {
         self.send(self.with_bearer(self.client.post(self.url(path)).json(body), bearer)).await
     }

@@ -164,6 +164,7 @@ fn validate_params(
         login_hint: get("login_hint").map(str::to_owned),
         acr_values: get("acr_values").unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         claims,
+        hinted_session: None,
     })
 }
 
@@ -202,15 +203,25 @@ impl Services {
             Ok(found) => found,
             Err(e) => return Ok(Err(AuthorizeError::Fatal(e))),
         };
-        let params = match validate_params(&client, p, redirect_uri.clone()) {
+        let form_post = p.get("response_mode").is_some_and(|m| m == "form_post");
+        let state = p.get("state").map(String::as_str);
+        let mut params = match validate_params(&client, p, redirect_uri.clone()) {
             Ok(params) => params,
             Err(e) => {
-                let form_post = p.get("response_mode").is_some_and(|m| m == "form_post");
-                let state = p.get("state").map(String::as_str);
                 let r = error_redirect(&self.issuer(org_id), &redirect_uri, form_post, state, e);
                 return Ok(Err(AuthorizeError::Redirect(r)));
             }
         };
+        if let Some(hint) = p.get("login_hint_token").filter(|h| !h.is_empty()) {
+            match self.spend_login_hint(org_id, &client.id, hint).await? {
+                Some(session_id) => params.hinted_session = Some(session_id),
+                None => {
+                    let e = bad("invalid_request", "login_hint_token is invalid, expired, used or for another client");
+                    let r = error_redirect(&self.issuer(org_id), &redirect_uri, form_post, state, e);
+                    return Ok(Err(AuthorizeError::Redirect(r)));
+                }
+            }
+        }
         let id = self.keep_request(org_id, &client, params, REQUEST_TTL).await?;
         Ok(Ok(id))
     }

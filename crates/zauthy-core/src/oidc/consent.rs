@@ -109,6 +109,15 @@ impl Services {
         let (request, client) = self.live_request(org_id, request_id).await?;
         let p = &request.params;
         let silent = p.prompt.iter().any(|v| v == "none");
+        // A login_hint_token's approving session stands in for this browser's (secondary-device flow).
+        let hinted = match &p.hinted_session {
+            Some(session_id) => self.hinted_identity(org_id, session_id).await?,
+            None => None,
+        };
+        if p.hinted_session.is_some() && hinted.is_none() {
+            return Ok(self.finish_with_error(&request, "login_required", "the approving session has ended"));
+        }
+        let browser = hinted.as_ref().or(browser);
         let Some((user, session)) = browser else {
             if silent {
                 return Ok(self.finish_with_error(&request, "login_required", "the user is not signed in"));
@@ -117,7 +126,9 @@ impl Services {
         };
         let now = self.now();
         let too_old = p.max_age.is_some_and(|max| now - session.created_at > Duration::seconds(max));
-        let forced = p.prompt.iter().any(|v| v == "login") && session.created_at < request.created_at;
+        let forced = p.prompt.iter().any(|v| v == "login")
+            && session.created_at < request.created_at
+            && p.hinted_session.is_none();
         if too_old || forced {
             if silent {
                 return Ok(self.finish_with_error(&request, "login_required", "the sign-in is older than max_age"));
@@ -132,14 +143,13 @@ impl Services {
             if silent {
                 return Ok(self.finish_with_error(&request, "interaction_required", "a second factor is required"));
             }
-            let tx = self.store.begin().await?;
-            let challenge = self.start_mfa_challenge(&*tx, user, first_factor_of(session), now).await?;
-            tx.commit().await?;
-            return Ok(match challenge {
-                Some(crate::accounts::LoginOutcome::MfaRequired { mfa_token, .. }) => {
-                    AuthorizationStep::SecondFactor { mfa_token }
-                }
-                _ => self.finish_with_error(
+            if p.hinted_session.is_some() {
+                let e = "a second factor is required; approve again with it";
+                return Ok(self.finish_with_error(&request, "interaction_required", e));
+            }
+            return Ok(match self.start_step_up(user, session).await? {
+                Some(mfa_token) => AuthorizationStep::SecondFactor { mfa_token },
+                None => self.finish_with_error(
                     &request,
                     "access_denied",
                     "this service requires a second factor and the user has none set up",
@@ -160,6 +170,30 @@ impl Services {
         }
         let redirect = self.issue_code(&request, &client, user, session, p.scope.clone()).await?;
         Ok(AuthorizationStep::Finish(redirect))
+    }
+
+    /// A second factor for a signed-in user whose session lacks one: the `mfa_token` for the hosted code
+    /// form (which opens a multi-factor session), or `None` when the user has no second factor set up.
+    pub async fn start_step_up(&self, user: &User, session: &Session) -> Result<Option<String>> {
+        let tx = self.store.begin().await?;
+        let challenge = self.start_mfa_challenge(&*tx, user, first_factor_of(session), self.now()).await?;
+        tx.commit().await?;
+        Ok(match challenge {
+            Some(crate::accounts::LoginOutcome::MfaRequired { mfa_token, .. }) => Some(mfa_token),
+            _ => None,
+        })
+    }
+
+    /// The user and live session behind a spent `login_hint_token`.
+    async fn hinted_identity(&self, org_id: &str, session_id: &str) -> Result<Option<(User, Session)>> {
+        let Some(session) = self.store.find_session(session_id).await? else {
+            return Ok(None);
+        };
+        if session.org_id != org_id || !session.is_active(self.now()) {
+            return Ok(None);
+        }
+        let user = self.store.find_user(org_id, &session.user_id).await?.map(|f| f.user);
+        Ok(user.map(|u| (u, session)))
     }
 
     /// The answer on the consent screen. Only a request that is at its consent step can be decided.

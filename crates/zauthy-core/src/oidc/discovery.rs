@@ -10,7 +10,7 @@ impl Services {
     pub fn provider_metadata(&self, org_id: &str) -> Value {
         let issuer = self.issuer(org_id);
         let at = |path: &str| format!("{issuer}{path}");
-        let client_auth = ["client_secret_basic", "client_secret_post", "none"];
+        let client_auth = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
         json!({
             "issuer": issuer,
             "authorization_endpoint": at("/authorize"),
@@ -30,6 +30,7 @@ impl Services {
             "token_endpoint_auth_methods_supported": client_auth,
             "revocation_endpoint_auth_methods_supported": client_auth,
             "introspection_endpoint_auth_methods_supported": client_auth,
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
             "code_challenge_methods_supported": ["S256"],
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "acr_values_supported": [ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR],

@@ -1,9 +1,11 @@
 //! Every organization is an OpenID provider; this module holds its service providers (OIDC clients): how
 //! they are registered, which redirect URIs, scopes, grants and client authentication they may use.
 
+mod assertion;
 mod authorize;
 mod clients;
 mod consent;
+mod cross_device;
 mod discovery;
 mod introspect;
 mod issue;
@@ -12,9 +14,13 @@ mod records;
 mod token;
 mod userinfo;
 
+pub use assertion::{ASSERTION_TYPE, assertion_subject};
 pub use authorize::{AuthRedirect, AuthorizeError, REQUEST_URI_PREFIX};
 pub use clients::{ClientInput, ClientUpdate, CreatedClient};
 pub use consent::{ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, AuthorizationStep, ConsentDecision, ConsentPrompt};
+pub use cross_device::{
+    ApprovalView, CrossDeviceOutcome, CrossDeviceRequest, CrossDeviceStatus, StartedCrossDevice, normalize_code,
+};
 pub use logout::EndSession;
 pub use records::{AuthCode, AuthParams, AuthRequest, ClientRefreshToken, Consent, Grant};
 pub use token::{ClientAuth, OAuthError, TokenResponse};

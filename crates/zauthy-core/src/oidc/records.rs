@@ -22,6 +22,10 @@ pub struct AuthParams {
     pub acr_values: Vec<String>,
     /// The `claims` request parameter (OIDC Core §5.5), as given.
     pub claims: Option<Value>,
+    /// The phone session that approved this sign-in, from a spent `login_hint_token` (secondary-device flow):
+    /// it stands in for a sign-in on this browser.
+    #[serde(default)]
+    pub hinted_session: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -26,12 +26,17 @@ pub enum ClientAuth {
     Post { client_id: String, secret: String },
     /// Only `client_id`: a public client.
     None { client_id: String },
+    /// `client_assertion` signed with one of the client's registered keys (`private_key_jwt`).
+    Jwt { client_id: String, assertion: String },
 }
 
 impl ClientAuth {
     fn client_id(&self) -> &str {
         match self {
-            Self::Basic { client_id, .. } | Self::Post { client_id, .. } | Self::None { client_id } => client_id,
+            Self::Basic { client_id, .. }
+            | Self::Post { client_id, .. }
+            | Self::None { client_id }
+            | Self::Jwt { client_id, .. } => client_id,
         }
     }
 
@@ -40,6 +45,7 @@ impl ClientAuth {
             Self::Basic { .. } => "client_secret_basic",
             Self::Post { .. } => "client_secret_post",
             Self::None { .. } => "none",
+            Self::Jwt { .. } => "private_key_jwt",
         }
     }
 }
@@ -110,6 +116,9 @@ impl Services {
                 crypto::constant_time_eq(hash.as_bytes(), crypto::sha256_hex(secret).as_bytes())
             }
             (ClientAuth::None { .. }, _, ClientType::Public) => true,
+            (ClientAuth::Jwt { assertion, .. }, _, ClientType::Confidential) => {
+                self.check_client_assertion(&client, assertion).await?
+            }
             _ => false,
         };
         Ok(if ok { Ok(client) } else { Err(invalid_client()) })

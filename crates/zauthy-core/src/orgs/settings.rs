@@ -23,6 +23,11 @@ pub struct OrgSettings {
     /// The origins WebAuthn responses may come from (e.g. `https://app.example.com`); defaults to the
     /// server's public URL.
     pub webauthn_origins: Vec<String>,
+    /// The mobile network codes (MCC + MNC, 5 or 6 digits) this organization serves as a carrier: carrier
+    /// discovery sends a `client_id` + `mccmnc` here. Unique across organizations.
+    pub mccmnc: Vec<String>,
+    /// Approving a sign-in from another device (the secondary-device flow) needs a second factor.
+    pub approval_requires_mfa: bool,
 }
 
 /// A partial update: each field present replaces the stored value.
@@ -32,6 +37,8 @@ pub struct OrgSettingsUpdate {
     pub passwordless_signup: Option<bool>,
     pub webauthn_rp_id: Option<Option<String>>,
     pub webauthn_origins: Option<Vec<String>>,
+    pub mccmnc: Option<Vec<String>>,
+    pub approval_requires_mfa: Option<bool>,
 }
 
 const MAX_URLS: usize = 50;
@@ -108,6 +115,24 @@ impl OrgSettings {
             }
             next.webauthn_origins = origins.iter().map(|o| parse_origin(o)).collect::<Result<_>>()?;
         }
+        if let Some(codes) = update.mccmnc {
+            let mut clean: Vec<String> = Vec::new();
+            for code in codes {
+                if !(5..=6).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(CoreError::invalid("invalid_mccmnc", format!("mccmnc {code:?} must be 5 or 6 digits")));
+                }
+                if !clean.contains(&code) {
+                    clean.push(code);
+                }
+            }
+            if clean.len() > MAX_URLS {
+                return Err(CoreError::invalid("invalid_mccmnc", format!("at most {MAX_URLS} mccmnc codes")));
+            }
+            next.mccmnc = clean;
+        }
+        if let Some(flag) = update.approval_requires_mfa {
+            next.approval_requires_mfa = flag;
+        }
         if let Some(rp) = &next.webauthn_rp_id {
             for origin in &next.webauthn_origins {
                 let host =
@@ -142,6 +167,9 @@ impl Services {
         let tx = self.store.begin().await?;
         let org: Organization = tx.find_org(&org_id).await?.ok_or(CoreError::NotFound { entity: "organization" })?;
         let settings = org.settings.apply(update)?;
+        if settings.mccmnc != org.settings.mccmnc {
+            tx.set_carrier_codes(&org_id, &settings.mccmnc, now).await?;
+        }
         tx.set_org_settings(&org_id, &settings, now).await?;
         tx.insert_event(&Event::new(
             &org_id,

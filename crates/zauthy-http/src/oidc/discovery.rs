@@ -1,7 +1,7 @@
 //! `GET /o/{org_id}/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 and RFC 8414 metadata)
 //! and `POST /o/{org_id}/par` (pushed authorization requests, RFC 9126).
 
-use super::token::{client_auth, no_store_json, oauth_error};
+use super::token::{BodyCredentials, client_auth, no_store_json, oauth_error};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
 use crate::state::AppState;
@@ -47,7 +47,15 @@ pub async fn par(
         return Ok(oauth_error(&OAuthError::new("invalid_request", "the body must be form-encoded")));
     };
     let secret = form.remove("client_secret");
-    let auth = match client_auth(&headers, form.get("client_id"), secret.as_ref()) {
+    let assertion_type = form.remove("client_assertion_type");
+    let assertion = form.remove("client_assertion");
+    let credentials = BodyCredentials {
+        client_id: form.get("client_id"),
+        client_secret: secret.as_ref(),
+        assertion_type: assertion_type.as_ref(),
+        assertion: assertion.as_ref(),
+    };
+    let auth = match client_auth(&headers, credentials) {
         Ok(auth) => auth,
         Err(e) => return Ok(oauth_error(&e)),
     };

@@ -1,7 +1,7 @@
 //! `POST /o/{org_id}/introspect` (RFC 7662): client-authenticated like the token endpoint; a token that is not
 //! active for this client (invalid, expired, another client's or organization's) answers `{"active": false}`.
 
-use super::token::{client_auth, oauth_error};
+use super::token::{BodyCredentials, client_auth, oauth_error};
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
 use crate::state::AppState;
@@ -20,6 +20,8 @@ pub struct IntrospectForm {
     pub token: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
 }
 
 /// Token introspection for the organization's clients.
@@ -39,7 +41,13 @@ pub async fn introspect(
     let Ok(Form(form)) = form else {
         return Ok(oauth_error(&OAuthError::new("invalid_request", "the body must be form-encoded")));
     };
-    let auth = match client_auth(&headers, form.client_id.as_ref(), form.client_secret.as_ref()) {
+    let credentials = BodyCredentials {
+        client_id: form.client_id.as_ref(),
+        client_secret: form.client_secret.as_ref(),
+        assertion_type: form.client_assertion_type.as_ref(),
+        assertion: form.client_assertion.as_ref(),
+    };
+    let auth = match client_auth(&headers, credentials) {
         Ok(auth) => auth,
         Err(e) => return Ok(oauth_error(&e)),
     };

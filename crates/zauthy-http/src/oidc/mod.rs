@@ -4,6 +4,7 @@
 mod authorize;
 mod clients;
 mod consents;
+mod cross_device;
 mod discovery;
 mod introspect;
 mod token;
@@ -24,12 +25,17 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 
 /// The browser-facing endpoints (authorize, consent, end_session): hosted pages, with their pipeline.
 pub fn hosted_router() -> axum::Router<AppState> {
-    authorize::router()
+    authorize::router().merge(cross_device::router())
 }
 
-/// The static script of the `form_post` answer page.
+/// Carrier discovery at the root: `/.well-known/openid-configuration?client_id=…&mccmnc=…`.
+pub fn carrier_router() -> axum::Router<AppState> {
+    cross_device::carrier_router()
+}
+
+/// The pages' static scripts (`form_post`, cross-device polling).
 pub fn hosted_assets() -> axum::Router<AppState> {
-    authorize::assets_router()
+    authorize::assets_router().merge(cross_device::assets_router())
 }
 
 /// Routes at the root: the organization's OAuth endpoints under `/o/{org_id}/`.

@@ -25,12 +25,26 @@ pub struct TokenForm {
     pub scope: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// `private_key_jwt`: `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and the signed JWT.
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
     /// `authorization_code`: the code, the same redirect URI, the PKCE verifier.
     pub code: Option<String>,
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
     /// `refresh_token`: the last refresh token (each works once).
     pub refresh_token: Option<String>,
+}
+
+impl TokenForm {
+    fn credentials(&self) -> BodyCredentials<'_> {
+        BodyCredentials {
+            client_id: self.client_id.as_ref(),
+            client_secret: self.client_secret.as_ref(),
+            assertion_type: self.client_assertion_type.as_ref(),
+            assertion: self.client_assertion.as_ref(),
+        }
+    }
 }
 
 /// An RFC 6749 error answer: 401 with `WWW-Authenticate` for `invalid_client`, 400 otherwise.
@@ -46,12 +60,35 @@ pub(crate) fn oauth_error(e: &OAuthError) -> Response {
     response
 }
 
-/// Reads the client's credentials from the `Authorization: Basic` header or the body; both at once is refused.
-pub(crate) fn client_auth(
-    headers: &HeaderMap,
-    client_id: Option<&String>,
-    client_secret: Option<&String>,
-) -> Result<ClientAuth, OAuthError> {
+/// What a client may send in the body to authenticate: `client_id` with a secret, or a signed
+/// `client_assertion` (`private_key_jwt`).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct BodyCredentials<'a> {
+    pub client_id: Option<&'a String>,
+    pub client_secret: Option<&'a String>,
+    pub assertion_type: Option<&'a String>,
+    pub assertion: Option<&'a String>,
+}
+
+/// Reads the client's credentials from the `Authorization: Basic` header, the body's secret or the body's
+/// assertion; more than one method at once is refused.
+pub(crate) fn client_auth(headers: &HeaderMap, body: BodyCredentials<'_>) -> Result<ClientAuth, OAuthError> {
+    let (client_id, client_secret) = (body.client_id, body.client_secret);
+    if let Some(assertion) = body.assertion {
+        if body.assertion_type.map(String::as_str) != Some(zauthy_core::oidc::ASSERTION_TYPE) {
+            return Err(OAuthError::new("invalid_client", "client_assertion_type must be the jwt-bearer type"));
+        }
+        if client_secret.is_some() || headers.contains_key(header::AUTHORIZATION) {
+            return Err(OAuthError::new("invalid_request", "use one client authentication method"));
+        }
+        let Some(subject) = zauthy_core::oidc::assertion_subject(assertion) else {
+            return Err(OAuthError::new("invalid_client", "client_assertion is not a JWT"));
+        };
+        if client_id.is_some_and(|c| *c != subject) {
+            return Err(OAuthError::new("invalid_client", "client_id differs from the assertion's subject"));
+        }
+        return Ok(ClientAuth::Jwt { client_id: subject, assertion: assertion.clone() });
+    }
     let basic = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
         let (scheme, rest) = v.split_once(' ')?;
         scheme.eq_ignore_ascii_case("basic").then(|| rest.trim().to_owned())
@@ -99,7 +136,7 @@ pub async fn token(
         let e = OAuthError::new("invalid_request", "the body must be application/x-www-form-urlencoded");
         return Ok(oauth_error(&e));
     };
-    let auth = match client_auth(&headers, form.client_id.as_ref(), form.client_secret.as_ref()) {
+    let auth = match client_auth(&headers, form.credentials()) {
         Ok(auth) => auth,
         Err(e) => return Ok(oauth_error(&e)),
     };

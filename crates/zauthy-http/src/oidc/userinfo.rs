@@ -1,7 +1,7 @@
 //! `GET|POST /o/{org_id}/userinfo` (OIDC Core §5.3, bearer token per RFC 6750) and `POST /o/{org_id}/revoke`
 //! (RFC 7009, client-authenticated; unknown tokens answer 200 like revoked ones).
 
-use super::token::{client_auth, no_store_json, oauth_error};
+use super::token::{BodyCredentials, client_auth, no_store_json, oauth_error};
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
 use crate::state::AppState;
@@ -93,6 +93,8 @@ pub struct RevokeForm {
     pub _token_type_hint: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
 }
 
 /// Revokes a refresh or access token of the calling client, and every token of the same grant.
@@ -112,7 +114,13 @@ pub async fn revoke(
     let Ok(Form(form)) = form else {
         return Ok(oauth_error(&OAuthError::new("invalid_request", "the body must be form-encoded")));
     };
-    let auth = match client_auth(&headers, form.client_id.as_ref(), form.client_secret.as_ref()) {
+    let credentials = BodyCredentials {
+        client_id: form.client_id.as_ref(),
+        client_secret: form.client_secret.as_ref(),
+        assertion_type: form.client_assertion_type.as_ref(),
+        assertion: form.client_assertion.as_ref(),
+    };
+    let auth = match client_auth(&headers, credentials) {
         Ok(auth) => auth,
         Err(e) => return Ok(oauth_error(&e)),
     };

@@ -273,6 +273,12 @@ pub struct OrgSettingsResponse {
     pub webauthn_rp_id: Option<String>,
     /// Origins WebAuthn responses may come from; empty means the server's public URL.
     pub webauthn_origins: Vec<String>,
+    /// The mobile network codes (MCC+MNC) this organization serves: carrier discovery with one of them
+    /// answers with this organization's OpenID configuration.
+    #[schema(example = json!(["310410"]))]
+    pub mccmnc: Vec<String>,
+    /// Approving a sign-in on another device asks for a second factor.
+    pub approval_requires_mfa: bool,
 }
 
 impl From<OrgSettings> for OrgSettingsResponse {
@@ -282,6 +288,8 @@ impl From<OrgSettings> for OrgSettingsResponse {
             passwordless_signup: s.passwordless_signup,
             webauthn_rp_id: s.webauthn_rp_id,
             webauthn_origins: s.webauthn_origins,
+            mccmnc: s.mccmnc,
+            approval_requires_mfa: s.approval_requires_mfa,
         }
     }
 }
@@ -298,6 +306,10 @@ pub struct UpdateOrgSettingsRequest {
     pub webauthn_rp_id: Option<Option<String>>,
     #[schema(example = json!(["https://yourapp.com"]))]
     pub webauthn_origins: Option<Vec<String>>,
+    /// 5 or 6 digits each; a code another organization serves is refused with `mccmnc_taken`.
+    #[schema(example = json!(["310410"]))]
+    pub mccmnc: Option<Vec<String>>,
+    pub approval_requires_mfa: Option<bool>,
 }
 
 /// Tells a field that is absent (`None`) from one that is `null` (`Some(None)`).
@@ -319,7 +331,8 @@ pub async fn get_settings(
 #[utoipa::path(patch, path = "/organizations/me/settings", tag = "organizations", security(("bearer" = [])),
     request_body = UpdateOrgSettingsRequest,
     responses((status = 200, body = OrgSettingsResponse),
-        (status = 400, body = ErrorBody, description = "invalid_url, invalid_rp_id"),
+        (status = 400, body = ErrorBody, description = "invalid_url, invalid_rp_id, invalid_mccmnc"),
+        (status = 409, body = ErrorBody, description = "mccmnc_taken"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn update_settings(
     State(state): State<AppState>,
@@ -331,6 +344,8 @@ pub async fn update_settings(
         passwordless_signup: body.passwordless_signup,
         webauthn_rp_id: body.webauthn_rp_id,
         webauthn_origins: body.webauthn_origins,
+        mccmnc: body.mccmnc,
+        approval_requires_mfa: body.approval_requires_mfa,
     };
     Ok(Json(state.services.update_org_settings(&actor, update).await?.into()))
 }

@@ -67,3 +67,12 @@ create table oidc_consents (
     updated_at bigint not null
 );
 create unique index oidc_consents_user_client on oidc_consents (user_id, client_id);
+
+-- private_key_jwt assertion ids already used (hashed with the client id), kept until the assertion expires.
+create table oidc_client_assertions (
+    id text primary key,
+    expires_at bigint not null,
+    created_at bigint not null,
+    updated_at bigint not null
+);
+create index oidc_client_assertions_expiry on oidc_client_assertions (expires_at);

@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(SqlMigration { name: "m0007_webhooks", sql: include_str!("m0007_webhooks.sql") }),
             Box::new(SqlMigration { name: "m0008_oidc_provider", sql: include_str!("m0008_oidc_provider.sql") }),
             Box::new(SqlMigration { name: "m0009_federation", sql: include_str!("m0009_federation.sql") }),
+            Box::new(SqlMigration { name: "m0011_cross_device", sql: include_str!("m0011_cross_device.sql") }),
         ]
     }
 }

@@ -1,5 +1,6 @@
 //! OIDC clients (service providers). Lists are stored as JSON text, the same on both databases.
 
+mod cross_device;
 mod grants;
 
 use crate::entities::oidc_clients as clients;
@@ -109,6 +110,25 @@ impl<C: Db> OidcClientRepo for Conn<C> {
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
+    }
+
+    async fn record_client_assertion(&self, id: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool> {
+        use crate::entities::oidc_client_assertions as seen;
+        seen::Entity::delete_many().filter(seen::Column::ExpiresAt.lte(ms(now))).exec(&self.0).await.map_err(db_err)?;
+        let inserted = seen::Entity::insert(seen::ActiveModel {
+            id: Set(id.to_owned()),
+            expires_at: Set(ms(expires_at)),
+            created_at: Set(ms(now)),
+            updated_at: Set(ms(now)),
+        })
+        .exec_without_returning(&self.0)
+        .await
+        .map_err(db_err);
+        match inserted {
+            Ok(_) => Ok(true),
+            Err(CoreError::Conflict { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn set_oidc_client_secret(&self, client_id: &str, secret_hash: &str, now: OffsetDateTime) -> Result<()> {

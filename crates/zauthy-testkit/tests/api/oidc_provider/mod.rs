@@ -3,7 +3,9 @@
 //! pages, ID-token validation against the JWKS, userinfo, refresh rotation, revocation and introspection;
 //! then the negative cases a provider must refuse.
 
+mod cross_device;
 mod flow;
+mod private_key_jwt;
 mod refusals;
 
 use serde_json::{Value, json};

@@ -6,7 +6,7 @@ use super::*;
 use time::Duration;
 use zauthy_testkit::browser::Browser;
 
-fn base<'a>(rp: &'a Rp) -> Vec<(&'a str, &'a str)> {
+fn base(rp: &Rp) -> Vec<(&str, &str)> {
     vec![
         ("client_id", rp.id.as_str()),
         ("redirect_uri", REDIRECT),

@@ -1,0 +1,262 @@
+//! The OpenID provider scenarios (issue 4): client_credentials, introspection, code exchange and userinfo, each
+//! measured on zauthy and right after on oidc-provider (the certified Node implementation, configured alike by
+//! bench/oidc-provider/server.mjs and started by bench/run.sh), with zauthy/oidc-provider ratios against 3×.
+
+mod codes;
+pub mod reference;
+pub mod report;
+mod workers;
+mod zauthy_setup;
+
+use crate::Options;
+use crate::load::{self, Outcome, Worker};
+use crate::server::Server;
+use anyhow::{Context, bail};
+use codes::{CodeExchange, HostedMint, Userinfo};
+use reference::Reference;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use workers::{ClientCredentials, Endpoint, Introspect};
+
+/// Connections per scenario, as for the API's cheap endpoints.
+pub const CONCURRENCY: usize = crate::scenarios::CHEAP_CONCURRENCY;
+/// Codes a connection mints at a time on oidc-provider (one request, skipped by the load generator).
+const CODE_BATCH: usize = 256;
+pub const RATIO_TARGET: f64 = 3.0;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    ClientCredentials,
+    Introspect,
+    CodeExchange,
+    Userinfo,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 4] =
+        [Scenario::ClientCredentials, Scenario::Introspect, Scenario::CodeExchange, Scenario::Userinfo];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::ClientCredentials => "client_credentials",
+            Scenario::Introspect => "introspect",
+            Scenario::CodeExchange => "code exchange",
+            Scenario::Userinfo => "userinfo",
+        }
+    }
+}
+
+/// One scenario on both sides; `None` where a side was not measured.
+pub struct Pair {
+    pub scenario: Scenario,
+    pub zauthy: Option<Outcome>,
+    pub reference: Option<Outcome>,
+    /// Requests the workers made during the run to mint codes (and, for userinfo, to get their token).
+    pub zauthy_mints: u64,
+    pub reference_mints: u64,
+}
+
+impl Pair {
+    pub fn ratio(&self) -> Option<f64> {
+        Some(self.zauthy.as_ref()?.rps() / self.reference.as_ref()?.rps())
+    }
+}
+
+pub struct OidcResult {
+    pub database: &'static str,
+    pub pairs: Vec<Pair>,
+    /// zauthy's codes minted before the code exchange, through the hosted authorize + consent pages.
+    pub zauthy_mint: Option<Outcome>,
+    pub reference_rss_after: Option<u64>,
+}
+
+impl OidcResult {
+    pub fn total_errors(&self) -> u64 {
+        let mint = self.zauthy_mint.as_ref().map(Outcome::error_count).unwrap_or(0);
+        mint + self
+            .pairs
+            .iter()
+            .flat_map(|p| [&p.zauthy, &p.reference])
+            .flatten()
+            .map(Outcome::error_count)
+            .sum::<u64>()
+    }
+}
+
+fn workers_for(scenario: Scenario, endpoint: &Arc<Endpoint>, pool: &mut Vec<String>) -> Vec<Box<dyn Worker>> {
+    // Pre-minted codes (zauthy), oldest first, dealt out evenly.
+    let per_worker = pool.len() / CONCURRENCY;
+    (0..CONCURRENCY)
+        .map(|i| -> Box<dyn Worker> {
+            let e = Arc::clone(endpoint);
+            match scenario {
+                Scenario::ClientCredentials => Box::new(ClientCredentials::new(e)),
+                Scenario::Introspect => Box::new(Introspect::new(e)),
+                Scenario::CodeExchange => {
+                    let initial: Vec<String> = pool.drain(..per_worker).collect();
+                    Box::new(CodeExchange::new(e, i, CODE_BATCH, initial))
+                }
+                Scenario::Userinfo => Box::new(Userinfo::new(e, i)),
+            }
+        })
+        .collect()
+}
+
+fn progress(label: &str) {
+    use std::io::Write;
+    eprint!("  {label}… ");
+    let _ = std::io::stderr().flush();
+}
+
+/// How long zauthy mints codes before its code exchange: as long as the exchange runs, unless the oldest code
+/// would then outlive its 60 s; codes still missing are minted on the connections during the run.
+fn mint_window(options: &Options) -> Duration {
+    let run = options.warmup + options.measure;
+    run.min(Duration::from_secs(50).saturating_sub(run))
+}
+
+/// zauthy's codes, minted on `CONCURRENCY` connections through the hosted pages.
+async fn mint_zauthy_codes(
+    options: &Options,
+    server: &Server,
+    endpoint: &Arc<Endpoint>,
+) -> anyhow::Result<(Option<Outcome>, Vec<String>)> {
+    let window = mint_window(options);
+    if window.is_zero() {
+        return Ok((None, Vec::new()));
+    }
+    progress(&format!("zauthy: minting codes through authorize + consent for {:.0} s", window.as_secs_f64()));
+    let pool = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<HostedMint> =
+        (0..CONCURRENCY).map(|i| HostedMint::new(Arc::clone(endpoint), i, Arc::clone(&pool))).collect();
+    let outcome = load::run(server.addr, workers, Duration::ZERO, window, || server.cpu_time()).await?;
+    let codes = std::mem::take(&mut *pool.lock().expect("pool lock"));
+    eprintln!("{} codes, {:.0} codes/s", codes.len(), outcome.rps());
+    Ok((Some(outcome), codes))
+}
+
+async fn measure(
+    label: String,
+    addr: SocketAddr,
+    workers: Vec<Box<dyn Worker>>,
+    options: &Options,
+    cpu: impl Fn() -> anyhow::Result<Duration>,
+) -> anyhow::Result<Outcome> {
+    progress(&label);
+    let outcome = load::run(addr, workers, options.warmup, options.measure, cpu).await?;
+    eprintln!("{:.1} rps", outcome.rps());
+    Ok(outcome)
+}
+
+/// Node compiles its hot paths while it runs: before oidc-provider's first measurement, every scenario runs
+/// unmeasured on it for a few seconds, so it is not measured cold (zauthy is compiled ahead of time).
+async fn warm_reference(options: &Options, r: &Reference, endpoint: &Arc<Endpoint>) -> anyhow::Result<()> {
+    static WARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if WARMED.swap(true, Ordering::Relaxed) {
+        return Ok(());
+    }
+    let each = options.warmup.max(Duration::from_secs(2));
+    progress(&format!("oidc-provider: JIT warm-up, {:.0} s per scenario, unmeasured", each.as_secs_f64()));
+    for scenario in Scenario::ALL {
+        let workers = workers_for(scenario, endpoint, &mut Vec::new());
+        let outcome = load::run(r.addr, workers, Duration::ZERO, each, || r.cpu_time()).await?;
+        if outcome.error_count() > 0 {
+            bail!("oidc-provider failed during its warm-up ({}): {:?}", scenario.name(), outcome.error_examples);
+        }
+    }
+    eprintln!("done");
+    Ok(())
+}
+
+/// zauthy on one database (a server of its own, started here), each scenario followed by oidc-provider's.
+pub async fn bench_database(
+    options: &Options,
+    database: &'static str,
+    database_url: Option<&str>,
+    data_dir: &Path,
+) -> anyhow::Result<OidcResult> {
+    eprintln!("\n== OpenID provider: zauthy on {database} vs oidc-provider ==");
+    let (server, _) = Server::start(&options.zauthy, data_dir, database_url, &options.server_env, "oidc").await?;
+    let run = async {
+        progress(&format!("setup: an organization, its client and {CONCURRENCY} signed-in browsers"));
+        let zauthy = Arc::new(zauthy_setup::endpoint(&server, CONCURRENCY).await?);
+        eprintln!("done");
+        let reference = options.oidc_provider.as_ref().map(|r| (r, Arc::new(r.endpoint())));
+        if let Some((r, endpoint)) = &reference {
+            warm_reference(options, r, endpoint).await?;
+        }
+        let mut pairs = Vec::new();
+        let mut zauthy_mint = None;
+        for scenario in Scenario::ALL {
+            let name = scenario.name();
+            let mut pool = Vec::new();
+            if scenario == Scenario::CodeExchange {
+                (zauthy_mint, pool) = mint_zauthy_codes(options, &server, &zauthy).await?;
+            }
+            zauthy.mint_requests.store(0, Ordering::Relaxed);
+            let label = format!("zauthy {name}, {CONCURRENCY} connections");
+            let workers = workers_for(scenario, &zauthy, &mut pool);
+            let zauthy_outcome = measure(label, server.addr, workers, options, || server.cpu_time()).await?;
+            let zauthy_mints = zauthy.mint_requests.load(Ordering::Relaxed);
+            let (reference_outcome, reference_mints) = match &reference {
+                Some((r, endpoint)) => {
+                    endpoint.mint_requests.store(0, Ordering::Relaxed);
+                    let label = format!("oidc-provider {name}, {CONCURRENCY} connections");
+                    let workers = workers_for(scenario, endpoint, &mut Vec::new());
+                    let outcome = measure(label, r.addr, workers, options, || r.cpu_time()).await?;
+                    (Some(outcome), endpoint.mint_requests.load(Ordering::Relaxed))
+                }
+                None => (None, 0),
+            };
+            pairs.push(Pair {
+                scenario,
+                zauthy: Some(zauthy_outcome),
+                reference: reference_outcome,
+                zauthy_mints,
+                reference_mints,
+            });
+        }
+        let reference_rss_after = match &options.oidc_provider {
+            Some(r) => Some(r.rss_bytes()?),
+            None => None,
+        };
+        anyhow::Ok(OidcResult { database, pairs, zauthy_mint, reference_rss_after })
+    }
+    .await;
+    let log = server.log_text();
+    server.stop().await?;
+    let result = run.map_err(|e| e.context(format!("OIDC run on {database} failed; server log:\n{log}")))?;
+    if !log.trim().is_empty() {
+        eprintln!("  server log (warn and above):\n{log}");
+    }
+    report::print_database(options, &result);
+    Ok(result)
+}
+
+/// The reference from the command line: `--oidc-provider ADDR --oidc-provider-pid PID`, secret in the environment.
+pub fn reference_from(
+    addr: Option<String>,
+    pid: Option<String>,
+    label: Option<String>,
+) -> anyhow::Result<Option<Reference>> {
+    let (addr, pid) = match (addr, pid) {
+        (None, None) => return Ok(None),
+        (Some(addr), Some(pid)) => (addr, pid),
+        _ => bail!("--oidc-provider and --oidc-provider-pid go together"),
+    };
+    let secret = std::env::var(reference::SECRET_ENV)
+        .with_context(|| format!("--oidc-provider needs the client secret in ${}", reference::SECRET_ENV))?;
+    let pid: u32 = pid.parse().with_context(|| format!("--oidc-provider-pid: {pid:?} is not a process id"))?;
+    if !Path::new(&format!("/proc/{pid}")).exists() {
+        bail!("--oidc-provider-pid: no process {pid}");
+    }
+    Ok(Some(Reference {
+        addr: addr.parse().with_context(|| format!("--oidc-provider: {addr:?} is not HOST:PORT"))?,
+        pid,
+        secret,
+        label: label.unwrap_or_else(|| "oidc-provider".to_owned()),
+    }))
+}
