@@ -25,6 +25,9 @@ pub enum CoreError {
     /// Refused for now for a reason with its own code (e.g. `otp_cooldown`); retry after the delay.
     #[error("{detail}")]
     Throttled { code: &'static str, detail: String, retry_after_secs: u64 },
+    /// An upstream server (an OpenID provider) failed or answered something unusable; `code` says which step.
+    #[error("{detail}")]
+    Upstream { code: &'static str, detail: String },
     #[error("service unavailable: {0}")]
     Unavailable(&'static str),
     #[error(transparent)]

@@ -41,6 +41,9 @@ pub const OIDC_CONSENT: &str = "cns";
 pub const CROSS_DEVICE: &str = "xdr";
 pub const OIDC_DEVICE_FLOW: &str = "dvf";
 pub const OIDC_BACKCHANNEL_REQUEST: &str = "bca";
+pub const OAUTH_PROVIDER: &str = "idp";
+pub const FEDERATED_IDENTITY: &str = "fid";
+pub const OAUTH_STATE: &str = "ost";
 
 #[cfg(test)]
 mod tests {

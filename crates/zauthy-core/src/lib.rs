@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod email;
 pub mod error;
 pub mod events;
+pub mod federation;
 pub mod ids;
 pub mod mfa;
 pub mod oidc;

@@ -24,6 +24,7 @@ pub struct CoreConfig {
     /// Where reset links point (the application's own page); the token is appended as `?token=`.
     pub password_reset_url: Option<String>,
     pub webhooks: crate::webhooks::WebhookSettings,
+    pub federation: crate::federation::FederationSettings,
 }
 
 impl Default for CoreConfig {
@@ -35,6 +36,7 @@ impl Default for CoreConfig {
             reset_token_ttl_secs: 1800,
             password_reset_url: None,
             webhooks: Default::default(),
+            federation: Default::default(),
         }
     }
 }
@@ -55,6 +57,8 @@ pub struct Services {
     /// Woken when a transaction queued outbox work, so the local worker sends it without waiting to poll.
     pub outbox_wakeup: Arc<Notify>,
     pub cache: crate::sessions::cache::VerificationCache,
+    /// Social login's outbound client and its discovery/JWKS cache.
+    pub federation: crate::federation::Federation,
 }
 
 impl Services {

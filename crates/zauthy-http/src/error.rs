@@ -96,6 +96,40 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
     ("passkey_verification_failed", "The passkey response failed verification (origin, challenge, signature, user)."),
     ("passkey_possibly_cloned", "The passkey's signature counter went backwards; the sign-in was refused."),
     ("passkey_exists", "This credential is already registered in the organization."),
+    ("invalid_oauth_provider", "A social login provider's settings are missing or invalid (the detail says which)."),
+    ("invalid_discovery_url", "The discovery URL is not https to a public host name, or is malformed."),
+    (
+        "discovery_failed",
+        "The provider's discovery document could not be fetched or does not fit (issuer, endpoints, code flow, S256).",
+    ),
+    ("invalid_apple_key", "Apple's private_key is not a P-256 key in PKCS#8 PEM (the .p8 file)."),
+    ("oauth_provider_exists", "The organization already has a provider with this name."),
+    ("oauth_provider_unavailable", "The provider is not configured or is disabled for this organization."),
+    ("invalid_upstream_url", "An upstream endpoint is not https to a public host (outbound request refused)."),
+    ("invalid_oauth_state", "The OAuth state is unknown, malformed, or belongs to another organization or user."),
+    ("oauth_state_expired", "The social sign-in took longer than 10 minutes; start it again."),
+    ("oauth_state_used", "The OAuth state was already used; each flow completes once."),
+    ("oauth_state_mismatch", "provider or redirect_url differ from the ones the flow started with."),
+    (
+        "oauth_issuer_mismatch",
+        "The authorization response's iss is not the provider's issuer (RFC 9207 mix-up defence).",
+    ),
+    ("oauth_denied", "The provider returned an error (e.g. the user cancelled)."),
+    ("oauth_exchange_failed", "The provider refused the authorization code."),
+    ("oauth_upstream_error", "The provider could not be reached or answered something unusable."),
+    (
+        "invalid_id_token",
+        "The provider's ID token failed validation (signature, issuer, audience, expiry, nonce, algorithm).",
+    ),
+    ("oauth_email_missing", "The provider shared no email address, so no account can be found or created."),
+    ("oauth_account_exists", "An account with this email exists; sign in and link the provider (no silent takeover)."),
+    ("oauth_signup_disabled", "The identity has no account and this provider does not create accounts."),
+    ("oauth_identity_in_use", "The upstream account is already linked to another user."),
+    ("oauth_provider_already_linked", "The account already has an identity of this provider; unlink it first."),
+    (
+        "last_sign_in_method",
+        "Unlinking would leave the account no way to sign in (no password, passkey or other provider).",
+    ),
     ("cannot_modify_self", "An administrator tried to block or delete their own account."),
     ("missing_authorization", "The endpoint needs an Authorization: Bearer header."),
     ("invalid_authorization_header", "The Authorization header is not a Bearer credential."),
@@ -182,6 +216,10 @@ impl From<CoreError> for ApiError {
             CoreError::RateLimited { retry_after_secs } => Self::rate_limited(retry_after_secs),
             CoreError::Throttled { code, detail, retry_after_secs } => {
                 Self { retry_after: Some(retry_after_secs), ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, detail) }
+            }
+            CoreError::Upstream { code, detail } => {
+                tracing::warn!(code, detail = %detail, "upstream failure");
+                Self::new(StatusCode::BAD_GATEWAY, code, detail)
             }
             CoreError::Unavailable(what) => {
                 tracing::error!(what, "dependency unavailable");

@@ -6,6 +6,7 @@ pub mod dto;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod federation;
 pub mod mfa;
 pub mod middleware;
 pub mod oidc;
@@ -59,6 +60,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "events", description = "The organization's event log"),
         (name = "webhooks", description = "Webhook endpoints, signed deliveries, retries and delivery history"),
+        (name = "social login", description = "Sign in with Google, Apple or any OpenID provider; link and unlink"),
     )
 )]
 struct ApiDoc;
@@ -105,6 +107,7 @@ fn api_v1() -> OpenApiRouter<AppState> {
         .merge(passkeys::api_router())
         .merge(events::api_router())
         .merge(webhooks::api_router())
+        .merge(federation::api_router())
 }
 
 fn root_routes() -> OpenApiRouter<AppState> {

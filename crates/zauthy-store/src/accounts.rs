@@ -229,6 +229,16 @@ impl<C: Db> UserRepo for Conn<C> {
             .exec(&self.0)
             .await
             .map_err(db_err)?;
+        crate::entities::federated_identities::Entity::delete_many()
+            .filter(crate::entities::federated_identities::Column::UserId.eq(user_id))
+            .exec(&self.0)
+            .await
+            .map_err(db_err)?;
+        crate::entities::oauth_states::Entity::delete_many()
+            .filter(crate::entities::oauth_states::Column::UserId.eq(user_id))
+            .exec(&self.0)
+            .await
+            .map_err(db_err)?;
         let result = users::Entity::delete_many()
             .filter(users::Column::OrgId.eq(org_id))
             .filter(users::Column::Id.eq(user_id))

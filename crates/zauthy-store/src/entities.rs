@@ -810,3 +810,89 @@ pub mod oidc_backchannel_requests {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod oauth_providers {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oauth_providers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub slug: String,
+        pub kind: String,
+        pub display_name: String,
+        pub client_id: String,
+        pub client_secret_enc: Option<String>,
+        pub discovery_url: Option<String>,
+        pub issuer: String,
+        pub scopes: String,
+        pub token_endpoint_auth_method: String,
+        pub response_mode: String,
+        pub apple_team_id: Option<String>,
+        pub apple_key_id: Option<String>,
+        pub apple_private_key_enc: Option<String>,
+        pub enabled: bool,
+        pub allow_signup: bool,
+        pub link_by_verified_email: bool,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod federated_identities {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "federated_identities")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub user_id: String,
+        pub provider_id: String,
+        pub subject: String,
+        pub email: Option<String>,
+        pub last_login_at: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod oauth_states {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oauth_states")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub provider_id: String,
+        pub state_hash: String,
+        pub nonce: String,
+        pub code_verifier_enc: String,
+        pub redirect_url: String,
+        pub user_id: Option<String>,
+        pub expires_at: i64,
+        pub used_at: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

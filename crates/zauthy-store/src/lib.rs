@@ -4,6 +4,7 @@
 mod accounts;
 mod entities;
 mod events;
+mod federation;
 mod mfa;
 mod migrations;
 mod oidc;

@@ -133,6 +133,11 @@ impl HttpSink {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// From now on, answer with `success` (for answers that must name the sink's own address).
+    pub fn answer_with(&self, success: Answer) {
+        self.shared.plan.lock().unwrap_or_else(|e| e.into_inner()).success = success;
+    }
+
     /// The next `n` requests get `failure` instead of the success answer.
     pub fn fail_next(&self, n: usize, failure: Answer) {
         let mut plan = self.shared.plan.lock().unwrap_or_else(|e| e.into_inner());

@@ -183,6 +183,9 @@ impl TestApp {
         // Webhook receivers in tests are local http sinks; SSRF tests switch these back off.
         config.webhooks.allow_http = true;
         config.webhooks.allow_private_addresses = true;
+        // Social login's upstream in tests is another organization of this same server, on loopback.
+        config.federation.allow_http = true;
+        config.federation.allow_private_addresses = true;
         adjust(&mut config);
         config.validate()?;
         let clock = Arc::new(ManualClock::default());

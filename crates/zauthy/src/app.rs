@@ -57,11 +57,15 @@ pub fn services(config: &Config, store: SqlStore, clock: Arc<dyn Clock>) -> anyh
             reset_token_ttl_secs: config.password_reset.token_ttl_secs,
             password_reset_url: config.password_reset.url.clone(),
             webhooks: config.webhooks.settings(),
+            federation: config.federation.settings(),
         },
         hasher: PasswordHasher::new(config.passwords.argon2, config.passwords.max_concurrent_hashes.unwrap_or(cores)),
         keys: KeyRing::new(master),
         outbox_wakeup: Arc::new(Notify::new()),
         cache: Default::default(),
+        federation: zauthy_core::federation::Federation::new(Arc::new(crate::federation::HttpFederationClient::new(
+            config.federation.settings(),
+        )?)),
     }))
 }
 

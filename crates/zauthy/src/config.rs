@@ -41,6 +41,37 @@ pub struct Config {
     pub email: EmailConfig,
     pub sms: SmsConfig,
     pub webhooks: WebhooksConfig,
+    pub federation: FederationConfig,
+}
+
+/// Social login's calls to upstream providers (discovery, JWKS, token, userinfo). The two `allow_*` switches
+/// are for development and tests only: in production every upstream URL must be https to a public address.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationConfig {
+    pub allow_http: bool,
+    pub allow_private_addresses: bool,
+    /// How long a started sign-in (its state) stays usable.
+    pub state_ttl_secs: i64,
+    /// How long discovery documents and JWKS are reused.
+    pub metadata_cache_secs: u64,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        Self { allow_http: false, allow_private_addresses: false, state_ttl_secs: 600, metadata_cache_secs: 300 }
+    }
+}
+
+impl FederationConfig {
+    pub fn settings(&self) -> zauthy_core::federation::FederationSettings {
+        zauthy_core::federation::FederationSettings {
+            allow_http: self.allow_http,
+            allow_private_addresses: self.allow_private_addresses,
+            state_ttl_secs: self.state_ttl_secs,
+            metadata_ttl_secs: self.metadata_cache_secs,
+        }
+    }
 }
 
 /// Webhook delivery. The two `allow_*` switches are for development and tests only: in production a webhook
@@ -227,6 +258,7 @@ impl Default for Config {
             email: EmailConfig::default(),
             sms: SmsConfig::default(),
             webhooks: WebhooksConfig::default(),
+            federation: FederationConfig::default(),
         }
     }
 }
@@ -338,6 +370,9 @@ impl Config {
             problems.push(format!("email.from: {:?} is not a valid mailbox", self.email.from));
         }
         self.sms.problems(&mut problems);
+        if !(60..=3600).contains(&self.federation.state_ttl_secs) {
+            problems.push("federation.state_ttl_secs: must be between 60 and 3600".to_owned());
+        }
         if self.max_body_bytes < 1024 {
             problems.push("max_body_bytes: must be at least 1024".to_owned());
         }

@@ -4,6 +4,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod federation;
 pub mod mailer;
 pub mod master_key;
 pub mod sms;

@@ -40,6 +40,8 @@ pub enum SignInMethod {
     SmsOtp,
     /// User-verifying passkey: possession and a biometric or PIN, so it satisfies MFA by itself.
     Passkey,
+    /// An upstream OpenID provider (social login) vouched for the user; its own factors are unknown to us.
+    OAuth,
 }
 
 impl SignInMethod {
@@ -50,6 +52,7 @@ impl SignInMethod {
             Self::EmailOtp => "email_otp",
             Self::SmsOtp => "sms_otp",
             Self::Passkey => "passkey",
+            Self::OAuth => "oauth",
         }
     }
 

@@ -23,10 +23,14 @@ const fn reserved(event_type: &'static str, description: &'static str, data: &'s
 }
 
 pub const CATALOGUE: &[EventKind] = &[
-    kind(t::USER_SIGNUP, "New user registered", "user_id: string, email: string, method?: string, ip?: string"),
+    kind(
+        t::USER_SIGNUP,
+        "New user registered",
+        "user_id: string, email: string, method?: string, provider?: string, ip?: string",
+    ),
     kind(
         t::USER_LOGIN,
-        "User logged in",
+        "User logged in (method: password, magic_link, email_otp, sms_otp, passkey or oauth)",
         "user_id: string, method: string, mfa?: string, ip?: string, user_agent?: string",
     ),
     kind(t::USER_BLOCKED, "User account blocked", "user_id: string, by?: string"),
@@ -163,6 +167,27 @@ pub const CATALOGUE: &[EventKind] = &[
         t::WEBHOOK_DISABLED,
         "A webhook failing for too long was turned off",
         "webhook_id: string, url: string, failing_since: integer (unix seconds)",
+    ),
+    kind(
+        t::OAUTH_LINKED,
+        "An upstream identity (social login) was attached to a user",
+        "user_id: string, provider: string, provider_type: string, subject: string, via: string (link, verified_email or signup)",
+    ),
+    kind(
+        t::OAUTH_UNLINKED,
+        "An upstream identity was detached",
+        "user_id: string, provider: string, provider_type: string",
+    ),
+    kind(
+        t::OAUTH_PROVIDER_CREATED,
+        "A social login provider was configured",
+        "provider: string, type: string, by?: string",
+    ),
+    kind(t::OAUTH_PROVIDER_UPDATED, "A social login provider changed", "provider: string, type: string, by?: string"),
+    kind(
+        t::OAUTH_PROVIDER_DELETED,
+        "A social login provider was removed with its linked identities",
+        "provider: string, type: string, by?: string",
     ),
 ];
 

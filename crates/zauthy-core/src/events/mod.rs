@@ -74,6 +74,11 @@ pub mod types {
     pub const WEBHOOK_DELETED: &str = "webhook.deleted";
     pub const WEBHOOK_SECRET_ROTATED: &str = "webhook.secret_rotated";
     pub const WEBHOOK_DISABLED: &str = "webhook.disabled";
+    pub const OAUTH_LINKED: &str = "oauth.linked";
+    pub const OAUTH_UNLINKED: &str = "oauth.unlinked";
+    pub const OAUTH_PROVIDER_CREATED: &str = "oauth_provider.created";
+    pub const OAUTH_PROVIDER_UPDATED: &str = "oauth_provider.updated";
+    pub const OAUTH_PROVIDER_DELETED: &str = "oauth_provider.deleted";
     /// Reserved by the API reference; no producer yet (KYC and risk scoring are not built).
     pub const KYC_SESSION_CREATED: &str = "kyc.session.created";
     pub const KYC_COMPLETED: &str = "kyc.completed";

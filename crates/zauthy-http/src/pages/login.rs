@@ -29,6 +29,36 @@ struct LoginView<'a> {
     email: &'a str,
     error: Option<&'a str>,
     return_to: &'a str,
+    /// The organization's enabled social login providers, as (provider, button label).
+    providers: &'a [(String, String)],
+}
+
+/// The "Continue with …" buttons: links to the hosted social sign-in, which comes back to `return_to`.
+fn social_buttons(org: &HostedOrg, providers: &[(String, String)], return_to: &str) -> String {
+    if providers.is_empty() {
+        return String::new();
+    }
+    let links: String = providers
+        .iter()
+        .map(|(slug, name)| {
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("provider", slug)
+                .append_pair("return_to", return_to)
+                .finish();
+            format!(
+                r#"<p><a class="button secondary" id="oauth-{id}" href="{href}">Continue with {name}</a></p>"#,
+                id = esc(slug),
+                href = esc(&format!("{}?{query}", org.path("/oauth/start"))),
+                name = esc(name),
+            )
+        })
+        .collect();
+    format!(r#"<hr><div id="social-sign-in">{links}</div>"#)
+}
+
+async fn enabled_providers(state: &AppState, org: &HostedOrg) -> Result<Vec<(String, String)>, PageError> {
+    let providers = state.services.enabled_oauth_providers(&org.actor()).await?;
+    Ok(providers.into_iter().map(|p| (p.slug, p.display_name)).collect())
 }
 
 fn login_page(
@@ -55,7 +85,8 @@ fn login_page(
 <div id="passkey-login" data-start="{start}" data-finish="{finish}" data-return-to="{return_to}">
 <p class="muted">Or use a passkey on this device or a security key. With no email above, your device offers the passkeys it holds.</p>
 <button type="button" class="secondary" id="passkey-sign-in">Sign in with a passkey</button>
-</div>"#,
+</div>{social}"#,
+        social = social_buttons(org, view.providers, view.return_to),
         meta = csrf.meta(),
         error = esc(error),
         action = esc(&org.path("/login")),
@@ -85,7 +116,8 @@ async fn show_login(
         return Ok(redirect(&return_to));
     }
     let email = query.login_hint.as_deref().filter(|h| h.contains('@')).unwrap_or("");
-    let view = LoginView { email, error: None, return_to: &return_to };
+    let providers = enabled_providers(&state, &org).await?;
+    let view = LoginView { email, error: None, return_to: &return_to, providers: &providers };
     Ok(login_page(&state, &org, &headers, view, StatusCode::OK))
 }
 
@@ -124,7 +156,8 @@ async fn submit_login(
             if e.status.is_server_error() {
                 return Err(e.into());
             }
-            let view = LoginView { email, error: Some(&e.detail), return_to: &return_to };
+            let providers = enabled_providers(&state, &org).await?;
+            let view = LoginView { email, error: Some(&e.detail), return_to: &return_to, providers: &providers };
             let mut response = login_page(&state, &org, &headers, view, e.status);
             if let Some(v) = e.clone_retry_after() {
                 response.headers_mut().insert(header::RETRY_AFTER, v);

@@ -220,6 +220,7 @@ pub fn router() -> Router<AppState> {
         .merge(magic_link::router())
         .merge(passkeys::router())
         .merge(crate::oidc::hosted_router())
+        .merge(crate::federation::hosted_router())
 }
 
 pub(crate) fn redirect(to: &str) -> Response {

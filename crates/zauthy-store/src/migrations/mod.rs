@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(SqlMigration { name: "m0006_oidc_clients", sql: include_str!("m0006_oidc_clients.sql") }),
             Box::new(SqlMigration { name: "m0007_webhooks", sql: include_str!("m0007_webhooks.sql") }),
             Box::new(SqlMigration { name: "m0008_oidc_provider", sql: include_str!("m0008_oidc_provider.sql") }),
+            Box::new(SqlMigration { name: "m0009_federation", sql: include_str!("m0009_federation.sql") }),
             Box::new(SqlMigration { name: "m0010_device_and_ciba", sql: include_str!("m0010_device_and_ciba.sql") }),
             Box::new(SqlMigration { name: "m0011_cross_device", sql: include_str!("m0011_cross_device.sql") }),
         ]

@@ -18,4 +18,5 @@ mod passwordless;
 mod passwords;
 mod ratelimit;
 mod sessions;
+mod social_login;
 mod webhooks;
