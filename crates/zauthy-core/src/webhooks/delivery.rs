@@ -31,8 +31,9 @@ pub trait WebhookTransport: Send + Sync {
     ) -> std::result::Result<TransportResponse, String>;
 }
 
-/// A claimed delivery is reserved this long (more than the 10 s request timeout).
-const LEASE: Duration = Duration::seconds(60);
+/// A claimed delivery is reserved this long: more than the 10 s request timeout plus recording the attempt,
+/// and short, because it is also how long deliveries a crashed process had claimed wait before a retry.
+const LEASE: Duration = Duration::seconds(30);
 
 /// The waits before attempts 2, 3, …; after the last one the delivery is `failed` (about 27 h in all).
 pub fn backoff_schedule() -> [Duration; 7] {
