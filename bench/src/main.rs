@@ -3,13 +3,14 @@
 //! PostgreSQL, with every ratio computed from figures measured in the same run. Usually run by `bench/run.sh`.
 //!
 //! Usage: zauthy-bench [--zauthy PATH] [--pg-url URL] [--seconds N] [--warmup N] [--no-sqlite]
-//!                     [--no-diagnostics] [--server-env NAME=VALUE]...
+//!                     [--no-diagnostics] [--webhooks-only] [--server-env NAME=VALUE]...
 
 mod load;
 mod raw_argon2;
 mod report;
 mod scenarios;
 mod server;
+mod webhooks;
 
 use anyhow::{Context, bail};
 use std::path::PathBuf;
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 const USAGE: &str = "\
 zauthy-bench [--zauthy PATH] [--pg-url URL] [--seconds N] [--warmup N] [--no-sqlite]
-             [--no-diagnostics] [--server-env NAME=VALUE]...
+             [--no-diagnostics] [--webhooks-only] [--server-env NAME=VALUE]...
 
   --zauthy PATH         the server binary (default: `zauthy` next to this binary)
   --pg-url URL          an empty PostgreSQL database to run on (without it, PostgreSQL is skipped)
@@ -26,6 +27,7 @@ zauthy-bench [--zauthy PATH] [--pg-url URL] [--seconds N] [--warmup N] [--no-sql
   --no-sqlite           PostgreSQL only
   --no-diagnostics      skip GET /ready and verification of a malformed token (they split the cost
                         of a verification)
+  --webhooks-only       only the webhook delivery scenarios
   --server-env K=V      an extra environment variable for the server (repeatable), for experiments";
 
 pub struct Options {
@@ -39,6 +41,8 @@ pub struct Options {
     pub server_env: Vec<(String, String)>,
     /// Extra scenarios that split the cost of a verification.
     pub diagnostics: bool,
+    /// Only the webhook delivery scenarios.
+    pub webhooks_only: bool,
 }
 
 fn parse_seconds(value: Option<String>, flag: &str) -> anyhow::Result<Duration> {
@@ -59,6 +63,7 @@ fn parse_args() -> anyhow::Result<Options> {
     let mut warmup = Duration::from_secs(1);
     let mut server_env = Vec::new();
     let mut diagnostics = true;
+    let mut webhooks_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -68,6 +73,7 @@ fn parse_args() -> anyhow::Result<Options> {
             "--warmup" => warmup = parse_seconds(args.next(), "--warmup")?,
             "--no-sqlite" => sqlite = false,
             "--no-diagnostics" => diagnostics = false,
+            "--webhooks-only" => webhooks_only = true,
             "--server-env" => {
                 let pair = args.next().context("--server-env needs NAME=VALUE")?;
                 let (k, v) = pair.split_once('=').context("--server-env needs NAME=VALUE")?;
@@ -90,7 +96,7 @@ fn parse_args() -> anyhow::Result<Options> {
     if !zauthy.is_file() {
         bail!("no server binary at {} (build it with `cargo build --release -p zauthy`)", zauthy.display());
     }
-    Ok(Options { zauthy, pg_url, sqlite, measure, warmup, cores, server_env, diagnostics })
+    Ok(Options { zauthy, pg_url, sqlite, measure, warmup, cores, server_env, diagnostics, webhooks_only })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -122,17 +128,25 @@ async fn interrupted() -> &'static str {
 async fn run(options: &Options, scratch: &std::path::Path) -> anyhow::Result<()> {
     report::print_machine(options);
     let mut results = Vec::new();
+    let mut hooks = Vec::new();
     if options.sqlite {
-        results.push(scenarios::bench_database(options, "SQLite", None, &scratch.join("sqlite")).await?);
+        if !options.webhooks_only {
+            results.push(scenarios::bench_database(options, "SQLite", None, &scratch.join("sqlite")).await?);
+        }
+        hooks.push(webhooks::bench_webhooks(options, "SQLite", None, &scratch.join("sqlite-webhooks")).await?);
     }
     match &options.pg_url {
         Some(url) => {
-            results.push(scenarios::bench_database(options, "PostgreSQL", Some(url), &scratch.join("pg")).await?)
+            if !options.webhooks_only {
+                results.push(scenarios::bench_database(options, "PostgreSQL", Some(url), &scratch.join("pg")).await?);
+            }
+            hooks.push(webhooks::bench_webhooks(options, "PostgreSQL", Some(url), &scratch.join("pg-webhooks")).await?);
         }
         None => println!("\nPostgreSQL: skipped (no --pg-url)"),
     }
     report::print_summary(&results);
-    if results.iter().any(|r| r.total_errors() > 0) {
+    webhooks::print_summary(&hooks);
+    if results.iter().any(|r| r.total_errors() > 0) || hooks.iter().any(|h| h.errors > 0) {
         bail!("some requests failed; the figures above are not trustworthy");
     }
     Ok(())
