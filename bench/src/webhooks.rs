@@ -165,12 +165,15 @@ pub struct WebhookResult {
 }
 
 impl WebhookResult {
-    /// The sustained rate: inside the window while producers ran, or the drain rate of the backlog, whichever
-    /// is higher (while the producers run they compete with delivery for the database and the CPU).
+    /// The delivery rate the target is judged on: how fast the worker empties a backlog once the producers
+    /// stop (while they run, they compete with delivery for the database and the 2 cores, a figure shown
+    /// next to it). Without a backlog, delivery kept up and the rate inside the window is the figure.
     pub fn deliveries_per_sec(&self) -> f64 {
         let s = &self.saturated;
-        let drain_rate = if s.drain.is_zero() { 0.0 } else { s.backlog as f64 / s.drain.as_secs_f64() };
-        s.deliveries_per_sec.max(drain_rate)
+        if s.backlog == 0 || s.drain.is_zero() {
+            return s.deliveries_per_sec;
+        }
+        s.backlog as f64 / s.drain.as_secs_f64()
     }
 }
 
@@ -393,12 +396,13 @@ fn print(r: &WebhookResult) {
     let rate = r.deliveries_per_sec();
     println!(
         "  {:<36} {:>12}   {:<10} {}",
-        "deliveries/s (sustained)",
+        "deliveries/s (draining a backlog)",
         format!("{rate:.0}"),
         "≥ 2000",
         verdict(rate >= DELIVERIES_TARGET)
     );
-    println!("  {:<36} {:>12}   {:<10}", "enqueue→delivered p50 (paced)", ms(p.p50), "");
+    println!("  {:<36} {:>12}", "deliveries/s while producers write", format!("{:.0}", s.deliveries_per_sec));
+    println!("  {:<36} {:>12}", "enqueue→delivered p50 (paced)", ms(p.p50));
     println!(
         "  {:<36} {:>12}   {:<10} {}",
         "enqueue→delivered p99 (paced)",
@@ -412,7 +416,7 @@ pub fn print_summary(results: &[WebhookResult]) {
     if results.is_empty() {
         return;
     }
-    let mut line = format!("  {:<36}", "webhook deliveries/s");
+    let mut line = format!("  {:<36}", "webhook deliveries/s (backlog drain)");
     for r in results {
         let rate = r.deliveries_per_sec();
         line += &format!(" {:>22}", format!("{rate:.0} {}", verdict(rate >= DELIVERIES_TARGET)));
