@@ -2,24 +2,22 @@
 //! events that PATCH requests cause, fanned out to several endpoints. Two scenarios: a paced one for the
 //! enqueue→delivered latency (event `created_at` to receipt here), and a saturating one for deliveries/s.
 
+mod receiver;
+
 use crate::Options;
 use crate::load::{self, Worker, bearer, json_bytes, request};
 use crate::report::ms;
 use crate::server::Server;
 use anyhow::{Context, bail};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::HeaderValue;
-use hyper::{Method, Request, Response};
-use hyper_util::rt::TokioIo;
+use hyper::{Method, Request};
+use receiver::{Arrival, Receiver};
 use serde_json::{Value, json};
-use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 pub const DELIVERIES_TARGET: f64 = 2000.0;
 pub const P99_TARGET: Duration = Duration::from_millis(100);
@@ -32,101 +30,6 @@ const PRODUCERS: usize = 16;
 /// The most the backlog may take to drain before the run counts the missing deliveries as errors.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 const PASSWORD: &str = "SecureP@ss123";
-
-struct Arrival {
-    /// Event `created_at` to receipt here; both from this machine's clock.
-    latency: Duration,
-    created_at: OffsetDateTime,
-    received: Instant,
-}
-
-#[derive(Default)]
-struct Received {
-    arrivals: Vec<Arrival>,
-    /// (endpoint, event id): a retry or duplicate counts once.
-    unique: HashSet<(String, String)>,
-    malformed: u64,
-}
-
-/// The in-process receiver.
-struct Receiver {
-    addr: SocketAddr,
-    received: Arc<Mutex<Received>>,
-}
-
-fn lock(m: &Mutex<Received>) -> std::sync::MutexGuard<'_, Received> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-async fn receive(
-    received: Arc<Mutex<Received>>,
-    request: Request<hyper::body::Incoming>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
-    let path = request.uri().path().to_owned();
-    let body = request.into_body().collect().await?.to_bytes();
-    let now = SystemTime::now();
-    let at = Instant::now();
-    let parsed = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
-        let created = OffsetDateTime::parse(v["created_at"].as_str()?, &Rfc3339).ok()?;
-        Some((v["id"].as_str()?.to_owned(), created))
-    });
-    let mut r = lock(&received);
-    match parsed {
-        Some((id, created_at)) => {
-            let now = OffsetDateTime::from(now);
-            let latency = Duration::try_from(now - created_at).unwrap_or_default();
-            r.arrivals.push(Arrival { latency, created_at, received: at });
-            r.unique.insert((path, id));
-        }
-        None => r.malformed += 1,
-    }
-    drop(r);
-    Ok(Response::new(Full::new(Bytes::from_static(b"ok"))))
-}
-
-impl Receiver {
-    async fn start() -> anyhow::Result<Receiver> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let received = Arc::new(Mutex::new(Received::default()));
-        let shared = received.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let _ = stream.set_nodelay(true);
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| receive(shared.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Ok(Receiver { addr, received })
-    }
-
-    fn unique(&self) -> usize {
-        lock(&self.received).unique.len()
-    }
-
-    /// Forgets everything received so far (between scenarios, after a drain).
-    fn reset(&self) -> Received {
-        std::mem::take(&mut *lock(&self.received))
-    }
-
-    /// Waits until `expected` distinct deliveries have arrived; how long that took, or an error after
-    /// `DRAIN_LIMIT`.
-    async fn drain(&self, expected: usize) -> anyhow::Result<Duration> {
-        let started = Instant::now();
-        while self.unique() < expected {
-            if started.elapsed() > DRAIN_LIMIT {
-                bail!("only {} of {expected} deliveries arrived within {DRAIN_LIMIT:?}", self.unique());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        Ok(started.elapsed())
-    }
-}
 
 /// Sorted latencies, nearest-rank percentiles.
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
