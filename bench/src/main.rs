@@ -3,7 +3,7 @@
 //! PostgreSQL, with every ratio computed from figures measured in the same run. Usually run by `bench/run.sh`.
 //!
 //! Usage: zauthy-bench [--zauthy PATH] [--pg-url URL] [--seconds N] [--warmup N] [--no-sqlite]
-//!                     [--no-diagnostics] [--server-env NAME=VALUE]... [--no-oidc]
+//!                     [--no-diagnostics] [--webhooks-only] [--server-env NAME=VALUE]... [--no-oidc]
 //!                     [--oidc-provider ADDR --oidc-provider-pid PID [--oidc-provider-label TEXT]]
 
 mod load;
@@ -12,6 +12,7 @@ mod raw_argon2;
 mod report;
 mod scenarios;
 mod server;
+mod webhooks;
 
 use anyhow::{Context, bail};
 use std::path::PathBuf;
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 const USAGE: &str = "\
 zauthy-bench [--zauthy PATH] [--pg-url URL] [--seconds N] [--warmup N] [--no-sqlite]
-             [--no-diagnostics] [--server-env NAME=VALUE]... [--no-oidc]
+             [--no-diagnostics] [--webhooks-only] [--server-env NAME=VALUE]... [--no-oidc]
              [--oidc-provider ADDR --oidc-provider-pid PID [--oidc-provider-label TEXT]]
 
   --zauthy PATH         the server binary (default: `zauthy` next to this binary)
@@ -29,6 +30,7 @@ zauthy-bench [--zauthy PATH] [--pg-url URL] [--seconds N] [--warmup N] [--no-sql
   --no-sqlite           PostgreSQL only
   --no-diagnostics      skip GET /ready and verification of a malformed token (they split the cost
                         of a verification)
+  --webhooks-only       only the webhook delivery scenarios
   --server-env K=V      an extra environment variable for the server (repeatable), for experiments
   --no-oidc             skip the OpenID provider scenarios
   --oidc-provider ADDR  the reference oidc-provider (bench/oidc-provider) listening on ADDR, its client
@@ -50,6 +52,8 @@ pub struct Options {
     /// The OpenID provider scenarios, and the reference implementation to compare them with.
     pub oidc: bool,
     pub oidc_provider: Option<oidc::reference::Reference>,
+    /// Only the webhook delivery scenarios.
+    pub webhooks_only: bool,
 }
 
 fn parse_seconds(value: Option<String>, flag: &str) -> anyhow::Result<Duration> {
@@ -72,6 +76,7 @@ fn parse_args() -> anyhow::Result<Options> {
     let mut diagnostics = true;
     let mut oidc = true;
     let (mut reference_addr, mut reference_pid, mut reference_label) = (None, None, None);
+    let mut webhooks_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -85,6 +90,7 @@ fn parse_args() -> anyhow::Result<Options> {
             "--oidc-provider" => reference_addr = Some(args.next().context("--oidc-provider needs HOST:PORT")?),
             "--oidc-provider-pid" => reference_pid = Some(args.next().context("--oidc-provider-pid needs a pid")?),
             "--oidc-provider-label" => reference_label = Some(args.next().context("--oidc-provider-label needs text")?),
+            "--webhooks-only" => webhooks_only = true,
             "--server-env" => {
                 let pair = args.next().context("--server-env needs NAME=VALUE")?;
                 let (k, v) = pair.split_once('=').context("--server-env needs NAME=VALUE")?;
@@ -108,7 +114,20 @@ fn parse_args() -> anyhow::Result<Options> {
         bail!("no server binary at {} (build it with `cargo build --release -p zauthy`)", zauthy.display());
     }
     let oidc_provider = oidc::reference_from(reference_addr, reference_pid, reference_label)?;
-    Ok(Options { zauthy, pg_url, sqlite, measure, warmup, cores, server_env, diagnostics, oidc, oidc_provider })
+    let oidc = oidc && !webhooks_only;
+    Ok(Options {
+        zauthy,
+        pg_url,
+        sqlite,
+        measure,
+        warmup,
+        cores,
+        server_env,
+        diagnostics,
+        oidc,
+        oidc_provider,
+        webhooks_only,
+    })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -141,25 +160,36 @@ async fn run(options: &Options, scratch: &std::path::Path) -> anyhow::Result<()>
     report::print_machine(options);
     let mut results = Vec::new();
     let mut oidc_results = Vec::new();
+    let mut hooks = Vec::new();
     if options.sqlite {
-        results.push(scenarios::bench_database(options, "SQLite", None, &scratch.join("sqlite")).await?);
+        if !options.webhooks_only {
+            results.push(scenarios::bench_database(options, "SQLite", None, &scratch.join("sqlite")).await?);
+        }
         if options.oidc {
             oidc_results.push(oidc::bench_database(options, "SQLite", None, &scratch.join("sqlite-oidc")).await?);
         }
+        hooks.push(webhooks::bench_webhooks(options, "SQLite", None, &scratch.join("sqlite-webhooks")).await?);
     }
     match &options.pg_url {
         Some(url) => {
-            results.push(scenarios::bench_database(options, "PostgreSQL", Some(url), &scratch.join("pg")).await?);
+            if !options.webhooks_only {
+                results.push(scenarios::bench_database(options, "PostgreSQL", Some(url), &scratch.join("pg")).await?);
+            }
             if options.oidc {
                 let dir = scratch.join("pg-oidc");
                 oidc_results.push(oidc::bench_database(options, "PostgreSQL", Some(url), &dir).await?);
             }
+            hooks.push(webhooks::bench_webhooks(options, "PostgreSQL", Some(url), &scratch.join("pg-webhooks")).await?);
         }
         None => println!("\nPostgreSQL: skipped (no --pg-url)"),
     }
     report::print_summary(&results);
     oidc::report::print_summary(&oidc_results);
-    if results.iter().any(|r| r.total_errors() > 0) || oidc_results.iter().any(|r| r.total_errors() > 0) {
+    webhooks::print_summary(&hooks);
+    let failed = results.iter().any(|r| r.total_errors() > 0)
+        || oidc_results.iter().any(|r| r.total_errors() > 0)
+        || hooks.iter().any(|h| h.errors > 0);
+    if failed {
         bail!("some requests failed; the figures above are not trustworthy");
     }
     Ok(())

@@ -351,12 +351,14 @@ pub trait WebhookRepo {
         org_id: &str,
         delivery_id: &str,
     ) -> Result<Option<crate::webhooks::WebhookDelivery>>;
-    /// Claims the oldest due pending delivery under a lease; no other worker takes it until `lease_until`.
-    async fn claim_next_webhook_delivery(
+    /// Claims up to `limit` of the oldest due pending deliveries under a lease, oldest first; no other worker
+    /// takes them until `lease_until`.
+    async fn claim_webhook_deliveries(
         &self,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
-    ) -> Result<Option<crate::webhooks::WebhookDelivery>>;
+        limit: u64,
+    ) -> Result<Vec<crate::webhooks::WebhookDelivery>>;
     /// Stores the attempt and moves the delivery to `status` (its next attempt at `attempt.next_retry_at`).
     async fn record_webhook_attempt(
         &self,

@@ -24,7 +24,10 @@ impl<C: Db> EventRepo for Conn<C> {
         .await
         .map_err(db_err)?;
         // Same connection, so the deliveries commit or roll back with the event.
-        crate::webhooks::fan_out(&self.0, e).await
+        if crate::webhooks::fan_out(&self.0, e).await? > 0 {
+            self.1.deliveries_queued();
+        }
+        Ok(())
     }
 
     async fn list_events(&self, org_id: &str, event_type: Option<&str>, limit: u64) -> Result<Vec<Event>> {

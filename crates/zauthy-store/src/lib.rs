@@ -24,15 +24,36 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio::sync::Notify;
 use zauthy_core::clock::{from_unix_ms, to_unix_ms};
 use zauthy_core::error::{CoreError, Result};
 use zauthy_core::store::{Store, Transaction};
 
 pub use migrations::Migrator;
 
-/// A connection (the pool, or an open transaction) that implements every repository port.
-pub struct Conn<C>(C);
+/// A connection (the pool, or an open transaction) that implements every repository port, with the wakeup of
+/// this node's webhook worker.
+pub struct Conn<C>(C, Wakeup);
+
+/// Wakes the local webhook worker when deliveries are queued: at once on the pool (the insert has committed),
+/// after the commit in a transaction (before it the worker could not see them). Other nodes' workers poll.
+pub(crate) struct Wakeup {
+    notify: Arc<Notify>,
+    /// In a transaction: whether it queued deliveries.
+    deferred: Option<AtomicBool>,
+}
+
+impl Wakeup {
+    pub(crate) fn deliveries_queued(&self) {
+        match &self.deferred {
+            Some(queued) => queued.store(true, Ordering::Relaxed),
+            None => self.notify.notify_one(),
+        }
+    }
+}
 
 pub type SqlStore = Conn<DatabaseConnection>;
 
@@ -50,13 +71,18 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<SqlStore
         });
     }
     let db = Database::connect(options).await?;
-    Ok(Conn(db))
+    Ok(Conn(db, Wakeup { notify: Arc::new(Notify::new()), deferred: None }))
 }
 
 impl SqlStore {
     pub async fn migrate(&self) -> anyhow::Result<()> {
         Migrator::up(&self.0, None).await?;
         Ok(())
+    }
+
+    /// Notified (`notify_one`, so a wakeup is never lost) whenever deliveries this process queued are committed.
+    pub fn webhook_wakeup(&self) -> Arc<Notify> {
+        self.1.notify.clone()
     }
 
     pub async fn close(self) -> anyhow::Result<()> {
@@ -75,7 +101,7 @@ impl Store for SqlStore {
             ..Default::default()
         };
         let tx = self.0.begin_with_options(options).await.map_err(db_err)?;
-        Ok(Box::new(Conn(tx)))
+        Ok(Box::new(Conn(tx, Wakeup { notify: self.1.notify.clone(), deferred: Some(AtomicBool::new(false)) })))
     }
 
     async fn ping(&self) -> Result<()> {
@@ -86,7 +112,12 @@ impl Store for SqlStore {
 #[async_trait]
 impl Transaction for Conn<DatabaseTransaction> {
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.0.commit().await.map_err(db_err)
+        let Conn(tx, wakeup) = *self;
+        tx.commit().await.map_err(db_err)?;
+        if wakeup.deferred.is_some_and(|queued| queued.into_inner()) {
+            wakeup.notify.notify_one();
+        }
+        Ok(())
     }
 }
 

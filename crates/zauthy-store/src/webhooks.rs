@@ -1,17 +1,17 @@
-//! Webhook endpoints, their deliveries and attempts. A delivery is claimed under a lease: on PostgreSQL with
-//! `FOR UPDATE SKIP LOCKED` (several nodes never wait on or take the same row), on SQLite with a conditional
-//! update (one writer at a time anyway).
+//! Webhook endpoints, their deliveries and attempts. Deliveries are claimed in batches under a lease, in one
+//! `UPDATE … RETURNING`: on PostgreSQL with `FOR UPDATE SKIP LOCKED` (several nodes never wait on or take the
+//! same row), on SQLite as is (one writer at a time anyway).
 
 use crate::entities::{webhook_attempts as attempts, webhook_deliveries as deliveries, webhooks};
 use crate::{Conn, Db, at, corrupt, db_err, ms};
 use async_trait::async_trait;
-use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement};
 use time::OffsetDateTime;
 use zauthy_core::error::{CoreError, Result};
 use zauthy_core::events::Event;
 use zauthy_core::store::WebhookRepo;
-use zauthy_core::webhooks::{PENDING, Webhook, WebhookAttempt, WebhookDelivery, payload};
+use zauthy_core::webhooks::{Webhook, WebhookAttempt, WebhookDelivery, payload};
 
 fn to_webhook(m: webhooks::Model) -> Result<Webhook> {
     Ok(Webhook {
@@ -47,13 +47,9 @@ fn to_delivery(m: deliveries::Model) -> WebhookDelivery {
     }
 }
 
-fn claimable(now: OffsetDateTime) -> Condition {
-    Condition::any().add(deliveries::Column::LockedUntil.is_null()).add(deliveries::Column::LockedUntil.lte(ms(now)))
-}
-
 /// Writes one pending delivery per active endpoint of the event's organization that subscribes to it, on the
-/// connection (transaction) that writes the event.
-pub(crate) async fn fan_out<C: Db>(conn: &C, event: &Event) -> Result<()> {
+/// connection (transaction) that writes the event. Returns how many it wrote.
+pub(crate) async fn fan_out<C: Db>(conn: &C, event: &Event) -> Result<usize> {
     let hooks = webhooks::Entity::find()
         .filter(webhooks::Column::OrgId.eq(&event.org_id))
         .filter(webhooks::Column::Active.eq(true))
@@ -61,6 +57,7 @@ pub(crate) async fn fan_out<C: Db>(conn: &C, event: &Event) -> Result<()> {
         .await
         .map_err(db_err)?;
     let mut body = None;
+    let mut queued = 0;
     for m in hooks {
         let hook = to_webhook(m)?;
         if !hook.subscribes_to(&event.event_type) {
@@ -69,8 +66,9 @@ pub(crate) async fn fan_out<C: Db>(conn: &C, event: &Event) -> Result<()> {
         let body = body.get_or_insert_with(|| payload(event)).clone();
         let d = WebhookDelivery::new(&hook, &event.id, &event.event_type, body, event.created_at);
         insert_delivery(conn, &d).await?;
+        queued += 1;
     }
-    Ok(())
+    Ok(queued)
 }
 
 async fn insert_delivery<C: Db>(conn: &C, d: &WebhookDelivery) -> Result<()> {
@@ -209,7 +207,9 @@ impl<C: Db> WebhookRepo for Conn<C> {
     }
 
     async fn insert_webhook_delivery(&self, d: &WebhookDelivery) -> Result<()> {
-        insert_delivery(&self.0, d).await
+        insert_delivery(&self.0, d).await?;
+        self.1.deliveries_queued();
+        Ok(())
     }
 
     async fn find_webhook_delivery(&self, org_id: &str, delivery_id: &str) -> Result<Option<WebhookDelivery>> {
@@ -221,54 +221,40 @@ impl<C: Db> WebhookRepo for Conn<C> {
             .map(to_delivery))
     }
 
-    async fn claim_next_webhook_delivery(
+    async fn claim_webhook_deliveries(
         &self,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
-    ) -> Result<Option<WebhookDelivery>> {
-        if self.0.get_database_backend() == DbBackend::Postgres {
-            // One statement: rows another node holds locked are skipped instead of waited for.
-            let sql = "update webhook_deliveries set locked_until = $1, updated_at = $2 where id = (
-                select id from webhook_deliveries
-                where status = 'pending' and next_attempt_at <= $2 and (locked_until is null or locked_until <= $2)
-                order by next_attempt_at, id limit 1 for update skip locked) returning *";
-            let row = deliveries::Entity::find()
-                .from_raw_sql(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    sql,
-                    [ms(lease_until).into(), ms(now).into()],
-                ))
-                .one(&self.0)
-                .await
-                .map_err(db_err)?;
-            return Ok(row.map(to_delivery));
-        }
-        let candidates = deliveries::Entity::find()
-            .filter(deliveries::Column::Status.eq(PENDING))
-            .filter(deliveries::Column::NextAttemptAt.lte(ms(now)))
-            .filter(claimable(now))
-            .order_by_asc(deliveries::Column::NextAttemptAt)
-            .order_by_asc(deliveries::Column::Id)
-            .limit(8)
+        limit: u64,
+    ) -> Result<Vec<WebhookDelivery>> {
+        // One statement claims the whole batch. On PostgreSQL, rows another node holds locked are skipped
+        // instead of waited for; SQLite has one writer at a time, so the statement alone is atomic there.
+        let backend = self.0.get_database_backend();
+        let (sql, values): (&str, Vec<sea_orm::Value>) = if backend == DbBackend::Postgres {
+            (
+                "update webhook_deliveries set locked_until = $1, updated_at = $2 where id in (
+                    select id from webhook_deliveries
+                    where status = 'pending' and next_attempt_at <= $2 and (locked_until is null or locked_until <= $2)
+                    order by next_attempt_at, id limit $3 for update skip locked) returning *",
+                vec![ms(lease_until).into(), ms(now).into(), (limit as i64).into()],
+            )
+        } else {
+            (
+                "update webhook_deliveries set locked_until = ?, updated_at = ? where id in (
+                    select id from webhook_deliveries
+                    where status = 'pending' and next_attempt_at <= ? and (locked_until is null or locked_until <= ?)
+                    order by next_attempt_at, id limit ?) returning *",
+                vec![ms(lease_until).into(), ms(now).into(), ms(now).into(), ms(now).into(), (limit as i64).into()],
+            )
+        };
+        let rows = deliveries::Entity::find()
+            .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
             .all(&self.0)
             .await
             .map_err(db_err)?;
-        for row in candidates {
-            let claimed = deliveries::Entity::update_many()
-                .col_expr(deliveries::Column::LockedUntil, Expr::value(ms(lease_until)))
-                .col_expr(deliveries::Column::UpdatedAt, Expr::value(ms(now)))
-                .filter(deliveries::Column::Id.eq(&row.id))
-                .filter(deliveries::Column::Status.eq(PENDING))
-                .filter(deliveries::Column::Attempts.eq(row.attempts))
-                .filter(claimable(now))
-                .exec(&self.0)
-                .await
-                .map_err(db_err)?;
-            if claimed.rows_affected == 1 {
-                return Ok(Some(to_delivery(row)));
-            }
-        }
-        Ok(None)
+        let mut claimed: Vec<WebhookDelivery> = rows.into_iter().map(to_delivery).collect();
+        claimed.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
+        Ok(claimed)
     }
 
     async fn record_webhook_attempt(

@@ -26,10 +26,9 @@ pub struct Application {
     services: Arc<Services>,
     sender: Arc<dyn MessageSender>,
     webhooks: Arc<dyn WebhookTransport>,
+    /// Notified when this process commits webhook deliveries.
+    webhook_wakeup: Arc<Notify>,
 }
-
-/// Webhook deliveries in flight at once per node.
-const WEBHOOK_WORKERS: usize = 4;
 
 /// Opens and migrates the configured database.
 pub async fn open_store(config: &Config) -> anyhow::Result<SqlStore> {
@@ -78,6 +77,7 @@ impl Application {
     /// Like `build`, on a listener bound by the caller (tests learn the port first to set `public_url`).
     pub async fn build_on(config: &Config, clock: Arc<dyn Clock>, listener: TcpListener) -> anyhow::Result<Self> {
         let store = open_store(config).await?;
+        let webhook_wakeup = store.webhook_wakeup();
         let services = services(config, store, clock)?;
         let mailer = Mailer::new(&config.email, &config.data_dir)?;
         tracing::info!(delivery = %mailer.describe(), "email delivery");
@@ -97,6 +97,7 @@ impl Application {
             services,
             sender: Arc::new(MessageDispatcher { mailer, sms }),
             webhooks: Arc::new(crate::webhooks::HttpWebhookTransport::new(config.webhooks.settings())?),
+            webhook_wakeup,
         })
     }
 
@@ -112,9 +113,12 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = tokio::spawn(run_outbox_worker(self.services.clone(), self.sender.clone(), stop_rx.clone()));
-        let webhook_workers: Vec<_> = (0..WEBHOOK_WORKERS)
-            .map(|_| tokio::spawn(run_webhook_worker(self.services.clone(), self.webhooks.clone(), stop_rx.clone())))
-            .collect();
+        let webhooks = tokio::spawn(crate::webhook_worker::run(
+            self.services.clone(),
+            self.webhooks.clone(),
+            self.webhook_wakeup.clone(),
+            stop_rx.clone(),
+        ));
         let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
@@ -124,9 +128,7 @@ impl Application {
             .await;
         let _ = stop_tx.send(true);
         let _ = worker.await;
-        for w in webhook_workers {
-            let _ = w.await;
-        }
+        let _ = webhooks.await;
         served.context("HTTP server")
     }
 }
@@ -172,26 +174,4 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
-}
-
-/// Delivers webhooks until told to stop, polling for due deliveries (new ones, retries, other nodes' events).
-pub async fn run_webhook_worker(
-    services: Arc<Services>,
-    transport: Arc<dyn WebhookTransport>,
-    mut stop: watch::Receiver<bool>,
-) {
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        match services.try_deliver_next_webhook(&*transport).await {
-            Ok(DeliveryOutcome::Empty) => {}
-            Ok(_) => continue,
-            Err(e) => tracing::error!(error = ?e, "webhook worker"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            _ = stop.changed() => {}
-        }
-    }
 }

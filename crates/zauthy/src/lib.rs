@@ -8,6 +8,7 @@ pub mod federation;
 pub mod mailer;
 pub mod master_key;
 pub mod sms;
+pub mod webhook_worker;
 pub mod webhooks;
 
 pub use app::Application;

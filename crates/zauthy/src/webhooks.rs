@@ -61,7 +61,7 @@ impl WebhookTransport for HttpWebhookTransport {
         for (name, value) in headers {
             request = request.header(*name, value);
         }
-        let mut response = request.send().await.map_err(|e| format!("{e:#}"))?;
+        let mut response = request.send().await.map_err(|e| with_causes(&e))?;
         let status = response.status().as_u16();
         let mut kept = Vec::new();
         while kept.len() < BODY_KEPT {
@@ -72,6 +72,22 @@ impl WebhookTransport for HttpWebhookTransport {
         }
         Ok(TransportResponse { status, body: String::from_utf8_lossy(&kept).into_owned() })
     }
+}
+
+/// The error and its causes: reqwest's own message ("error sending request for url …") does not say why,
+/// and the delivery history should (refused address, DNS failure, timeout, TLS).
+fn with_causes(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(e) = cause {
+        let message = e.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 mod delivery;
 mod manage;
 
-pub use delivery::{TransportResponse, WebhookTransport, backoff_schedule};
+pub use delivery::{ClaimedDelivery, SentDelivery, TransportResponse, WebhookTransport, backoff_schedule};
 pub use manage::{CreatedWebhook, WebhookInput, WebhookUpdate};
 
 use crate::error::{CoreError, Result};
