@@ -70,12 +70,14 @@ fn with_token(base: &str, token: &str) -> String {
 impl Services {
     /// Emails a sign-in link when the address may sign in (an unblocked account, or any address when the
     /// organization allows passwordless signup); answers the same either way. `redirect_url` must be one of
-    /// the organization's allowed redirect URLs exactly.
+    /// the organization's allowed redirect URLs exactly. Without one the link opens the hosted landing page,
+    /// which afterwards goes on to `return_to` (a path on the organization's pages, checked there).
     pub async fn send_magic_link(
         &self,
         actor: &Actor,
         email: &str,
         redirect_url: Option<&str>,
+        return_to: Option<&str>,
         meta: &ClientMeta,
     ) -> Result<()> {
         let org_id = actor.require_sign_in_flow()?;
@@ -102,7 +104,18 @@ impl Services {
             let token = crypto::new_opaque_token(TOKEN_PREFIX);
             let link = match redirect_url {
                 Some(url) => with_token(url, &token),
-                None => with_token(&format!("{}/magic-link", self.issuer(org_id)), &token),
+                None => {
+                    let landing = match return_to {
+                        Some(path) => {
+                            let q = url::form_urlencoded::Serializer::new(String::new())
+                                .append_pair("return_to", path)
+                                .finish();
+                            format!("{}/magic-link?{q}", self.issuer(org_id))
+                        }
+                        None => format!("{}/magic-link", self.issuer(org_id)),
+                    };
+                    with_token(&landing, &token)
+                }
             };
             tx.insert_magic_link(&MagicLinkRecord {
                 id: ids::new_id(ids::MAGIC_LINK),

@@ -80,6 +80,7 @@ fn login_page(
 <label for="password">Password</label>
 <input type="password" id="password" name="password" autocomplete="current-password" required>
 <button type="submit" id="sign-in">Sign in</button>
+<button type="submit" class="secondary" id="send-magic-link" formaction="{magic_action}" formnovalidate>Email me a sign-in link instead</button>
 </form>
 <hr>
 <div id="passkey-login" data-start="{start}" data-finish="{finish}" data-return-to="{return_to}">
@@ -90,6 +91,7 @@ fn login_page(
         meta = csrf.meta(),
         error = esc(error),
         action = esc(&org.path("/login")),
+        magic_action = esc(&org.path("/login/magic-link")),
         field = csrf.field(),
         return_to = esc(view.return_to),
         email = esc(view.email),
@@ -167,6 +169,34 @@ async fn submit_login(
     }
 }
 
+/// "Email me a sign-in link": the link's landing page goes on to `return_to` once confirmed. The answer is
+/// the same whether or not the address has an account.
+async fn submit_magic_link(
+    State(state): State<AppState>,
+    org: HostedOrg,
+    headers: HeaderMap,
+    Client(client): Client,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, PageError> {
+    let field = |name: &str| form.fields.get(name).map(String::as_str);
+    Csrf::verify(&state, &headers, field(CSRF_FIELD))?;
+    let return_to = safe_return_to(&org.0.id, field("return_to"));
+    let email = field("email").unwrap_or("");
+    if let Err(e) = state.services.send_magic_link(&org.actor(), email, None, Some(&return_to), &client).await {
+        let e = ApiError::from(e);
+        if e.status.is_server_error() {
+            return Err(e.into());
+        }
+        let providers = enabled_providers(&state, &org).await.unwrap_or_default();
+        let view = LoginView { email, error: Some(&e.detail), return_to: &return_to, providers: &providers };
+        return Ok(login_page(&state, &org, &headers, view, e.status));
+    }
+    let body = r#"<p id="magic-link-sent">If this address has an account, a sign-in link is on its way. Open it on this device to continue.</p>"#;
+    Ok(page("Check your email", &org.0.name, body, &[]).into_response())
+}
+
 pub fn router() -> Router<AppState> {
-    Router::new().route("/o/{org_id}/login", get(show_login).post(submit_login))
+    Router::new()
+        .route("/o/{org_id}/login", get(show_login).post(submit_login))
+        .route("/o/{org_id}/login/magic-link", axum::routing::post(submit_magic_link))
 }

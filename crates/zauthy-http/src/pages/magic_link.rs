@@ -1,7 +1,7 @@
 //! The hosted landing page of a magic link. Opening the link (GET) spends nothing — mail scanners fetch
 //! links — it asks "Sign in as …?"; the CSRF-protected POST spends the token and signs the browser in.
 
-use super::{CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, sign_in_cookie};
+use super::{CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to, sign_in_cookie};
 use crate::extract::Client;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
@@ -26,26 +26,31 @@ async fn landing(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
-    let token = query
-        .as_deref()
-        .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v))
-        .unwrap_or_default();
+    let param = |name: &str| {
+        query
+            .as_deref()
+            .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v))
+            .unwrap_or_default()
+    };
+    let (token, return_to) = (param("token"), param("return_to"));
     let email = state.services.preview_magic_link(&org.actor(), &token).await?;
     let csrf = Csrf::for_page(&state, &org.0.id, &headers);
     let body = format!(
         r#"<p>Sign in as <strong id="magic-link-email">{email}</strong>?</p>
 <form method="post" action="{action}" id="magic-link-form">{field}<input type="hidden" name="token" value="{token}">
+<input type="hidden" name="return_to" value="{return_to}">
 <button type="submit" id="confirm-sign-in">Sign in</button></form>"#,
         email = esc(email.as_str()),
         action = esc(&org.path("/magic-link")),
         field = csrf.field(),
         token = esc(&token),
+        return_to = esc(&return_to),
     );
     Ok(with_csrf_cookie(page("Sign in", &org.0.name, &body, &[]).into_response(), &csrf))
 }
 
-/// Spends the token: a signed-in browser goes to its account page; a user with a second factor gets the
-/// code form of the MFA step.
+/// Spends the token: the signed-in browser goes on to `return_to` (the organization's pages only; its
+/// account page by default); a user with a second factor gets the code form of the MFA step first.
 async fn confirm(
     State(state): State<AppState>,
     org: HostedOrg,
@@ -55,15 +60,16 @@ async fn confirm(
 ) -> Result<Response, PageError> {
     Csrf::verify(&state, &headers, form.get(CSRF_FIELD).map(String::as_str))?;
     let token = form.get("token").map(String::as_str).unwrap_or_default();
+    let return_to = safe_return_to(&org.0.id, form.get("return_to").map(String::as_str).filter(|r| !r.is_empty()));
     match state.services.verify_magic_link(&org.actor(), token, &client).await? {
         LoginOutcome::Success { tokens, .. } => {
             let cookie = sign_in_cookie(&state, &org.0.id, &tokens.session_id).await?;
-            let mut response = redirect(&org.path("/account"));
+            let mut response = redirect(&return_to);
             response.headers_mut().append(header::SET_COOKIE, cookie);
             Ok(response)
         }
         LoginOutcome::MfaRequired { mfa_token, .. } => {
-            Ok(super::mfa_page(&state, &org, &headers, &mfa_token, None, None))
+            Ok(super::mfa_page(&state, &org, &headers, &mfa_token, Some(&return_to), None))
         }
     }
 }

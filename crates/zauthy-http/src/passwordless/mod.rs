@@ -63,7 +63,7 @@ pub async fn send_magic_link(
     ApiJson(body): ApiJson<MagicLinkSendRequest>,
 ) -> ApiResult<Json<SentResponse>> {
     check_ip_send_limit(&state, &client)?;
-    state.services.send_magic_link(&actor, &body.email, body.redirect_url.as_deref(), &client).await?;
+    state.services.send_magic_link(&actor, &body.email, body.redirect_url.as_deref(), None, &client).await?;
     Ok(Json(SentResponse { message: MAGIC_LINK_SENT_MESSAGE }))
 }
 

@@ -3,12 +3,12 @@
 use super::*;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IntrospectionUrl, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenIntrospectionResponse, TokenResponse,
 };
 use zauthy_testkit::browser::Browser;
 
-fn rp_http() -> openidconnect::reqwest::Client {
+pub(super) fn rp_http() -> openidconnect::reqwest::Client {
     openidconnect::reqwest::ClientBuilder::new()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
         .build()
@@ -25,12 +25,14 @@ async fn an_independent_relying_party_signs_a_user_in_with_code_and_pkce_and_ref
 
     let issuer = IssuerUrl::new(app.services.issuer(&org.id)).unwrap();
     let metadata = CoreProviderMetadata::discover_async(issuer, &http).await.expect("discovery and JWKS");
+    let introspection = IntrospectionUrl::new(format!("{}/introspect", app.services.issuer(&org.id))).unwrap();
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(rp.id.clone()),
         Some(ClientSecret::new(rp.secret.clone())),
     )
-    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap())
+    .set_introspection_url(introspection);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, csrf, nonce) = client
         .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
@@ -74,6 +76,9 @@ async fn an_independent_relying_party_signs_a_user_in_with_code_and_pkce_and_ref
     assert_eq!(info.subject().as_str(), user.id);
     assert_eq!(info.email().map(|e| e.as_str()), Some(user.email.as_str()));
     assert!(info.email_verified().is_some());
+    let live = client.introspect(tokens.access_token()).request_async(&http).await.expect("introspection");
+    assert!(live.active());
+    assert_eq!(live.sub(), Some(user.id.as_str()));
 
     // Refresh rotates: the new token works once, the old one is refused and ends the grant.
     let first = tokens.refresh_token().expect("offline_access gives a refresh token").clone();
@@ -461,4 +466,83 @@ async fn discovery_describes_the_issuer_and_unknown_organizations_are_not_found(
     assert_eq!(r.body["id_token_signing_alg_values_supported"][0], "RS256");
     let r = app.get("/o/org_000000000000000000000000/.well-known/openid-configuration", None).await;
     assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn the_relying_party_library_gets_a_client_credentials_token_and_introspects_it() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let rp = register(&app, &org, json!({"grant_types": ["client_credentials"]})).await;
+    let http = rp_http();
+    let issuer = IssuerUrl::new(app.services.issuer(&org.id)).unwrap();
+    let metadata = CoreProviderMetadata::discover_async(issuer, &http).await.expect("discovery");
+    let introspection = IntrospectionUrl::new(format!("{}/introspect", app.services.issuer(&org.id))).unwrap();
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(rp.id.clone()),
+        Some(ClientSecret::new(rp.secret.clone())),
+    )
+    .set_introspection_url(introspection);
+    let tokens = client.exchange_client_credentials().unwrap().request_async(&http).await.expect("client_credentials");
+    assert!(tokens.refresh_token().is_none(), "no refresh token for a client acting for itself");
+    let answer = client.introspect(tokens.access_token()).request_async(&http).await.expect("introspection");
+    assert!(answer.active());
+    assert_eq!(answer.client_id().map(|c| c.as_str()), Some(rp.id.as_str()));
+    assert_eq!(answer.sub(), Some(rp.id.as_str()));
+}
+
+#[tokio::test]
+async fn a_magic_link_asked_for_on_the_hosted_sign_in_page_continues_the_authorization() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = register(&app, &org, json!({})).await;
+    let mut browser = Browser::new(&app);
+    let start = authorize_url(
+        &app,
+        &org,
+        &[
+            ("client_id", rp.id.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let r = browser.get(&start).await;
+    let login = browser.follow(r).await;
+    let return_to = hidden_value(&login.text, "return_to").unwrap();
+    let path = format!("/o/{}/login/magic-link", org.id);
+    let r = browser.submit(&login, &path, &[("email", &user.email), ("password", ""), ("return_to", &return_to)]).await;
+    assert!(r.text.contains("magic-link-sent"), "{}", r.text);
+    let mail = app.email_to(&user.email).await;
+    let body = mail.text_body();
+    let link = body.lines().map(str::trim).find(|l| l.contains("token=ml_")).expect("a link").to_owned();
+    let landing = browser.get(&link).await;
+    assert_eq!(landing.status, 200, "{}", landing.text);
+    let token = hidden_value(&landing.text, "token").unwrap();
+    let back_to = hidden_value(&landing.text, "return_to").unwrap();
+    assert_eq!(back_to, return_to, "the link remembers where the sign-in was going");
+    let r = browser
+        .submit(&landing, &format!("/o/{}/magic-link", org.id), &[("token", &token), ("return_to", &back_to)])
+        .await;
+    let r = browser.follow(r).await;
+    assert!(r.text.contains(r#"id="consent-form""#), "{}", r.text);
+    let r = approve(&mut browser, &start, &user, None).await;
+    let code = callback(&r)["code"].clone();
+    let t = post_oauth(
+        &app,
+        &org,
+        "token",
+        &rp,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(jwt_claims(&t.str("/id_token"))["amr"], json!(["email"]));
 }
