@@ -7,6 +7,8 @@ mod ciba;
 mod cross_device;
 mod device;
 mod flow;
+mod logout;
+mod magic_link;
 mod private_key_jwt;
 mod refusals;
 
