@@ -4,6 +4,7 @@
 //! re-read after a short TTL, so a rotation on one node reaches the others within that TTL while the old key
 //! stays published and its tokens keep verifying.
 
+use super::signer::Signer;
 use super::{AccessClaims, SigningKeyRecord, TokenRejection};
 use crate::crypto::MasterKey;
 use crate::error::{CoreError, Result};
@@ -14,7 +15,7 @@ use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use data_encoding::{BASE64, BASE64URL_NOPAD};
 use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Validation};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -25,7 +26,7 @@ const ACTIVE_KEY_TTL: Duration = Duration::from_secs(30);
 
 struct ActiveKey {
     kid: String,
-    encoding: Arc<EncodingKey>,
+    signer: Arc<Signer>,
     loaded: Instant,
 }
 
@@ -106,8 +107,8 @@ impl KeyRing {
 
     /// Signs `claims` with the organization's active EdDSA key (zauthy's own access tokens).
     pub async fn sign(&self, repo: &dyn Repo, org_id: &str, claims: &AccessClaims) -> Result<String> {
-        let (kid, key) = self.active_key(repo, org_id, SigningAlg::EdDSA, None).await?;
-        encode(SigningAlg::EdDSA, kid, claims, &key)
+        let (kid, signer) = self.active_key(repo, org_id, SigningAlg::EdDSA, None).await?;
+        signer.sign_jwt(&kid, claims)
     }
 
     /// Signs any claims with the organization's active key of `alg`, creating that key on first use.
@@ -119,8 +120,8 @@ impl KeyRing {
         now: OffsetDateTime,
         claims: &impl Serialize,
     ) -> Result<String> {
-        let (kid, key) = self.active_key(repo, org_id, alg, Some(now)).await?;
-        encode(alg, kid, claims, &key)
+        let (kid, signer) = self.active_key(repo, org_id, alg, Some(now)).await?;
+        signer.sign_jwt(&kid, claims)
     }
 
     /// Makes sure the org has an active key of `alg`, inserting one through `repo` (inside the caller's
@@ -139,12 +140,12 @@ impl KeyRing {
         org_id: &str,
         alg: SigningAlg,
         create_at: Option<OffsetDateTime>,
-    ) -> Result<(String, Arc<EncodingKey>)> {
+    ) -> Result<(String, Arc<Signer>)> {
         let cache_key = format!("{org_id}:{}", alg.as_str());
         if let Some(k) = self.active.read().unwrap_or_else(|e| e.into_inner()).get(&cache_key)
             && k.loaded.elapsed() < ACTIVE_KEY_TTL
         {
-            return Ok((k.kid.clone(), k.encoding.clone()));
+            return Ok((k.kid.clone(), k.signer.clone()));
         }
         let keys = repo.list_signing_keys(org_id).await?;
         let record = match (active_of(&keys, alg), create_at) {
@@ -161,12 +162,12 @@ impl KeyRing {
             }
         };
         let der = self.master.decrypt(&record.private_key_enc, &format!("signing_key:{}", record.kid))?;
-        let encoding = Arc::new(encoding_key(alg, &der)?);
-        self.active.write().unwrap_or_else(|e| e.into_inner()).insert(
-            cache_key,
-            ActiveKey { kid: record.kid.clone(), encoding: encoding.clone(), loaded: Instant::now() },
-        );
-        Ok((record.kid.clone(), encoding))
+        let signer = Arc::new(Signer::from_pkcs8(alg, &der)?);
+        self.active
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(cache_key, ActiveKey { kid: record.kid.clone(), signer: signer.clone(), loaded: Instant::now() });
+        Ok((record.kid.clone(), signer))
     }
 
     /// A keyed hash under the master key (see `MasterKey::mac_hex`), for secrets too short for plain SHA-256.
@@ -317,12 +318,6 @@ impl SigningAlg {
     }
 }
 
-fn encode(alg: SigningAlg, kid: String, claims: &impl Serialize, key: &EncodingKey) -> Result<String> {
-    let mut header = Header::new(alg.jwt());
-    header.kid = Some(kid);
-    jsonwebtoken::encode(&header, claims, key).map_err(|e| CoreError::internal(format!("JWT signing failed: {e}")))
-}
-
 /// The newest unretired key of `alg`.
 pub(crate) fn active_of(keys: &[SigningKeyRecord], alg: SigningAlg) -> Option<&SigningKeyRecord> {
     keys.iter().filter(|k| k.retired_at.is_none() && k.algorithm == alg.as_str()).max_by_key(|k| k.created_at)
@@ -365,7 +360,7 @@ mod tests {
             assert_eq!(record.algorithm, alg.as_str());
             let der = ring.master.decrypt(&record.private_key_enc, &format!("signing_key:{}", record.kid)).unwrap();
             let claims = Claims { sub: "usr_1".into(), exp: 4_000_000_000 };
-            let token = encode(alg, record.kid.clone(), &claims, &encoding_key(alg, &der).unwrap()).unwrap();
+            let token = Signer::from_pkcs8(alg, &der).unwrap().sign_jwt(&record.kid, &claims).unwrap();
 
             let published: serde_json::Value = serde_json::from_str(&record.public_jwk).unwrap();
             assert_eq!(published["kid"], record.kid.as_str());

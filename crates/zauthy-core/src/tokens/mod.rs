@@ -1,6 +1,7 @@
 //! Access tokens: per-organization signing keys (Ed25519; RSA and P-256 for ID tokens) (encrypted at rest), JWT issuance and verification, JWKS.
 
 mod keyring;
+mod signer;
 
 pub(crate) use keyring::active_of;
 pub use keyring::{KeyRing, SigningAlg};
