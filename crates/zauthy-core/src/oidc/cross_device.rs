@@ -5,14 +5,12 @@
 //! of a sign-in. A laptop marked trusted skips the code: the request appears on the phone's approval list.
 
 use super::authorize::AuthRedirect;
-use super::{Consent, OidcClient, SCOPES};
+use super::{OidcClient, SCOPES};
 use crate::accounts::User;
 use crate::error::{CoreError, Result};
-use crate::events::{Event, types};
 use crate::services::Services;
 use crate::sessions::Session;
 use crate::{crypto, ids};
-use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 /// How long the laptop waits for the phone.
@@ -306,26 +304,7 @@ impl Services {
                 let granted: Vec<String> =
                     request.scope.iter().filter(|s| *s == "openid" || chosen.contains(s)).cloned().collect();
                 let previous = tx.find_consent(&user.id, &client.id).await?;
-                let (id, created_at) =
-                    previous.map(|c| (c.id, c.created_at)).unwrap_or_else(|| (ids::new_id(ids::OIDC_CONSENT), now));
-                tx.save_consent(&Consent {
-                    id,
-                    org_id: org_id.to_owned(),
-                    user_id: user.id.clone(),
-                    client_id: client.id.clone(),
-                    scope: granted.clone(),
-                    created_at,
-                    updated_at: now,
-                })
-                .await?;
-                tx.insert_event(&Event::new(
-                    org_id,
-                    types::OIDC_CONSENT_GRANTED,
-                    Some(&user.id),
-                    json!({"user_id": user.id, "client_id": client.id, "scopes": granted}),
-                    now,
-                ))
-                .await?;
+                self.remember_consent(&*tx, user, &client, previous, &granted).await?;
                 tx.answer_cross_device(
                     &request.id,
                     CrossDeviceStatus::Approved,

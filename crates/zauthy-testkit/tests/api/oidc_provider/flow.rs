@@ -100,19 +100,7 @@ async fn revoking_a_refresh_token_ends_its_access_tokens_and_introspection_repor
     let user = app.signup_user(&org.api_key).await;
     let rp = register(&app, &org, json!({})).await;
     let code = code_for(&app, &org, &rp, &user, &[]).await;
-    let r = post_oauth(
-        &app,
-        &org,
-        "token",
-        &rp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let r = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let (access, refresh) = (r.str("/access_token"), r.str("/refresh_token"));
 
@@ -159,19 +147,7 @@ async fn consent_lists_the_scopes_lets_the_user_untick_optional_ones_and_is_reme
     let mut browser = Browser::new(&app);
     let r = approve(&mut browser, &authorize_url(&app, &org, &params), &user, Some(&["profile"])).await;
     let code = callback(&r)["code"].clone();
-    let r = post_oauth(
-        &app,
-        &org,
-        "token",
-        &rp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let r = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
     assert_eq!(r.body["scope"], "openid profile", "email was unticked, openid cannot be: {}", r.text);
 
     // The same scopes again: no consent screen, straight back with a code.
@@ -196,19 +172,7 @@ async fn consent_lists_the_scopes_lets_the_user_untick_optional_ones_and_is_reme
     assert_eq!(r.body["consents"][0]["client_id"], rp.id.as_str(), "{}", r.text);
     assert_eq!(r.body["consents"][0]["scopes"], json!(["openid", "profile"]));
     let code = code_for(&app, &org, &rp, &user, &[]).await;
-    let t = post_oauth(
-        &app,
-        &org,
-        "token",
-        &rp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let t = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
     let r = app.delete(&format!("/api/v1/oidc/consents/{}", rp.id), Some(&user.access_token)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = post_oauth(&app, &org, "introspect", &rp, &[("token", &t.str("/access_token"))]).await;
@@ -288,19 +252,7 @@ async fn a_client_that_requires_mfa_gets_a_second_factor_before_consent() {
     assert!(r.text.contains(r#"id="consent-form""#), "consent comes after the second factor: {}", r.text);
     let r = approve(&mut browser, &start, &user, None).await;
     let code = callback(&r)["code"].clone();
-    let r = post_oauth(
-        &app,
-        &org,
-        "token",
-        &rp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let r = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
     let claims = jwt_claims(&r.str("/id_token"));
     assert_eq!(claims["acr"], "urn:zauthy:acr:mfa");
     assert_eq!(claims["amr"], json!(["pwd", "otp", "mfa"]));

@@ -24,19 +24,7 @@ async fn end_session_with_the_id_token_hint_signs_out_and_returns_to_the_registe
         ],
     );
     let code = callback(&approve(&mut browser, &start, &user, None).await)["code"].clone();
-    let t = post_oauth(
-        &app,
-        &org,
-        "token",
-        &rp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let t = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
     let id_token = t.str("/id_token");
 
     // Unregistered post-logout URIs are refused, not followed.

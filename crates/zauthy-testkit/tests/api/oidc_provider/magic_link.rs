@@ -45,18 +45,6 @@ async fn a_magic_link_asked_for_on_the_hosted_sign_in_page_continues_the_authori
     assert!(r.text.contains(r#"id="consent-form""#), "{}", r.text);
     let r = approve(&mut browser, &start, &user, None).await;
     let code = callback(&r)["code"].clone();
-    let t = post_oauth(
-        &app,
-        &org,
-        "token",
-        &rp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let t = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
     assert_eq!(jwt_claims(&t.str("/id_token"))["amr"], json!(["email"]));
 }

@@ -96,6 +96,15 @@ pub async fn post_oauth(app: &TestApp, org: &TestOrg, endpoint: &str, rp: &Rp, f
     app.send(request).await
 }
 
+/// The authorization_code grant at the token endpoint, with Basic client authentication.
+pub async fn exchange(app: &TestApp, org: &TestOrg, rp: &Rp, code: &str, verifier: Option<&str>) -> TestResponse {
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT)];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    post_oauth(app, org, "token", rp, &form).await
+}
+
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 /// S256 of `VERIFIER` (RFC 7636 appendix B).
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";

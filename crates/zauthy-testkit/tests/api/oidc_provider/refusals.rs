@@ -24,14 +24,6 @@ fn with<'a>(mut params: Vec<(&'a str, &'a str)>, key: &'a str, value: &'a str) -
     params
 }
 
-async fn exchange(app: &TestApp, org: &TestOrg, rp: &Rp, code: &str, verifier: Option<&str>) -> TestResponse {
-    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT)];
-    if let Some(v) = verifier {
-        form.push(("code_verifier", v));
-    }
-    post_oauth(app, org, "token", rp, &form).await
-}
-
 #[tokio::test]
 async fn an_unregistered_or_near_miss_redirect_uri_is_shown_as_an_error_and_never_followed() {
     let app = TestApp::spawn().await;
