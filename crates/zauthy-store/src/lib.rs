@@ -27,7 +27,7 @@ use sea_orm_migration::MigratorTrait;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use zauthy_core::clock::{from_unix_ms, to_unix_ms};
 use zauthy_core::error::{CoreError, Result};
 use zauthy_core::store::{Store, Transaction};
@@ -35,8 +35,23 @@ use zauthy_core::store::{Store, Transaction};
 pub use migrations::Migrator;
 
 /// A connection (the pool, or an open transaction) that implements every repository port, with the wakeup of
-/// this node's webhook worker.
-pub struct Conn<C>(C, Wakeup);
+/// this node's webhook worker and, on SQLite, this process's place in the write queue.
+pub struct Conn<C>(C, Wakeup, Writer);
+
+/// SQLite has one write lock per database. Left to SQLite, writers that find it taken sleep in its busy handler
+/// (back-off steps of up to 100 ms) and are woken in no order, which is where SQLite's long write latencies came
+/// from. Instead the process queues its own write transactions on a one-permit semaphore (fair, FIFO) and only
+/// the holder asks SQLite for the lock. Other processes on the same file still meet the busy handler.
+/// PostgreSQL has row locks and needs no queue.
+pub(crate) enum Writer {
+    /// The pool: the queue to join before opening a write transaction (`None` on PostgreSQL).
+    Queue(Option<Arc<Semaphore>>),
+    /// An open transaction: its place at the head of the queue, given back when it commits or is dropped.
+    Held(#[allow(dead_code)] Option<OwnedSemaphorePermit>),
+}
+
+/// As long as a writer waits for SQLite's own lock (`busy_timeout`) before giving up.
+const WRITE_WAIT: Duration = Duration::from_secs(10);
 
 /// Wakes the local webhook worker when deliveries are queued: at once on the pool (the insert has committed),
 /// after the commit in a transaction (before it the worker could not see them). Other nodes' workers poll.
@@ -70,8 +85,9 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<SqlStore
                 .foreign_keys(true)
         });
     }
+    let queue = url.starts_with("sqlite:").then(|| Arc::new(Semaphore::new(1)));
     let db = Database::connect(options).await?;
-    Ok(Conn(db, Wakeup { notify: Arc::new(Notify::new()), deferred: None }))
+    Ok(Conn(db, Wakeup { notify: Arc::new(Notify::new()), deferred: None }, Writer::Queue(queue)))
 }
 
 impl SqlStore {
@@ -96,12 +112,22 @@ impl Store for SqlStore {
     async fn begin(&self) -> Result<Box<dyn Transaction>> {
         // SQLite: take the write lock up front. A deferred transaction that reads and then writes fails with
         // SQLITE_BUSY_SNAPSHOT when another writer committed in between; busy_timeout cannot help there.
+        let permit = match &self.2 {
+            Writer::Queue(Some(queue)) => Some(
+                tokio::time::timeout(WRITE_WAIT, queue.clone().acquire_owned())
+                    .await
+                    .map_err(|_| CoreError::internal("timed out waiting for the SQLite write lock"))?
+                    .map_err(|_| CoreError::internal("the SQLite write queue is closed"))?,
+            ),
+            _ => None,
+        };
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..Default::default()
         };
         let tx = self.0.begin_with_options(options).await.map_err(db_err)?;
-        Ok(Box::new(Conn(tx, Wakeup { notify: self.1.notify.clone(), deferred: Some(AtomicBool::new(false)) })))
+        let wakeup = Wakeup { notify: self.1.notify.clone(), deferred: Some(AtomicBool::new(false)) };
+        Ok(Box::new(Conn(tx, wakeup, Writer::Held(permit))))
     }
 
     async fn ping(&self) -> Result<()> {
@@ -112,7 +138,7 @@ impl Store for SqlStore {
 #[async_trait]
 impl Transaction for Conn<DatabaseTransaction> {
     async fn commit(self: Box<Self>) -> Result<()> {
-        let Conn(tx, wakeup) = *self;
+        let Conn(tx, wakeup, _place_in_queue) = *self;
         tx.commit().await.map_err(db_err)?;
         if wakeup.deferred.is_some_and(|queued| queued.into_inner()) {
             wakeup.notify.notify_one();

@@ -157,9 +157,8 @@ impl crate::services::Services {
         ))
         .await?;
         tx.commit().await?;
-        if demoted {
-            self.cache.invalidate();
-        }
+        // Revoked sessions, and the cached user the OpenID provider releases claims from.
+        self.cache.invalidate();
         Ok(updated)
     }
 

@@ -299,6 +299,7 @@ impl Services {
         ))
         .await?;
         tx.commit().await?;
+        self.cache.invalidate();
         Ok(client)
     }
 
@@ -319,10 +320,12 @@ impl Services {
         ))
         .await?;
         tx.commit().await?;
+        self.cache.invalidate();
         Ok(())
     }
 
-    /// A new secret for a confidential client; the old one stops working at once.
+    /// A new secret for a confidential client; the old one stops working at once on this node, and within the
+    /// verification cache's TTL (1 s) on the others.
     pub async fn rotate_oidc_client_secret(&self, actor: &Actor, client_id: &str) -> Result<String> {
         let org_id = actor.require_admin(Role::Admin)?;
         let client = self.org_client(org_id, client_id).await?;
@@ -342,6 +345,7 @@ impl Services {
         ))
         .await?;
         tx.commit().await?;
+        self.cache.invalidate();
         Ok(secret)
     }
 

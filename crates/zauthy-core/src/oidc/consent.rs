@@ -344,6 +344,8 @@ impl Services {
             now,
         ))
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.cache.invalidate();
+        Ok(())
     }
 }

@@ -18,8 +18,7 @@ impl Services {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
         };
-        let claims =
-            self.keys.verify_for_audience(&*self.store, org_id, token, &client.id, &self.issuer(org_id)).await?;
+        let claims = self.verified_client_token(org_id, token, &client.id).await?;
         let now = self.now().unix_timestamp();
         // A token issued for a user is active only while its grant stands (not revoked, not reused).
         let claims = match claims {

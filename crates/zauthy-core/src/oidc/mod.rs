@@ -3,6 +3,7 @@
 
 mod assertion;
 mod authorize;
+mod cached;
 mod ciba;
 mod clients;
 mod consent;

@@ -105,7 +105,7 @@ impl Services {
         if !ids::is_valid_id(ids::OIDC_CLIENT, client_id) {
             return Ok(Err(invalid_client()));
         }
-        let Some((client, hash)) = self.store.find_oidc_client(client_id).await? else {
+        let Some((client, hash)) = self.cached_oidc_client(client_id).await? else {
             return Ok(Err(invalid_client()));
         };
         if client.org_id != org_id || client.token_endpoint_auth_method != auth.method() {
@@ -208,19 +208,19 @@ impl Services {
 
     /// The live grant `grant_id` of `client` and its user, if both still stand.
     pub(super) async fn live_grant(&self, client: &OidcClient, grant_id: &str) -> Result<Option<(OidcGrant, User)>> {
-        let Some(grant) = self.store.find_grant(grant_id).await? else {
+        let Some(grant) = self.cached_grant(grant_id).await? else {
             return Ok(None);
         };
         if grant.client_id != client.id || grant.revoked_at.is_some() {
             return Ok(None);
         }
-        let Some(found) = self.store.find_user(&grant.org_id, &grant.user_id).await? else {
+        let Some(user) = self.cached_user(&grant.org_id, &grant.user_id).await? else {
             return Ok(None);
         };
-        if found.user.is_blocked {
+        if user.is_blocked {
             return Ok(None);
         }
-        Ok(Some((grant, found.user)))
+        Ok(Some((grant, user)))
     }
 
     /// A spent code or refresh token came back: someone holds a copy. End the whole grant.
@@ -240,7 +240,9 @@ impl Services {
             ))
             .await?;
         }
-        tx.commit().await
+        tx.commit().await?;
+        self.cache.invalidate();
+        Ok(())
     }
 
     /// RFC 6749 §4.1.3 with PKCE (RFC 7636): the code must be this client's, unspent, unexpired, for the same
@@ -264,7 +266,7 @@ impl Services {
         let Some(stored) = self.store.find_auth_code(&hash).await? else {
             return Ok(Err(invalid_grant("the code is unknown")));
         };
-        let Some(grant) = self.store.find_grant(&stored.grant_id).await? else {
+        let Some(grant) = self.cached_grant(&stored.grant_id).await? else {
             return Ok(Err(invalid_grant("the code is unknown")));
         };
         if grant.client_id != client.id || grant.org_id != org_id {
@@ -327,7 +329,7 @@ impl Services {
         let Some(stored) = self.store.find_client_refresh_token(&hash).await? else {
             return Ok(Err(invalid_grant("the refresh token is unknown")));
         };
-        let Some(grant) = self.store.find_grant(&stored.grant_id).await? else {
+        let Some(grant) = self.cached_grant(&stored.grant_id).await? else {
             return Ok(Err(invalid_grant("the refresh token is unknown")));
         };
         if grant.client_id != client.id || grant.org_id != org_id {

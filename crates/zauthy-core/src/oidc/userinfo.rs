@@ -31,9 +31,7 @@ impl Services {
         else {
             return Ok(None);
         };
-        let Some(claims) =
-            self.keys.verify_for_audience(&*self.store, org_id, token, &client_id, &self.issuer(org_id)).await?
-        else {
+        let Some(claims) = self.verified_client_token(org_id, token, &client_id).await? else {
             return Ok(None);
         };
         if claims["exp"].as_i64().is_none_or(|exp| exp <= self.now().unix_timestamp()) {
@@ -42,19 +40,19 @@ impl Services {
         let Some(grant_id) = claims.get("gid").and_then(Value::as_str) else {
             return Ok(None);
         };
-        let Some(grant) = self.store.find_grant(grant_id).await? else {
+        let Some(grant) = self.cached_grant(grant_id).await? else {
             return Ok(None);
         };
         if grant.revoked_at.is_some() || grant.org_id != org_id || grant.client_id != client_id {
             return Ok(None);
         }
-        let Some(found) = self.store.find_user(org_id, &grant.user_id).await? else {
+        let Some(user) = self.cached_user(org_id, &grant.user_id).await? else {
             return Ok(None);
         };
-        if found.user.is_blocked {
+        if user.is_blocked {
             return Ok(None);
         }
-        Ok(Some((claims, grant, found.user)))
+        Ok(Some((claims, grant, user)))
     }
 
     /// The claims the token's scopes release, plus `claims.userinfo` members; `None` means `invalid_token`.
@@ -97,6 +95,7 @@ impl Services {
             && grant.client_id == client.id
         {
             self.store.revoke_grant(&grant.id, self.now()).await?;
+            self.cache.invalidate();
         }
         Ok(Ok(()))
     }

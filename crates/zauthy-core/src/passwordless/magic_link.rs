@@ -175,6 +175,8 @@ impl Services {
         }
         let outcome = self.sign_in_by_link(&*tx, &record, meta).await?;
         tx.commit().await?;
+        // The sign-in may have proven the address: the cached user must show it.
+        self.cache.invalidate();
         Ok(outcome)
     }
 

@@ -266,6 +266,8 @@ impl Services {
         let user = self.otp_account(&*tx, org_id, destination, meta).await?.ok_or_else(invalid_otp)?;
         let outcome = self.complete_sign_in(&*tx, user, channel.method(), meta).await?;
         tx.commit().await?;
+        // The sign-in may have proven the address: the cached user must show it.
+        self.cache.invalidate();
         Ok(outcome)
     }
 

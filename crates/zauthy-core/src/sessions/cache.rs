@@ -1,12 +1,17 @@
-//! A per-node cache for the hot path of every authenticated call and of `/token/verify`.
+//! A per-node cache for the hot path of every authenticated call, of `/token/verify` and of the OpenID
+//! provider's token, introspection and userinfo endpoints.
 //!
 //! - Signature checks are cached per token until the token expires: a token's claims never change.
-//! - API keys and session rows are cached for at most `TTL`. A revocation or key deletion made on this node
-//!   invalidates at once (a generation counter); one made on another node is seen within `TTL`.
+//! - API keys, session rows, OIDC clients, grants and users are cached for at most `TTL`. A change made on this
+//!   node (revocation, key deletion, client update, a blocked or edited user) invalidates at once through a
+//!   generation counter; one made on another node is seen within `TTL`, the bound the whole service keeps.
 
 use super::Session;
+use crate::accounts::User;
+use crate::oidc::{Grant, OidcClient};
 use crate::orgs::ApiKey;
 use crate::tokens::AccessClaims;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,12 +22,28 @@ pub const TTL: Duration = Duration::from_secs(1);
 /// 600 bytes bound the largest map to roughly 15 MB.
 const MAX_ENTRIES: usize = 20_000;
 
+/// Rows loaded from the database: each entry is good for `TTL`, and only in the generation it was read in.
+pub struct Rows<T>(Mutex<HashMap<String, (T, Instant, u64)>>);
+
+impl<T> Default for Rows<T> {
+    fn default() -> Self {
+        Self(Mutex::default())
+    }
+}
+
 #[derive(Default)]
 pub struct VerificationCache {
     generation: AtomicU64,
     claims: Mutex<HashMap<String, AccessClaims>>,
-    sessions: Mutex<HashMap<String, (Session, Instant, u64)>>,
-    api_keys: Mutex<HashMap<String, (ApiKey, Instant, u64)>>,
+    sessions: Rows<Session>,
+    api_keys: Rows<ApiKey>,
+    /// Verified claims of tokens issued to service providers (signature, issuer, audience; not expiry).
+    pub oidc_claims: Mutex<HashMap<String, Value>>,
+    /// A client and its secret's hash, by client id.
+    pub oidc_clients: Rows<(OidcClient, Option<String>)>,
+    pub grants: Rows<Grant>,
+    /// Users by `{org_id}:{user_id}`.
+    pub users: Rows<User>,
 }
 
 fn insert<V>(map: &Mutex<HashMap<String, V>>, key: &str, value: V) {
@@ -39,11 +60,26 @@ impl VerificationCache {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn fresh<T: Clone>(&self, map: &Mutex<HashMap<String, (T, Instant, u64)>>, key: &str) -> Option<T> {
+    /// `rows[key]` if it was read in the current generation less than `TTL` ago.
+    pub fn fresh<T: Clone>(&self, rows: &Rows<T>, key: &str) -> Option<T> {
         let generation = self.generation.load(Ordering::SeqCst);
-        let map = map.lock().unwrap_or_else(|e| e.into_inner());
+        let map = rows.0.lock().unwrap_or_else(|e| e.into_inner());
         let (value, at, seen) = map.get(key)?;
         (*seen == generation && at.elapsed() < TTL).then(|| value.clone())
+    }
+
+    /// Keeps `value` as read in `generation` (the one read before the row was loaded, so that an invalidation
+    /// during the load wins).
+    pub fn keep<T>(&self, rows: &Rows<T>, key: &str, value: T, generation: u64) {
+        insert(&rows.0, key, (value, Instant::now(), generation));
+    }
+
+    pub fn oidc_claims(&self, token: &str) -> Option<Value> {
+        self.oidc_claims.lock().unwrap_or_else(|e| e.into_inner()).get(token).cloned()
+    }
+
+    pub fn put_oidc_claims(&self, token: &str, claims: &Value) {
+        insert(&self.oidc_claims, token, claims.clone());
     }
 
     pub fn claims(&self, token: &str) -> Option<AccessClaims> {
@@ -60,7 +96,7 @@ impl VerificationCache {
 
     /// `generation` is the one read before the row was loaded, so a revocation during the load wins.
     pub fn put_session(&self, session: &Session, generation: u64) {
-        insert(&self.sessions, &session.id, (session.clone(), Instant::now(), generation));
+        self.keep(&self.sessions, &session.id, session.clone(), generation);
     }
 
     pub fn api_key(&self, key_hash: &str) -> Option<ApiKey> {
@@ -68,7 +104,7 @@ impl VerificationCache {
     }
 
     pub fn put_api_key(&self, key_hash: &str, key: &ApiKey, generation: u64) {
-        insert(&self.api_keys, key_hash, (key.clone(), Instant::now(), generation));
+        self.keep(&self.api_keys, key_hash, key.clone(), generation);
     }
 
     pub fn generation(&self) -> u64 {

@@ -7,6 +7,7 @@ mod ciba;
 mod cross_device;
 mod device;
 mod flow;
+mod freshness;
 mod logout;
 mod magic_link;
 mod private_key_jwt;
@@ -109,7 +110,8 @@ pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 /// S256 of `VERIFIER` (RFC 7636 appendix B).
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-/// A code for `user` through the pages, with PKCE (`VERIFIER`) and the given extra parameters.
+/// A code for `user` through the pages, with PKCE (`VERIFIER`) and the given extra parameters (which replace
+/// the defaults of the same name).
 pub async fn code_for(app: &TestApp, org: &TestOrg, rp: &Rp, user: &TestUser, extra: &[(&str, &str)]) -> String {
     let mut params = vec![
         ("client_id", rp.id.as_str()),
@@ -121,6 +123,7 @@ pub async fn code_for(app: &TestApp, org: &TestOrg, rp: &Rp, user: &TestUser, ex
         ("code_challenge", CHALLENGE),
         ("code_challenge_method", "S256"),
     ];
+    params.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
     params.extend_from_slice(extra);
     let mut browser = Browser::new(app);
     let r = approve(&mut browser, &authorize_url(app, org, &params), user, None).await;
