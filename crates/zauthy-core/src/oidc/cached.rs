@@ -7,7 +7,9 @@ use super::{Grant, OidcClient};
 use crate::accounts::User;
 use crate::error::Result;
 use crate::services::Services;
+use data_encoding::BASE64URL_NOPAD;
 use serde_json::Value;
+use std::sync::Arc;
 
 impl Services {
     /// The client `client_id` and its secret's hash.
@@ -50,29 +52,53 @@ impl Services {
         Ok(found)
     }
 
-    /// The claims of a token `org_id` issued to the service provider `audience`: signature, algorithm, issuer
-    /// and audience, not expiry (the caller's, against the service clock). A signature once checked stays
-    /// good, so only the issuer and audience are compared again when the claims come from the cache.
+    /// The claims of a token `org_id` issued to a service provider: signature, algorithm, issuer and audience
+    /// (`audience`, or else the client the token names in `client_id`), not expiry (the caller's, against the
+    /// service clock). A signature once checked stays good, so only the issuer and audience are compared again
+    /// when the claims come from the cache.
     pub(super) async fn verified_client_token(
         &self,
         org_id: &str,
         token: &str,
-        audience: &str,
-    ) -> Result<Option<Value>> {
+        audience: Option<&str>,
+    ) -> Result<Option<Arc<Value>>> {
         if token.len() > 4096 {
             return Ok(None);
         }
         let issuer = self.issuer(org_id);
         if let Some(claims) = self.cache.oidc_claims(token) {
-            let ok = claims["iss"].as_str() == Some(issuer.as_str()) && claims["aud"].as_str() == Some(audience);
+            let aud = claims["aud"].as_str();
+            let ok = claims["iss"].as_str() == Some(issuer.as_str())
+                && aud.is_some()
+                && aud == audience.or_else(|| claims["client_id"].as_str());
             return Ok(ok.then_some(claims));
         }
-        let claims = self.keys.verify_for_audience(&*self.store, org_id, token, audience, &issuer).await?;
-        if let Some(claims) = &claims
-            && claims["aud"].is_string()
-        {
-            self.cache.put_oidc_claims(token, claims);
+        let named;
+        let audience = match audience {
+            Some(a) => a,
+            None => match unverified_client_id(token) {
+                Some(client_id) => {
+                    named = client_id;
+                    named.as_str()
+                }
+                None => return Ok(None),
+            },
+        };
+        let Some(claims) = self.keys.verify_for_audience(&*self.store, org_id, token, audience, &issuer).await? else {
+            return Ok(None);
+        };
+        let claims = Arc::new(claims);
+        if claims["aud"].is_string() {
+            self.cache.put_oidc_claims(token, claims.clone());
         }
-        Ok(claims)
+        Ok(Some(claims))
     }
+}
+
+/// The `client_id` a JWT names, read without checking it, only to learn which audience to check it for.
+fn unverified_client_id(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = BASE64URL_NOPAD.decode(payload.as_bytes()).ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims.get("client_id")?.as_str().map(str::to_owned)
 }

@@ -18,11 +18,11 @@ impl Services {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
         };
-        let claims = self.verified_client_token(org_id, token, &client.id).await?;
+        let claims = self.verified_client_token(org_id, token, Some(&client.id)).await?;
         let now = self.now().unix_timestamp();
         // A token issued for a user is active only while its grant stands (not revoked, not reused).
         let claims = match claims {
-            Some(c) if c.get("gid").is_some() => self.verify_user_access_token(org_id, token).await?.map(|(c, _, _)| c),
+            Some(c) if c.get("gid").is_some() => self.live_user_token(org_id, &c).await?.map(|_| c),
             other => other,
         };
         Ok(Ok(match claims {

@@ -80,6 +80,22 @@ fn at_hash(alg: SigningAlg, access_token: &str) -> String {
     BASE64URL_NOPAD.encode(&digest[..digest.len() / 2])
 }
 
+/// Signed tokens of a grant, not yet answered: the refresh token (if any) must first be written.
+pub(crate) struct PreparedTokens {
+    response: TokenResponse,
+    refresh: Option<ClientRefreshToken>,
+}
+
+impl PreparedTokens {
+    /// Writes the refresh token through `repo` (the caller's transaction); then the answer may go out.
+    pub(crate) async fn write(self, repo: &dyn Repo) -> Result<TokenResponse> {
+        if let Some(record) = &self.refresh {
+            repo.insert_client_refresh_token(record).await?;
+        }
+        Ok(self.response)
+    }
+}
+
 impl Services {
     /// Access token, ID token (for `openid`) and refresh token (for `offline_access`) of `grant`, written
     /// through `repo` (the caller's transaction). `with_nonce` only for the code exchange.
@@ -91,6 +107,19 @@ impl Services {
         user: &User,
         with_nonce: bool,
     ) -> Result<TokenResponse> {
+        self.prepare_grant_tokens(client, grant, user, with_nonce).await?.write(repo).await
+    }
+
+    /// The tokens of `grant`, signed but not written. Signing (an RSA signature for most ID tokens) happens
+    /// here, outside any transaction, so that SQLite's write lock is not held through it.
+    pub(crate) async fn prepare_grant_tokens(
+        &self,
+        client: &OidcClient,
+        grant: &Grant,
+        user: &User,
+        with_nonce: bool,
+    ) -> Result<PreparedTokens> {
+        let repo: &dyn Repo = &*self.store;
         let now = self.now();
         let ttl = self.config.access_token_ttl_secs;
         let issuer = self.issuer(&grant.org_id);
@@ -138,20 +167,22 @@ impl Services {
         } else {
             None
         };
-        let refresh_token = if has("offline_access") && client.grant_types.iter().any(|g| g == GRANT_REFRESH_TOKEN) {
-            let token = crypto::new_opaque_token(CLIENT_REFRESH_PREFIX);
-            repo.insert_client_refresh_token(&ClientRefreshToken {
-                hash: crypto::sha256_hex(&token),
-                grant_id: grant.id.clone(),
-                expires_at: now + time::Duration::seconds(CLIENT_REFRESH_TTL_SECS),
-                used_at: None,
-                created_at: now,
-            })
-            .await?;
-            Some(token)
-        } else {
-            None
-        };
-        Ok(TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope, id_token, refresh_token })
+        let (refresh_token, refresh) =
+            if has("offline_access") && client.grant_types.iter().any(|g| g == GRANT_REFRESH_TOKEN) {
+                let token = crypto::new_opaque_token(CLIENT_REFRESH_PREFIX);
+                let record = ClientRefreshToken {
+                    hash: crypto::sha256_hex(&token),
+                    grant_id: grant.id.clone(),
+                    expires_at: now + time::Duration::seconds(CLIENT_REFRESH_TTL_SECS),
+                    used_at: None,
+                    created_at: now,
+                };
+                (Some(token), Some(record))
+            } else {
+                (None, None)
+            };
+        let response =
+            TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope, id_token, refresh_token };
+        Ok(PreparedTokens { response, refresh })
     }
 }

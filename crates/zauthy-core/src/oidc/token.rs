@@ -299,13 +299,14 @@ impl Services {
         let Some((grant, user)) = self.live_grant(&client, &grant.id).await? else {
             return Ok(Err(invalid_grant("the authorization was revoked")));
         };
+        let tokens = self.prepare_grant_tokens(&client, &grant, &user, true).await?;
         let tx = self.store.begin().await?;
         if !tx.spend_auth_code(&hash, now).await? {
             drop(tx);
             self.revoke_on_reuse(&grant.id, "authorization_code").await?;
             return Ok(Err(invalid_grant("the code was already used; the tokens issued from it are revoked")));
         }
-        let tokens = self.issue_grant_tokens(&*tx, &client, &grant, &user, true).await?;
+        let tokens = tokens.write(&*tx).await?;
         tx.commit().await?;
         Ok(Ok(tokens))
     }
@@ -354,13 +355,14 @@ impl Services {
             // offline_access stays: without it there would be no next refresh token.
             grant.scope.retain(|s| narrowed.contains(s) || s == "offline_access");
         }
+        let tokens = self.prepare_grant_tokens(&client, &grant, &user, false).await?;
         let tx = self.store.begin().await?;
         if !tx.spend_client_refresh_token(&hash, now).await? {
             drop(tx);
             self.revoke_on_reuse(&grant.id, "refresh_token").await?;
             return Ok(Err(invalid_grant("the refresh token was already used; the grant is revoked")));
         }
-        let tokens = self.issue_grant_tokens(&*tx, &client, &grant, &user, false).await?;
+        let tokens = tokens.write(&*tx).await?;
         tx.commit().await?;
         Ok(Ok(tokens))
     }

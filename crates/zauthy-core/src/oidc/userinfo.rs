@@ -8,15 +8,8 @@ use crate::accounts::User;
 use crate::crypto;
 use crate::error::Result;
 use crate::services::Services;
-use data_encoding::BASE64URL_NOPAD;
 use serde_json::{Map, Value};
-
-/// The payload of a JWT read without checking it, only to learn which client it claims to be for.
-fn unverified_claims(token: &str) -> Option<Value> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = BASE64URL_NOPAD.decode(payload.as_bytes()).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
+use std::sync::Arc;
 
 impl Services {
     /// A user access token of this organization: signature (the org's key of its algorithm), issuer,
@@ -25,19 +18,21 @@ impl Services {
         &self,
         org_id: &str,
         token: &str,
-    ) -> Result<Option<(Value, Grant, User)>> {
-        let Some(client_id) =
-            unverified_claims(token).and_then(|c| c.get("client_id").and_then(Value::as_str).map(str::to_owned))
-        else {
+    ) -> Result<Option<(Arc<Value>, Grant, User)>> {
+        let Some(claims) = self.verified_client_token(org_id, token, None).await? else {
             return Ok(None);
         };
-        let Some(claims) = self.verified_client_token(org_id, token, &client_id).await? else {
-            return Ok(None);
-        };
+        Ok(self.live_user_token(org_id, &claims).await?.map(|(grant, user)| (claims, grant, user)))
+    }
+
+    /// For the verified claims of a user access token: unexpired, and its grant and user still stand.
+    pub(super) async fn live_user_token(&self, org_id: &str, claims: &Value) -> Result<Option<(Grant, User)>> {
         if claims["exp"].as_i64().is_none_or(|exp| exp <= self.now().unix_timestamp()) {
             return Ok(None);
         }
-        let Some(grant_id) = claims.get("gid").and_then(Value::as_str) else {
+        let (Some(grant_id), Some(client_id)) =
+            (claims.get("gid").and_then(Value::as_str), claims.get("client_id").and_then(Value::as_str))
+        else {
             return Ok(None);
         };
         let Some(grant) = self.cached_grant(grant_id).await? else {
@@ -52,7 +47,7 @@ impl Services {
         if user.is_blocked {
             return Ok(None);
         }
-        Ok(Some((claims, grant, user)))
+        Ok(Some((grant, user)))
     }
 
     /// The claims the token's scopes release, plus `claims.userinfo` members; `None` means `invalid_token`.

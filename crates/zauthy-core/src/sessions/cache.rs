@@ -13,8 +13,8 @@ use crate::orgs::ApiKey;
 use crate::tokens::AccessClaims;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const TTL: Duration = Duration::from_secs(1);
@@ -38,7 +38,7 @@ pub struct VerificationCache {
     sessions: Rows<Session>,
     api_keys: Rows<ApiKey>,
     /// Verified claims of tokens issued to service providers (signature, issuer, audience; not expiry).
-    pub oidc_claims: Mutex<HashMap<String, Value>>,
+    pub oidc_claims: Mutex<HashMap<String, Arc<Value>>>,
     /// A client and its secret's hash, by client id.
     pub oidc_clients: Rows<(OidcClient, Option<String>)>,
     pub grants: Rows<Grant>,
@@ -74,12 +74,12 @@ impl VerificationCache {
         insert(&rows.0, key, (value, Instant::now(), generation));
     }
 
-    pub fn oidc_claims(&self, token: &str) -> Option<Value> {
+    pub fn oidc_claims(&self, token: &str) -> Option<Arc<Value>> {
         self.oidc_claims.lock().unwrap_or_else(|e| e.into_inner()).get(token).cloned()
     }
 
-    pub fn put_oidc_claims(&self, token: &str, claims: &Value) {
-        insert(&self.oidc_claims, token, claims.clone());
+    pub fn put_oidc_claims(&self, token: &str, claims: Arc<Value>) {
+        insert(&self.oidc_claims, token, claims);
     }
 
     pub fn claims(&self, token: &str) -> Option<AccessClaims> {
