@@ -58,6 +58,7 @@ OP_DB_CREATED=
 # The oidc-provider instances' primaries, and the temp dir of their logs and SQLite file.
 OP_PIDS=()
 OP_TMP=
+BENCH_PID=
 
 stop_references() {
     local pid workers=()
@@ -81,6 +82,10 @@ stop_references() {
 cleanup() {
     local rc=$?
     set +e
+    if [[ -n $BENCH_PID ]] && kill -0 "$BENCH_PID" 2>/dev/null; then
+        kill -TERM "$BENCH_PID" 2>/dev/null
+        wait "$BENCH_PID" 2>/dev/null
+    fi
     stop_references
     # On a server we were given, drop the databases we made; a throwaway cluster just goes away.
     if [[ -n ${ZAUTHY_BENCH_PG_URL:-} && -n $ADMIN_URL ]]; then
@@ -205,4 +210,8 @@ if [[ -n $REFERENCE ]]; then
     stores="in-memory, ${SQLITE:+SQLite, }PostgreSQL"
     echo "oidc-provider: $OP_VERSION, node $(node --version), $OP_WORKERS workers per instance ($stores)"
 fi
-"$BENCH_BIN" --zauthy "$ZAUTHY_BIN" --pg-url "$PG_URL" "${BENCH_ARGS[@]}" "${REFERENCE_ARGS[@]}"
+# In the background and waited for, so that a SIGINT or SIGTERM to this script runs the cleanup at once (bash
+# runs traps only between commands); the cleanup stops the bench first (it stops its own zauthy servers).
+"$BENCH_BIN" --zauthy "$ZAUTHY_BIN" --pg-url "$PG_URL" "${BENCH_ARGS[@]}" "${REFERENCE_ARGS[@]}" &
+BENCH_PID=$!
+wait "$BENCH_PID"

@@ -14,7 +14,7 @@ use crate::Options;
 use crate::load::{self, Outcome, Worker};
 use crate::server::Server;
 use anyhow::{Context, bail};
-use codes::{CodeExchange, HostedMint, Userinfo};
+use codes::{CodeExchange, PoolMint, Userinfo};
 use reference::{Kind, Reference, Store};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -27,6 +27,12 @@ use workers::{ClientCredentials, Endpoint, Introspect};
 pub const CONCURRENCY: usize = crate::scenarios::CHEAP_CONCURRENCY;
 /// Codes a connection mints at a time on oidc-provider (one request, skipped by the load generator).
 const CODE_BATCH: usize = 256;
+/// Codes per request when they are minted before oidc-provider's exchange: few enough that the answers arrive
+/// within the mint window (a persistent store writes two rows per code).
+const PRE_MINT_BATCH: usize = 16;
+/// The first worker index of the codes minted before oidc-provider's exchange: accounts of a range of their own
+/// (the exchange's connections start at 0, userinfo's at 1000).
+const MINT_ACCOUNTS: usize = 2_000;
 pub const RATIO_TARGET: f64 = 3.0;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -51,12 +57,20 @@ impl Scenario {
     }
 }
 
+/// Codes minted before a code exchange, outside its window, and how fast.
+pub struct Mint {
+    pub outcome: Outcome,
+    pub codes: usize,
+}
+
 /// One reference's figures for a scenario.
 pub struct ReferenceOutcome {
     pub kind: Kind,
     pub outcome: Outcome,
     /// Requests the workers made during the run to mint codes (and, for userinfo, to get their token).
     pub mints: u64,
+    /// The code exchange on a store shared by the workers: its codes, minted before it.
+    pub minted_before: Option<Mint>,
 }
 
 /// One scenario on zauthy and on each reference measured (in-memory first); `None` where zauthy was not.
@@ -85,22 +99,27 @@ pub struct OidcResult {
     /// The references measured on this database and how run.sh labelled them, in-memory first.
     pub references: Vec<(Kind, String)>,
     /// zauthy's codes minted before the code exchange, through the hosted authorize + consent pages.
-    pub zauthy_mint: Option<Outcome>,
+    pub zauthy_mint: Option<Mint>,
     /// Resident memory of each reference (all its processes) after this database's scenarios.
     pub reference_rss_after: Vec<(Kind, u64)>,
 }
 
 impl OidcResult {
     pub fn total_errors(&self) -> u64 {
-        let mint = self.zauthy_mint.as_ref().map(Outcome::error_count).unwrap_or(0);
+        let mint = self.zauthy_mint.as_ref().map(|m| m.outcome.error_count()).unwrap_or(0);
         let zauthy: u64 = self.pairs.iter().flat_map(|p| &p.zauthy).map(Outcome::error_count).sum();
-        let references: u64 = self.pairs.iter().flat_map(|p| &p.references).map(|r| r.outcome.error_count()).sum();
+        let references: u64 = self
+            .pairs
+            .iter()
+            .flat_map(|p| &p.references)
+            .map(|r| r.outcome.error_count() + r.minted_before.as_ref().map_or(0, |m| m.outcome.error_count()))
+            .sum();
         mint + zauthy + references
     }
 }
 
 fn workers_for(scenario: Scenario, endpoint: &Arc<Endpoint>, pool: &mut Vec<String>) -> Vec<Box<dyn Worker>> {
-    // Pre-minted codes (zauthy), oldest first, dealt out evenly.
+    // Pre-minted codes (zauthy; oidc-provider on a shared store), oldest first, dealt out evenly.
     let per_worker = pool.len() / CONCURRENCY;
     (0..CONCURRENCY)
         .map(|i| -> Box<dyn Worker> {
@@ -124,31 +143,37 @@ fn progress(label: &str) {
     let _ = std::io::stderr().flush();
 }
 
-/// How long zauthy mints codes before its code exchange: as long as the exchange runs, unless the oldest code
-/// would then outlive its 60 s; codes still missing are minted on the connections during the run.
+/// How long codes are minted before a code exchange: as long as the exchange runs, unless the oldest code would
+/// then outlive its 60 s; codes still missing are minted on the connections during the run.
 fn mint_window(options: &Options) -> Duration {
     let run = options.warmup + options.measure;
     run.min(Duration::from_secs(50).saturating_sub(run))
 }
 
-/// zauthy's codes, minted on `CONCURRENCY` connections through the hosted pages.
-async fn mint_zauthy_codes(
+/// Codes for a code exchange, minted on `CONCURRENCY` connections before it: zauthy's through the hosted pages
+/// (one code per answer), a shared-store oidc-provider's through its bench endpoint (`batch` per answer, for
+/// accounts of their own range, from worker `first_index` on).
+async fn mint_codes(
+    label: &str,
     options: &Options,
-    server: &Server,
+    addr: SocketAddr,
     endpoint: &Arc<Endpoint>,
-) -> anyhow::Result<(Option<Outcome>, Vec<String>)> {
+    (first_index, batch): (usize, usize),
+    cpu: impl Fn() -> anyhow::Result<Duration>,
+) -> anyhow::Result<(Option<Mint>, Vec<String>)> {
     let window = mint_window(options);
     if window.is_zero() {
         return Ok((None, Vec::new()));
     }
-    progress(&format!("zauthy: minting codes through authorize + consent for {:.0} s", window.as_secs_f64()));
+    progress(&format!("{label}: minting codes for {:.0} s", window.as_secs_f64()));
     let pool = Arc::new(Mutex::new(Vec::new()));
-    let workers: Vec<HostedMint> =
-        (0..CONCURRENCY).map(|i| HostedMint::new(Arc::clone(endpoint), i, Arc::clone(&pool))).collect();
-    let outcome = load::run(server.addr, workers, Duration::ZERO, window, || server.cpu_time()).await?;
+    let workers: Vec<PoolMint> = (0..CONCURRENCY)
+        .map(|i| PoolMint::new(Arc::clone(endpoint), first_index + i, batch, Arc::clone(&pool)))
+        .collect();
+    let outcome = load::run(addr, workers, Duration::ZERO, window, cpu).await?;
     let codes = std::mem::take(&mut *pool.lock().expect("pool lock"));
-    eprintln!("{} codes, {:.0} codes/s", codes.len(), outcome.rps());
-    Ok((Some(outcome), codes))
+    eprintln!("{} codes, {:.0} codes/s", codes.len(), codes.len() as f64 / window.as_secs_f64());
+    Ok((Some(Mint { outcome, codes: codes.len() }), codes))
 }
 
 async fn measure(
@@ -217,7 +242,9 @@ pub async fn bench_database(
             let name = scenario.name();
             let mut pool = Vec::new();
             if scenario == Scenario::CodeExchange {
-                (zauthy_mint, pool) = mint_zauthy_codes(options, &server, &zauthy).await?;
+                let label = "zauthy (authorize + consent)";
+                (zauthy_mint, pool) =
+                    mint_codes(label, options, server.addr, &zauthy, (0, 1), || server.cpu_time()).await?;
             }
             zauthy.mint_requests.store(0, Ordering::Relaxed);
             let label = format!("zauthy {name}, {CONCURRENCY} connections");
@@ -227,12 +254,21 @@ pub async fn bench_database(
             let mut measured = Vec::new();
             for (r, endpoint) in &references {
                 let kind = r.store.kind();
+                // On a store shared by its workers, codes are minted before the exchange as zauthy's are (in
+                // memory, each worker knows only its own: they are minted on the connection that uses them).
+                let (mut pool, mut minted_before) = (Vec::new(), None);
+                if scenario == Scenario::CodeExchange && kind == Kind::SameDatabase {
+                    let label = format!("oidc-provider ({}, POST /bench/codes)", kind.name());
+                    let first = MINT_ACCOUNTS;
+                    (minted_before, pool) =
+                        mint_codes(&label, options, r.addr, endpoint, (first, PRE_MINT_BATCH), || r.cpu_time()).await?;
+                }
                 endpoint.mint_requests.store(0, Ordering::Relaxed);
                 let label = format!("oidc-provider ({}) {name}, {CONCURRENCY} connections", kind.name());
-                let workers = workers_for(scenario, endpoint, &mut Vec::new());
+                let workers = workers_for(scenario, endpoint, &mut pool);
                 let outcome = measure(label, r.addr, workers, options, || r.cpu_time()).await?;
                 let mints = endpoint.mint_requests.load(Ordering::Relaxed);
-                measured.push(ReferenceOutcome { kind, outcome, mints });
+                measured.push(ReferenceOutcome { kind, outcome, mints, minted_before });
             }
             pairs.push(Pair { scenario, zauthy: Some(zauthy_outcome), zauthy_mints, references: measured });
         }

@@ -2,7 +2,7 @@
 //! on the same database as zauthy), the ratios against 3×, and a summary across databases.
 
 use super::reference::Kind;
-use super::{OidcResult, Pair, RATIO_TARGET, Scenario};
+use super::{CODE_BATCH, Mint, OidcResult, PRE_MINT_BATCH, Pair, RATIO_TARGET, Scenario};
 use crate::Options;
 use crate::load::Outcome;
 use crate::report::{ROW, ms, rate, scenario_row, verdict};
@@ -68,9 +68,19 @@ pub fn print_database(options: &Options, r: &OidcResult) {
             }
         }
     }
-    if let Some(mint) = &r.zauthy_mint {
-        println!("  codes for zauthy's exchange (minted before it)");
-        println!("{}", scenario_row("  zauthy authorize + consent", mint, options.cores));
+    let minted_before: Vec<(String, &Mint)> = r
+        .zauthy_mint
+        .iter()
+        .map(|m| ("  zauthy authorize + consent".to_owned(), m))
+        .chain(r.pairs.iter().flat_map(|p| &p.references).filter_map(|reference| {
+            Some(("  oidc-provider /bench/codes".to_owned(), reference.minted_before.as_ref()?))
+        }))
+        .collect();
+    if !minted_before.is_empty() {
+        println!("  codes for the code exchange, minted before it (answers: requests; codes/s in the note below)");
+        for (label, mint) in &minted_before {
+            println!("{}", scenario_row(label, &mint.outcome, options.cores));
+        }
     }
     println!(
         "  srv CPU/op: CPU time of the server's processes per answer (oidc-provider: primary and workers); for\n  \
@@ -78,9 +88,15 @@ pub fn print_database(options: &Options, r: &OidcResult) {
          minted on each connection before use (not counted); see docs/benchmarks.md for what differs.\n  \
          in-memory: oidc-provider's own adapter, each worker its own memory (the lowest bound); same database:\n  \
          oidc-provider persisting to {} like zauthy, shared by its workers. zauthy's codes are minted before\n  \
-         its code exchange through the hosted authorize + consent pages (one answer per code, two requests each).",
+         its code exchange through the hosted authorize + consent pages (one answer per code, two requests each);\n  \
+         same database's through POST /bench/codes ({PRE_MINT_BATCH} codes per answer); in-memory's on the\n  \
+         connection that exchanges them, {CODE_BATCH} at a time during the run (each worker knows only its own).",
         r.database
     );
+    for (label, mint) in &minted_before {
+        let seconds = mint.outcome.measured.as_secs_f64();
+        println!("  {}: {} codes, {:.0} codes/s", label.trim(), mint.codes, mint.codes as f64 / seconds);
+    }
     for pair in &r.pairs {
         let mints: u64 = pair.zauthy_mints + pair.references.iter().map(|r| r.mints).sum::<u64>();
         if mints == 0 {
