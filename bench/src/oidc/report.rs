@@ -84,13 +84,14 @@ pub fn print_database(options: &Options, r: &OidcResult) {
     }
     println!(
         "  srv CPU/op: CPU time of the server's processes per answer (oidc-provider: primary and workers); for\n  \
-         zauthy and oidc-provider on PostgreSQL the database's CPU is in host CPU only. Tokens and codes are\n  \
-         minted on each connection before use (not counted); see docs/benchmarks.md for what differs.\n  \
+         zauthy and oidc-provider on PostgreSQL the database's CPU is in host CPU only. Tokens are minted on\n  \
+         each connection before use (not counted); see docs/benchmarks.md for what differs.\n  \
          in-memory: oidc-provider's own adapter, each worker its own memory (the lowest bound); same database:\n  \
-         oidc-provider persisting to {} like zauthy, shared by its workers. zauthy's codes are minted before\n  \
-         its code exchange through the hosted authorize + consent pages (one answer per code, two requests each);\n  \
-         same database's through POST /bench/codes ({PRE_MINT_BATCH} codes per answer); in-memory's on the\n  \
-         connection that exchanges them, {CODE_BATCH} at a time during the run (each worker knows only its own).",
+         oidc-provider persisting to {} like zauthy, shared by its workers. Codes for the exchange: zauthy's\n  \
+         are minted before it through the hosted authorize + consent pages (one answer per code, two requests\n  \
+         each); same database's before it through POST /bench/codes ({PRE_MINT_BATCH} codes per answer);\n  \
+         in-memory's during the run on the connection that exchanges them, {CODE_BATCH} at a time (each worker\n  \
+         knows only its own).",
         r.database
     );
     for (label, mint) in &minted_before {
