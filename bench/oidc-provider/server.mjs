@@ -1,7 +1,8 @@
 // The reference OpenID provider for zauthy-bench: `oidc-provider` (the certified Node implementation) configured
-// like zauthy's organization issuer, on a loopback port, so that bench/src/oidc.rs can measure both in one run.
+// like zauthy's organization issuer, on a loopback port, so that bench/src/oidc/ can measure both in one run.
 //
 // Usage: NODE_ENV=production BENCH_OIDC_PROVIDER_SECRET=… node server.mjs --port PORT [--workers N]
+//          [--store memory|sqlite:PATH|postgres:URL]
 //
 // - One confidential client (`bench-client`, client_secret_basic) with client_credentials, authorization_code and
 //   refresh_token, like a zauthy client registered with those grants.
@@ -10,15 +11,19 @@
 //   ("Structured JWT Tokens cannot be introspected"), so introspection can only be measured on opaque tokens.
 // - The code grant issues an RS256 ID token (zauthy's default ID-token algorithm), an opaque access token
 //   (oidc-provider's userinfo endpoint only accepts opaque tokens without audience) and a refresh token.
-// - Storage is oidc-provider's own in-memory adapter (its default), given an LRU large enough that nothing is
-//   evicted during a run (the default keeps 1000 entries). zauthy writes to a real database.
+// - `--store memory` (the default): oidc-provider's own in-memory adapter, given an LRU large enough that nothing
+//   is evicted during a run (the default keeps 1000 entries), and accounts made up from their id. Each worker
+//   has its own memory: a token minted on one worker is unknown to the others.
+// - `--store sqlite:PATH` / `--store postgres:URL`: an Adapter over one table in that database, shared by every
+//   worker (store.mjs; the primary creates the schema before it forks), and findAccount reads the accounts table
+//   there, as zauthy persists its grants, codes and tokens and reads its users from its database.
 // - `--workers N` (default: the number of cores) runs N processes under node:cluster, so it uses as many cores as
-//   zauthy's multi-threaded runtime. Each worker has its own memory store; the primary hands each connection to
-//   one worker for its life, so the bench mints every token or code on the connection that later uses it.
+//   zauthy's multi-threaded runtime. The primary hands each connection to one worker for its life, so the bench
+//   mints every token or code on the connection that later uses it (which the in-memory store needs).
 // - POST /bench/codes (Bearer = the client secret) mints authorization codes the way the authorization endpoint
 //   does after login and consent: a Grant with the scopes and an AuthorizationCode (S256 PKCE) bound to it, for
-//   accounts bench-user-<i>. Driving the hosted interactions for every code would measure the login pages, not
-//   the code exchange.
+//   accounts bench-user-<i> (with a persistent store, upserted into the accounts table first). Driving the hosted
+//   interactions for every code would measure the login pages, not the code exchange.
 
 import cluster from 'node:cluster';
 import * as crypto from 'node:crypto';
@@ -29,13 +34,15 @@ import Provider from 'oidc-provider';
 import { setStorage } from 'oidc-provider/lib/adapters/memory_adapter.js';
 import QuickLRU from 'quick-lru';
 
+import { createSchema, openStore, parseStore } from './store.mjs';
+
 const CLIENT_ID = 'bench-client';
 const REDIRECT_URI = 'https://rp.bench.example/callback';
 const API_RESOURCE = 'urn:zauthy-bench:api';
 const CODE_SCOPE = 'openid email profile offline_access';
 
 function parseArgs(argv) {
-  const args = { port: undefined, workers: os.availableParallelism() };
+  const args = { port: undefined, workers: os.availableParallelism(), store: 'memory' };
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -44,6 +51,9 @@ function parseArgs(argv) {
       i += 1;
     } else if (flag === '--workers') {
       args.workers = Number(value);
+      i += 1;
+    } else if (flag === '--store') {
+      args.store = String(value);
       i += 1;
     } else {
       throw new Error(`unknown argument ${flag}`);
@@ -55,6 +65,7 @@ function parseArgs(argv) {
   if (!Number.isInteger(args.workers) || args.workers < 1) {
     throw new Error('--workers must be a positive integer');
   }
+  args.store = parseStore(args.store);
   return args;
 }
 
@@ -80,6 +91,7 @@ function constantTimeEqual(a, b) {
   return x.length === y.length && crypto.timingSafeEqual(x, y);
 }
 
+// In memory: any bench-user-<i> exists, made up from its id.
 function account(sub) {
   const n = sub.replace(/^bench-user-/, '');
   return {
@@ -95,10 +107,32 @@ function account(sub) {
   };
 }
 
-function buildProvider(port, secret, jwks, cookieKey) {
-  // The default adapter's store is a QuickLRU of 1000 entries; a larger one, so nothing is evicted mid-run.
-  setStorage(new QuickLRU({ maxSize: 10_000_000 }));
+// From the accounts table: the account, or undefined when there is none.
+async function storedAccount(store, sub) {
+  const row = await store.account(sub);
+  if (!row) return undefined;
+  return {
+    accountId: row.id,
+    async claims() {
+      return {
+        sub: row.id,
+        email: row.email,
+        email_verified: Boolean(row.email_verified),
+        name: row.name,
+        updated_at: Number(row.updated_at),
+      };
+    },
+  };
+}
+
+// `store`: null for the in-memory adapter, else what openStore made.
+function buildProvider(port, secret, jwks, cookieKey, store) {
+  if (!store) {
+    // The default adapter's store is a QuickLRU of 1000 entries; a larger one, so nothing is evicted mid-run.
+    setStorage(new QuickLRU({ maxSize: 10_000_000 }));
+  }
   const provider = new Provider(`http://localhost:${port}`, {
+    ...(store ? { adapter: store.Adapter } : {}),
     clients: [
       {
         client_id: CLIENT_ID,
@@ -119,7 +153,7 @@ function buildProvider(port, secret, jwks, cookieKey) {
       email: ['email', 'email_verified'],
       profile: ['name'],
     },
-    findAccount: (_ctx, sub) => account(sub),
+    findAccount: store ? (_ctx, sub) => storedAccount(store, sub) : (_ctx, sub) => account(sub),
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -175,8 +209,9 @@ function buildProvider(port, secret, jwks, cookieKey) {
     const client = await provider.Client.find(CLIENT_ID);
     const codes = [];
     const first = Number(ctx.query.first) || 0;
-    for (let i = 0; i < n; i += 1) {
-      const accountId = `bench-user-${first + i}`;
+    const accountIds = Array.from({ length: n }, (_, i) => `bench-user-${first + i}`);
+    if (store) await store.upsertAccounts(accountIds);
+    for (const accountId of accountIds) {
       const grant = new provider.Grant({ accountId, clientId: CLIENT_ID });
       grant.addOIDCScope(CODE_SCOPE);
       const grantId = await grant.save();
@@ -207,18 +242,20 @@ function serveWorker() {
   const port = Number(process.env.BENCH_PORT);
   const secret = process.env.BENCH_OIDC_PROVIDER_SECRET;
   const jwks = JSON.parse(process.env.BENCH_JWKS);
-  const provider = buildProvider(port, secret, jwks, process.env.BENCH_COOKIE_KEY);
+  const storeSpec = JSON.parse(process.env.BENCH_STORE);
+  const store = storeSpec.kind === 'memory' ? null : openStore(storeSpec, Number(process.env.BENCH_WORKERS));
+  const provider = buildProvider(port, secret, jwks, process.env.BENCH_COOKIE_KEY, store);
   // Koa's own server, as `provider.listen` would make, with Node's default keep-alive.
   const server = http.createServer(provider.callback());
   server.keepAliveTimeout = 60_000;
   server.listen(port, '127.0.0.1', () => {
     if (process.send) process.send('listening');
-    else console.error(`oidc-provider ready on 127.0.0.1:${port} (1 process)`);
+    else console.error(`oidc-provider ready on 127.0.0.1:${port} (1 process, store ${storeSpec.kind})`);
   });
 }
 
-function main() {
-  const { port, workers } = parseArgs(process.argv.slice(2));
+async function main() {
+  const { port, workers, store } = parseArgs(process.argv.slice(2));
   const secret = process.env.BENCH_OIDC_PROVIDER_SECRET;
   if (!secret || secret.length < 32) {
     throw new Error('BENCH_OIDC_PROVIDER_SECRET (≥ 32 chars) is required');
@@ -230,7 +267,11 @@ function main() {
     BENCH_PORT: String(port),
     BENCH_JWKS: JSON.stringify(makeJwks()),
     BENCH_COOKIE_KEY: crypto.randomBytes(32).toString('base64url'),
+    BENCH_STORE: JSON.stringify(store),
+    BENCH_WORKERS: String(workers),
   };
+  // One schema for all workers, made before any of them opens the database.
+  await createSchema(store);
   if (workers === 1) {
     Object.assign(process.env, env);
     serveWorker();
@@ -244,7 +285,9 @@ function main() {
     worker.on('message', (message) => {
       if (message === 'listening') {
         ready += 1;
-        if (ready === workers) console.error(`oidc-provider ready on 127.0.0.1:${port} (${workers} workers)`);
+        if (ready === workers) {
+          console.error(`oidc-provider ready on 127.0.0.1:${port} (${workers} workers, store ${store.kind})`);
+        }
       }
     });
   }
@@ -261,7 +304,10 @@ function main() {
 }
 
 if (cluster.isPrimary) {
-  main();
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
 } else {
   serveWorker();
 }

@@ -4,7 +4,8 @@
 //!
 //! Usage: zauthy-bench [--zauthy PATH] [--pg-url URL] [--seconds N] [--warmup N] [--no-sqlite]
 //!                     [--no-diagnostics] [--webhooks-only] [--server-env NAME=VALUE]... [--no-oidc]
-//!                     [--oidc-provider ADDR --oidc-provider-pid PID [--oidc-provider-label TEXT]]
+//!                     [--oidc-only] [--oidc-provider ADDR --oidc-provider-pid PID [--oidc-provider-label TEXT]]
+//!                     [--oidc-provider-sqlite ADDR ...] [--oidc-provider-postgres ADDR ...]
 
 mod load;
 mod oidc;
@@ -15,13 +16,16 @@ mod server;
 mod webhooks;
 
 use anyhow::{Context, bail};
+use oidc::reference::Store;
 use std::path::PathBuf;
 use std::time::Duration;
 
 const USAGE: &str = "\
 zauthy-bench [--zauthy PATH] [--pg-url URL] [--seconds N] [--warmup N] [--no-sqlite]
-             [--no-diagnostics] [--webhooks-only] [--server-env NAME=VALUE]... [--no-oidc]
+             [--no-diagnostics] [--webhooks-only] [--server-env NAME=VALUE]... [--no-oidc] [--oidc-only]
              [--oidc-provider ADDR --oidc-provider-pid PID [--oidc-provider-label TEXT]]
+             [--oidc-provider-sqlite ADDR --oidc-provider-sqlite-pid PID [--oidc-provider-sqlite-label TEXT]]
+             [--oidc-provider-postgres ADDR --oidc-provider-postgres-pid PID [--oidc-provider-postgres-label TEXT]]
 
   --zauthy PATH         the server binary (default: `zauthy` next to this binary)
   --pg-url URL          an empty PostgreSQL database to run on (without it, PostgreSQL is skipped)
@@ -33,10 +37,17 @@ zauthy-bench [--zauthy PATH] [--pg-url URL] [--seconds N] [--warmup N] [--no-sql
   --webhooks-only       only the webhook delivery scenarios
   --server-env K=V      an extra environment variable for the server (repeatable), for experiments
   --no-oidc             skip the OpenID provider scenarios
-  --oidc-provider ADDR  the reference oidc-provider (bench/oidc-provider) listening on ADDR, its client
-                        secret in $BENCH_OIDC_PROVIDER_SECRET; measured next to zauthy's OIDC scenarios
+  --oidc-only           only the OpenID provider scenarios (no health, verify, login, refresh, diagnostics,
+                        raw Argon2, memory and start-up figures, no webhooks)
+  --oidc-provider ADDR  the reference oidc-provider (bench/oidc-provider) with its in-memory store, listening
+                        on ADDR, its client secret in $BENCH_OIDC_PROVIDER_SECRET; measured next to zauthy's
+                        OIDC scenarios on both databases
   --oidc-provider-pid PID  its primary process (CPU and memory are summed over it and its workers)
-  --oidc-provider-label TEXT  how the report names it (version, runtime, workers)";
+  --oidc-provider-label TEXT  how the report names it (version, runtime, workers, storage)
+  --oidc-provider-sqlite ADDR, -pid, -label    the same for oidc-provider on a SQLite file (--store sqlite:),
+                        measured next to zauthy on SQLite
+  --oidc-provider-postgres ADDR, -pid, -label  the same for oidc-provider on a PostgreSQL database
+                        (--store postgres:), measured next to zauthy on PostgreSQL";
 
 pub struct Options {
     pub zauthy: PathBuf,
@@ -51,9 +62,20 @@ pub struct Options {
     pub diagnostics: bool,
     /// The OpenID provider scenarios, and the reference implementation to compare them with.
     pub oidc: bool,
-    pub oidc_provider: Option<oidc::reference::Reference>,
+    /// The reference instances given: in-memory, on SQLite, on PostgreSQL (each optional).
+    pub oidc_providers: Vec<oidc::reference::Reference>,
+    /// Only the OpenID provider scenarios.
+    pub oidc_only: bool,
     /// Only the webhook delivery scenarios.
     pub webhooks_only: bool,
+}
+
+/// `--oidc-provider[-sqlite|-postgres][-pid|-label]`: which store (index in `Store::ALL`) and which field.
+fn reference_flag(arg: &str) -> Option<(usize, usize)> {
+    Store::ALL.iter().enumerate().find_map(|(i, store)| {
+        let rest = arg.strip_prefix(store.flag())?;
+        ["", "-pid", "-label"].iter().position(|suffix| rest == *suffix).map(|field| (i, field))
+    })
 }
 
 fn parse_seconds(value: Option<String>, flag: &str) -> anyhow::Result<Duration> {
@@ -75,7 +97,9 @@ fn parse_args() -> anyhow::Result<Options> {
     let mut server_env = Vec::new();
     let mut diagnostics = true;
     let mut oidc = true;
-    let (mut reference_addr, mut reference_pid, mut reference_label) = (None, None, None);
+    let mut oidc_only = false;
+    // Per store: address, pid, label.
+    let mut references: [[Option<String>; 3]; 3] = Default::default();
     let mut webhooks_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -87,9 +111,7 @@ fn parse_args() -> anyhow::Result<Options> {
             "--no-sqlite" => sqlite = false,
             "--no-diagnostics" => diagnostics = false,
             "--no-oidc" => oidc = false,
-            "--oidc-provider" => reference_addr = Some(args.next().context("--oidc-provider needs HOST:PORT")?),
-            "--oidc-provider-pid" => reference_pid = Some(args.next().context("--oidc-provider-pid needs a pid")?),
-            "--oidc-provider-label" => reference_label = Some(args.next().context("--oidc-provider-label needs text")?),
+            "--oidc-only" => oidc_only = true,
             "--webhooks-only" => webhooks_only = true,
             "--server-env" => {
                 let pair = args.next().context("--server-env needs NAME=VALUE")?;
@@ -100,7 +122,13 @@ fn parse_args() -> anyhow::Result<Options> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            other => bail!("unknown argument {other:?} (try --help)"),
+            other => match reference_flag(other) {
+                Some((store, field)) => {
+                    let what = ["HOST:PORT", "a pid", "text"][field];
+                    references[store][field] = Some(args.next().with_context(|| format!("{other} needs {what}"))?);
+                }
+                None => bail!("unknown argument {other:?} (try --help)"),
+            },
         }
     }
     if measure.is_zero() {
@@ -113,7 +141,13 @@ fn parse_args() -> anyhow::Result<Options> {
     if !zauthy.is_file() {
         bail!("no server binary at {} (build it with `cargo build --release -p zauthy`)", zauthy.display());
     }
-    let oidc_provider = oidc::reference_from(reference_addr, reference_pid, reference_label)?;
+    if oidc_only && (!oidc || webhooks_only) {
+        bail!("--oidc-only goes with neither --no-oidc nor --webhooks-only");
+    }
+    let mut oidc_providers = Vec::new();
+    for (store, [addr, pid, label]) in Store::ALL.into_iter().zip(references) {
+        oidc_providers.extend(oidc::reference_from(store, addr, pid, label)?);
+    }
     let oidc = oidc && !webhooks_only;
     Ok(Options {
         zauthy,
@@ -125,7 +159,8 @@ fn parse_args() -> anyhow::Result<Options> {
         server_env,
         diagnostics,
         oidc,
-        oidc_provider,
+        oidc_providers,
+        oidc_only,
         webhooks_only,
     })
 }
@@ -162,24 +197,29 @@ async fn run(options: &Options, scratch: &std::path::Path) -> anyhow::Result<()>
     let mut oidc_results = Vec::new();
     let mut hooks = Vec::new();
     if options.sqlite {
-        if !options.webhooks_only {
+        if !options.webhooks_only && !options.oidc_only {
             results.push(scenarios::bench_database(options, "SQLite", None, &scratch.join("sqlite")).await?);
         }
         if options.oidc {
             oidc_results.push(oidc::bench_database(options, "SQLite", None, &scratch.join("sqlite-oidc")).await?);
         }
-        hooks.push(webhooks::bench_webhooks(options, "SQLite", None, &scratch.join("sqlite-webhooks")).await?);
+        if !options.oidc_only {
+            hooks.push(webhooks::bench_webhooks(options, "SQLite", None, &scratch.join("sqlite-webhooks")).await?);
+        }
     }
     match &options.pg_url {
         Some(url) => {
-            if !options.webhooks_only {
+            if !options.webhooks_only && !options.oidc_only {
                 results.push(scenarios::bench_database(options, "PostgreSQL", Some(url), &scratch.join("pg")).await?);
             }
             if options.oidc {
                 let dir = scratch.join("pg-oidc");
                 oidc_results.push(oidc::bench_database(options, "PostgreSQL", Some(url), &dir).await?);
             }
-            hooks.push(webhooks::bench_webhooks(options, "PostgreSQL", Some(url), &scratch.join("pg-webhooks")).await?);
+            if !options.oidc_only {
+                let dir = scratch.join("pg-webhooks");
+                hooks.push(webhooks::bench_webhooks(options, "PostgreSQL", Some(url), &dir).await?);
+            }
         }
         None => println!("\nPostgreSQL: skipped (no --pg-url)"),
     }

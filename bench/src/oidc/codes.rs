@@ -150,22 +150,22 @@ enum Sent {
     Userinfo,
 }
 
-/// Mints codes through zauthy's hosted pages into a shared pool (the phase before the code exchange); each
-/// code is one answer.
-pub struct HostedMint {
+/// Mints codes into a shared pool (the phase before the code exchange): through zauthy's hosted pages, each code
+/// one answer; or through oidc-provider's bench endpoint, `batch` codes per answer.
+pub struct PoolMint {
     endpoint: Arc<Endpoint>,
     codes: Codes,
     pool: Arc<Mutex<Vec<String>>>,
 }
 
-impl HostedMint {
-    pub fn new(endpoint: Arc<Endpoint>, index: usize, pool: Arc<Mutex<Vec<String>>>) -> Self {
-        let codes = Codes::new(&endpoint, index, 1, Vec::new());
+impl PoolMint {
+    pub fn new(endpoint: Arc<Endpoint>, index: usize, batch: usize, pool: Arc<Mutex<Vec<String>>>) -> Self {
+        let codes = Codes::new(&endpoint, index, batch, Vec::new());
         Self { endpoint, codes, pool }
     }
 }
 
-impl Worker for HostedMint {
+impl Worker for PoolMint {
     fn request(&mut self) -> Request<Full<Bytes>> {
         let endpoint = Arc::clone(&self.endpoint);
         self.codes.mint_request(&endpoint)
@@ -173,13 +173,13 @@ impl Worker for HostedMint {
 
     fn answered_with_headers(&mut self, status: StatusCode, headers: &HeaderMap, body: &Bytes) -> Verdict {
         match self.codes.minted(status, headers, body) {
-            Verdict::Skip => match self.codes.pop() {
-                Some(code) => {
-                    self.pool.lock().expect("pool lock").push(code);
-                    Verdict::Ok
-                }
-                None => Verdict::Skip,
-            },
+            Verdict::Skip => {
+                let mut pool = self.pool.lock().expect("pool lock");
+                let before = pool.len();
+                pool.extend(std::iter::from_fn(|| self.codes.pop()));
+                // The hosted authorize step has no code yet: the consent step that follows has.
+                if pool.len() > before { Verdict::Ok } else { Verdict::Skip }
+            }
             other => other,
         }
     }

@@ -1,6 +1,8 @@
 //! The OpenID provider scenarios (issue 4): client_credentials, introspection, code exchange and userinfo, each
 //! measured on zauthy and right after on oidc-provider (the certified Node implementation, configured alike by
 //! bench/oidc-provider/server.mjs and started by bench/run.sh), with zauthy/oidc-provider ratios against 3×.
+//! Two references per database: oidc-provider in memory (the lowest bound), and oidc-provider persisting to the
+//! same kind of database as zauthy (a SQLite file, or a database on zauthy's PostgreSQL server).
 
 mod codes;
 pub mod reference;
@@ -12,8 +14,8 @@ use crate::Options;
 use crate::load::{self, Outcome, Worker};
 use crate::server::Server;
 use anyhow::{Context, bail};
-use codes::{CodeExchange, HostedMint, Userinfo};
-use reference::Reference;
+use codes::{CodeExchange, PoolMint, Userinfo};
+use reference::{Kind, Reference, Store};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -25,6 +27,12 @@ use workers::{ClientCredentials, Endpoint, Introspect};
 pub const CONCURRENCY: usize = crate::scenarios::CHEAP_CONCURRENCY;
 /// Codes a connection mints at a time on oidc-provider (one request, skipped by the load generator).
 const CODE_BATCH: usize = 256;
+/// Codes per request when they are minted before oidc-provider's exchange: few enough that the answers arrive
+/// within the mint window (a persistent store writes two rows per code).
+const PRE_MINT_BATCH: usize = 16;
+/// The first worker index of the codes minted before oidc-provider's exchange: accounts of a range of their own
+/// (the exchange's connections start at 0, userinfo's at 1000).
+const MINT_ACCOUNTS: usize = 2_000;
 pub const RATIO_TARGET: f64 = 3.0;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -49,45 +57,69 @@ impl Scenario {
     }
 }
 
-/// One scenario on both sides; `None` where a side was not measured.
+/// Codes minted before a code exchange, outside its window, and how fast.
+pub struct Mint {
+    pub outcome: Outcome,
+    pub codes: usize,
+}
+
+/// One reference's figures for a scenario.
+pub struct ReferenceOutcome {
+    pub kind: Kind,
+    pub outcome: Outcome,
+    /// Requests the workers made during the run to mint codes (and, for userinfo, to get their token).
+    pub mints: u64,
+    /// The code exchange on a store shared by the workers: its codes, minted before it.
+    pub minted_before: Option<Mint>,
+}
+
+/// One scenario on zauthy and on each reference measured (in-memory first); `None` where zauthy was not.
 pub struct Pair {
     pub scenario: Scenario,
     pub zauthy: Option<Outcome>,
-    pub reference: Option<Outcome>,
     /// Requests the workers made during the run to mint codes (and, for userinfo, to get their token).
     pub zauthy_mints: u64,
-    pub reference_mints: u64,
+    pub references: Vec<ReferenceOutcome>,
 }
 
 impl Pair {
-    pub fn ratio(&self) -> Option<f64> {
-        Some(self.zauthy.as_ref()?.rps() / self.reference.as_ref()?.rps())
+    pub fn reference(&self, kind: Kind) -> Option<&ReferenceOutcome> {
+        self.references.iter().find(|r| r.kind == kind)
+    }
+
+    /// zauthy / that reference, in answers per second.
+    pub fn ratio(&self, kind: Kind) -> Option<f64> {
+        Some(self.zauthy.as_ref()?.rps() / self.reference(kind)?.outcome.rps())
     }
 }
 
 pub struct OidcResult {
     pub database: &'static str,
     pub pairs: Vec<Pair>,
+    /// The references measured on this database and how run.sh labelled them, in-memory first.
+    pub references: Vec<(Kind, String)>,
     /// zauthy's codes minted before the code exchange, through the hosted authorize + consent pages.
-    pub zauthy_mint: Option<Outcome>,
-    pub reference_rss_after: Option<u64>,
+    pub zauthy_mint: Option<Mint>,
+    /// Resident memory of each reference (all its processes) after this database's scenarios.
+    pub reference_rss_after: Vec<(Kind, u64)>,
 }
 
 impl OidcResult {
     pub fn total_errors(&self) -> u64 {
-        let mint = self.zauthy_mint.as_ref().map(Outcome::error_count).unwrap_or(0);
-        mint + self
+        let mint = self.zauthy_mint.as_ref().map(|m| m.outcome.error_count()).unwrap_or(0);
+        let zauthy: u64 = self.pairs.iter().flat_map(|p| &p.zauthy).map(Outcome::error_count).sum();
+        let references: u64 = self
             .pairs
             .iter()
-            .flat_map(|p| [&p.zauthy, &p.reference])
-            .flatten()
-            .map(Outcome::error_count)
-            .sum::<u64>()
+            .flat_map(|p| &p.references)
+            .map(|r| r.outcome.error_count() + r.minted_before.as_ref().map_or(0, |m| m.outcome.error_count()))
+            .sum();
+        mint + zauthy + references
     }
 }
 
 fn workers_for(scenario: Scenario, endpoint: &Arc<Endpoint>, pool: &mut Vec<String>) -> Vec<Box<dyn Worker>> {
-    // Pre-minted codes (zauthy), oldest first, dealt out evenly.
+    // Pre-minted codes (zauthy; oidc-provider on a shared store), oldest first, dealt out evenly.
     let per_worker = pool.len() / CONCURRENCY;
     (0..CONCURRENCY)
         .map(|i| -> Box<dyn Worker> {
@@ -111,31 +143,37 @@ fn progress(label: &str) {
     let _ = std::io::stderr().flush();
 }
 
-/// How long zauthy mints codes before its code exchange: as long as the exchange runs, unless the oldest code
-/// would then outlive its 60 s; codes still missing are minted on the connections during the run.
+/// How long codes are minted before a code exchange: as long as the exchange runs, unless the oldest code would
+/// then outlive its 60 s; codes still missing are minted on the connections during the run.
 fn mint_window(options: &Options) -> Duration {
     let run = options.warmup + options.measure;
     run.min(Duration::from_secs(50).saturating_sub(run))
 }
 
-/// zauthy's codes, minted on `CONCURRENCY` connections through the hosted pages.
-async fn mint_zauthy_codes(
+/// Codes for a code exchange, minted on `CONCURRENCY` connections before it: zauthy's through the hosted pages
+/// (one code per answer), a shared-store oidc-provider's through its bench endpoint (`batch` per answer, for
+/// accounts of their own range, from worker `first_index` on).
+async fn mint_codes(
+    label: &str,
     options: &Options,
-    server: &Server,
+    addr: SocketAddr,
     endpoint: &Arc<Endpoint>,
-) -> anyhow::Result<(Option<Outcome>, Vec<String>)> {
+    (first_index, batch): (usize, usize),
+    cpu: impl Fn() -> anyhow::Result<Duration>,
+) -> anyhow::Result<(Option<Mint>, Vec<String>)> {
     let window = mint_window(options);
     if window.is_zero() {
         return Ok((None, Vec::new()));
     }
-    progress(&format!("zauthy: minting codes through authorize + consent for {:.0} s", window.as_secs_f64()));
+    progress(&format!("{label}: minting codes for {:.0} s", window.as_secs_f64()));
     let pool = Arc::new(Mutex::new(Vec::new()));
-    let workers: Vec<HostedMint> =
-        (0..CONCURRENCY).map(|i| HostedMint::new(Arc::clone(endpoint), i, Arc::clone(&pool))).collect();
-    let outcome = load::run(server.addr, workers, Duration::ZERO, window, || server.cpu_time()).await?;
+    let workers: Vec<PoolMint> = (0..CONCURRENCY)
+        .map(|i| PoolMint::new(Arc::clone(endpoint), first_index + i, batch, Arc::clone(&pool)))
+        .collect();
+    let outcome = load::run(addr, workers, Duration::ZERO, window, cpu).await?;
     let codes = std::mem::take(&mut *pool.lock().expect("pool lock"));
-    eprintln!("{} codes, {:.0} codes/s", codes.len(), outcome.rps());
-    Ok((Some(outcome), codes))
+    eprintln!("{} codes, {:.0} codes/s", codes.len(), codes.len() as f64 / window.as_secs_f64());
+    Ok((Some(Mint { outcome, codes: codes.len() }), codes))
 }
 
 async fn measure(
@@ -151,27 +189,32 @@ async fn measure(
     Ok(outcome)
 }
 
-/// Node compiles its hot paths while it runs: before oidc-provider's first measurement, every scenario runs
-/// unmeasured on it for a few seconds, so it is not measured cold (zauthy is compiled ahead of time).
+/// Node compiles its hot paths while it runs: before an oidc-provider instance's first measurement, every
+/// scenario runs unmeasured on it for a few seconds, so it is not measured cold (zauthy is compiled ahead of time).
 async fn warm_reference(options: &Options, r: &Reference, endpoint: &Arc<Endpoint>) -> anyhow::Result<()> {
-    static WARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    if WARMED.swap(true, Ordering::Relaxed) {
+    if r.warmed.swap(true, Ordering::Relaxed) {
         return Ok(());
     }
     let each = options.warmup.max(Duration::from_secs(2));
-    progress(&format!("oidc-provider: JIT warm-up, {:.0} s per scenario, unmeasured", each.as_secs_f64()));
+    let kind = r.store.kind().name();
+    progress(&format!("oidc-provider ({kind}): JIT warm-up, {:.0} s per scenario, unmeasured", each.as_secs_f64()));
     for scenario in Scenario::ALL {
         let workers = workers_for(scenario, endpoint, &mut Vec::new());
         let outcome = load::run(r.addr, workers, Duration::ZERO, each, || r.cpu_time()).await?;
         if outcome.error_count() > 0 {
-            bail!("oidc-provider failed during its warm-up ({}): {:?}", scenario.name(), outcome.error_examples);
+            bail!(
+                "oidc-provider ({kind}) failed during its warm-up ({}): {:?}",
+                scenario.name(),
+                outcome.error_examples
+            );
         }
     }
     eprintln!("done");
     Ok(())
 }
 
-/// zauthy on one database (a server of its own, started here), each scenario followed by oidc-provider's.
+/// zauthy on one database (a server of its own, started here), each scenario followed by the same scenario on
+/// each reference for that database: oidc-provider in memory, then oidc-provider on the same kind of database.
 pub async fn bench_database(
     options: &Options,
     database: &'static str,
@@ -179,13 +222,18 @@ pub async fn bench_database(
     data_dir: &Path,
 ) -> anyhow::Result<OidcResult> {
     eprintln!("\n== OpenID provider: zauthy on {database} vs oidc-provider ==");
+    let same_database = if database_url.is_some() { Store::Postgres } else { Store::Sqlite };
+    let mut chosen: Vec<&Reference> =
+        options.oidc_providers.iter().filter(|r| r.store == Store::Memory || r.store == same_database).collect();
+    chosen.sort_by_key(|r| r.store.kind() != Kind::InMemory);
+    let references: Vec<(&Reference, Arc<Endpoint>)> =
+        chosen.into_iter().map(|r| (r, Arc::new(r.endpoint()))).collect();
     let (server, _) = Server::start(&options.zauthy, data_dir, database_url, &options.server_env, "oidc").await?;
     let run = async {
         progress(&format!("setup: an organization, its client and {CONCURRENCY} signed-in browsers"));
         let zauthy = Arc::new(zauthy_setup::endpoint(&server, CONCURRENCY).await?);
         eprintln!("done");
-        let reference = options.oidc_provider.as_ref().map(|r| (r, Arc::new(r.endpoint())));
-        if let Some((r, endpoint)) = &reference {
+        for (r, endpoint) in &references {
             warm_reference(options, r, endpoint).await?;
         }
         let mut pairs = Vec::new();
@@ -194,36 +242,42 @@ pub async fn bench_database(
             let name = scenario.name();
             let mut pool = Vec::new();
             if scenario == Scenario::CodeExchange {
-                (zauthy_mint, pool) = mint_zauthy_codes(options, &server, &zauthy).await?;
+                let label = "zauthy (authorize + consent)";
+                (zauthy_mint, pool) =
+                    mint_codes(label, options, server.addr, &zauthy, (0, 1), || server.cpu_time()).await?;
             }
             zauthy.mint_requests.store(0, Ordering::Relaxed);
             let label = format!("zauthy {name}, {CONCURRENCY} connections");
             let workers = workers_for(scenario, &zauthy, &mut pool);
             let zauthy_outcome = measure(label, server.addr, workers, options, || server.cpu_time()).await?;
             let zauthy_mints = zauthy.mint_requests.load(Ordering::Relaxed);
-            let (reference_outcome, reference_mints) = match &reference {
-                Some((r, endpoint)) => {
-                    endpoint.mint_requests.store(0, Ordering::Relaxed);
-                    let label = format!("oidc-provider {name}, {CONCURRENCY} connections");
-                    let workers = workers_for(scenario, endpoint, &mut Vec::new());
-                    let outcome = measure(label, r.addr, workers, options, || r.cpu_time()).await?;
-                    (Some(outcome), endpoint.mint_requests.load(Ordering::Relaxed))
+            let mut measured = Vec::new();
+            for (r, endpoint) in &references {
+                let kind = r.store.kind();
+                // On a store shared by its workers, codes are minted before the exchange as zauthy's are (in
+                // memory, each worker knows only its own: they are minted on the connection that uses them).
+                let (mut pool, mut minted_before) = (Vec::new(), None);
+                if scenario == Scenario::CodeExchange && kind == Kind::SameDatabase {
+                    let label = format!("oidc-provider ({}, POST /bench/codes)", kind.name());
+                    let first = MINT_ACCOUNTS;
+                    (minted_before, pool) =
+                        mint_codes(&label, options, r.addr, endpoint, (first, PRE_MINT_BATCH), || r.cpu_time()).await?;
                 }
-                None => (None, 0),
-            };
-            pairs.push(Pair {
-                scenario,
-                zauthy: Some(zauthy_outcome),
-                reference: reference_outcome,
-                zauthy_mints,
-                reference_mints,
-            });
+                endpoint.mint_requests.store(0, Ordering::Relaxed);
+                let label = format!("oidc-provider ({}) {name}, {CONCURRENCY} connections", kind.name());
+                let workers = workers_for(scenario, endpoint, &mut pool);
+                let outcome = measure(label, r.addr, workers, options, || r.cpu_time()).await?;
+                let mints = endpoint.mint_requests.load(Ordering::Relaxed);
+                measured.push(ReferenceOutcome { kind, outcome, mints, minted_before });
+            }
+            pairs.push(Pair { scenario, zauthy: Some(zauthy_outcome), zauthy_mints, references: measured });
         }
-        let reference_rss_after = match &options.oidc_provider {
-            Some(r) => Some(r.rss_bytes()?),
-            None => None,
-        };
-        anyhow::Ok(OidcResult { database, pairs, zauthy_mint, reference_rss_after })
+        let mut reference_rss_after = Vec::new();
+        for (r, _) in &references {
+            reference_rss_after.push((r.store.kind(), r.rss_bytes()?));
+        }
+        let references = references.iter().map(|(r, _)| (r.store.kind(), r.label.clone())).collect();
+        anyhow::Ok(OidcResult { database, pairs, references, zauthy_mint, reference_rss_after })
     }
     .await;
     let log = server.log_text();
@@ -236,27 +290,32 @@ pub async fn bench_database(
     Ok(result)
 }
 
-/// The reference from the command line: `--oidc-provider ADDR --oidc-provider-pid PID`, secret in the environment.
+/// One reference from the command line: `FLAG ADDR FLAG-pid PID [FLAG-label TEXT]` (`Store::flag`), the
+/// client secret in the environment (the same for every instance).
 pub fn reference_from(
+    store: Store,
     addr: Option<String>,
     pid: Option<String>,
     label: Option<String>,
 ) -> anyhow::Result<Option<Reference>> {
+    let flag = store.flag();
     let (addr, pid) = match (addr, pid) {
         (None, None) => return Ok(None),
         (Some(addr), Some(pid)) => (addr, pid),
-        _ => bail!("--oidc-provider and --oidc-provider-pid go together"),
+        _ => bail!("{flag} and {flag}-pid go together"),
     };
     let secret = std::env::var(reference::SECRET_ENV)
-        .with_context(|| format!("--oidc-provider needs the client secret in ${}", reference::SECRET_ENV))?;
-    let pid: u32 = pid.parse().with_context(|| format!("--oidc-provider-pid: {pid:?} is not a process id"))?;
+        .with_context(|| format!("{flag} needs the client secret in ${}", reference::SECRET_ENV))?;
+    let pid: u32 = pid.parse().with_context(|| format!("{flag}-pid: {pid:?} is not a process id"))?;
     if !Path::new(&format!("/proc/{pid}")).exists() {
-        bail!("--oidc-provider-pid: no process {pid}");
+        bail!("{flag}-pid: no process {pid}");
     }
     Ok(Some(Reference {
-        addr: addr.parse().with_context(|| format!("--oidc-provider: {addr:?} is not HOST:PORT"))?,
+        store,
+        addr: addr.parse().with_context(|| format!("{flag}: {addr:?} is not HOST:PORT"))?,
         pid,
         secret,
-        label: label.unwrap_or_else(|| "oidc-provider".to_owned()),
+        label: label.unwrap_or_else(|| format!("oidc-provider ({})", store.kind().name())),
+        warmed: Arc::default(),
     }))
 }

@@ -1,5 +1,6 @@
-//! The reference implementation, oidc-provider (bench/oidc-provider/server.mjs), started by bench/run.sh: its
-//! address, its processes (a node:cluster primary and its workers) and its client, as an `Endpoint`.
+//! The reference implementation, oidc-provider (bench/oidc-provider/server.mjs), started by bench/run.sh once
+//! per storage (`--store`): its address, its processes (a node:cluster primary and its workers) and its client,
+//! as an `Endpoint`.
 
 use super::workers::{CodeSource, Endpoint, form_value};
 use anyhow::Context;
@@ -7,7 +8,8 @@ use data_encoding::BASE64;
 use hyper::body::Bytes;
 use hyper::header::HeaderValue;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration;
 
 pub const CLIENT_ID: &str = "bench-client";
@@ -17,14 +19,67 @@ pub const API_RESOURCE: &str = "urn:zauthy-bench:api";
 /// The environment variable that carries the client's secret from run.sh to the bench and the server.
 pub const SECRET_ENV: &str = "BENCH_OIDC_PROVIDER_SECRET";
 
+/// Where one oidc-provider instance keeps its grants, codes and tokens (server.mjs `--store`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// Its own in-memory adapter, one memory per worker: the lowest bound.
+    Memory,
+    /// A SQLite file shared by its workers, as zauthy on SQLite.
+    Sqlite,
+    /// A database on zauthy's PostgreSQL server, shared by its workers, as zauthy on PostgreSQL.
+    Postgres,
+}
+
+impl Store {
+    pub const ALL: [Store; 3] = [Store::Memory, Store::Sqlite, Store::Postgres];
+
+    /// The bench's flag for an instance on this store (with `-pid` and `-label` after it for the others).
+    pub fn flag(self) -> &'static str {
+        match self {
+            Store::Memory => "--oidc-provider",
+            Store::Sqlite => "--oidc-provider-sqlite",
+            Store::Postgres => "--oidc-provider-postgres",
+        }
+    }
+
+    /// How the reports name it next to zauthy on a database.
+    pub fn kind(self) -> Kind {
+        match self {
+            Store::Memory => Kind::InMemory,
+            Store::Sqlite | Store::Postgres => Kind::SameDatabase,
+        }
+    }
+}
+
+/// A reference as the reports compare it: in memory, or on the database zauthy runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    InMemory,
+    SameDatabase,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 2] = [Kind::InMemory, Kind::SameDatabase];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::InMemory => "in-memory",
+            Kind::SameDatabase => "same database",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Reference {
+    pub store: Store,
     pub addr: SocketAddr,
     /// The primary process; its children are the cluster's workers.
     pub pid: u32,
     pub secret: String,
-    /// What `--oidc-provider-label` said (version, runtime, workers), for the report.
+    /// What `--oidc-provider…-label` said (version, runtime, workers, storage), for the report.
     pub label: String,
+    /// Whether its JIT warm-up has run (once per instance, before its first measurement).
+    pub warmed: Arc<AtomicBool>,
 }
 
 /// The PKCE verifier every code of the bench is bound to (S256 of it is the challenge).
