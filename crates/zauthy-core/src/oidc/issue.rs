@@ -37,7 +37,8 @@ struct UserAccessClaims<'a> {
     gid: &'a str,
 }
 
-/// The standard claims the granted scopes release (OIDC Core §5.4). The user record has no address.
+/// The standard claims the granted scopes release (OIDC Core §5.4). Claims the user has no value for (phone,
+/// address) are left out rather than sent as null.
 pub(crate) fn scope_claims(user: &User, scope: &[String]) -> Map<String, Value> {
     let has = |s: &str| scope.iter().any(|x| x == s);
     let mut claims = Map::new();
@@ -57,6 +58,11 @@ pub(crate) fn scope_claims(user: &User, scope: &[String]) -> Map<String, Value> 
         // Numbers are taken as given at signup; an SMS sign-in does not mark them verified yet.
         claims.insert("phone_number_verified".into(), json!(false));
     }
+    if has("address")
+        && let Some(address) = &user.address
+    {
+        claims.insert("address".into(), address.to_claim());
+    }
     claims
 }
 
@@ -66,7 +72,7 @@ pub(crate) fn requested_claims(user: &User, grant: &Grant, target: &str) -> Map<
     let Some(wanted) = grant.claims.as_ref().and_then(|c| c.get(target)).and_then(Value::as_object) else {
         return Map::new();
     };
-    let all = scope_claims(user, &["profile", "email", "phone"].map(str::to_owned));
+    let all = scope_claims(user, &["profile", "email", "phone", "address"].map(str::to_owned));
     wanted.keys().filter_map(|k| all.get(k).map(|v| (k.clone(), v.clone()))).collect()
 }
 
