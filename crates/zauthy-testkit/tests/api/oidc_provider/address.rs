@@ -172,3 +172,25 @@ async fn a_user_without_an_address_gets_no_address_claim_at_all() {
     assert_eq!(info.get("address"), None, "no address, not address: null: {info}");
     assert_eq!(id_token.get("address"), None, "{id_token}");
 }
+
+#[tokio::test]
+async fn the_claims_parameter_cannot_release_what_the_user_did_not_consent_to() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    set_address(&app, &org, &user, json!({"locality": "Springfield"})).await;
+    let rp = register_with_address(&app, &org).await;
+    let claims = json!({"id_token": {"address": null, "email": null}, "userinfo": {"address": null, "email": null}});
+
+    // The client asks for the address scope, the user unticks it; the claims parameter asks anyway.
+    let (access, id_token) = sign_in(&app, &org, &rp, &user, "openid address", Some(&claims), Some(&[])).await;
+    let info = userinfo(&app, &org, &access).await;
+    assert_eq!(info.get("address"), None, "{info}");
+    assert_eq!(id_token.get("address"), None, "{id_token}");
+    assert_eq!((info.get("email"), id_token.get("email")), (None, None), "email was never asked for as a scope");
+
+    // Consented, the same parameter puts the address in the ID token.
+    let (_, id_token) = sign_in(&app, &org, &rp, &user, "openid address", Some(&claims), None).await;
+    assert_eq!(id_token["address"], json!({"locality": "Springfield"}), "{id_token}");
+    assert_eq!(id_token.get("email"), None, "{id_token}");
+}
