@@ -33,6 +33,10 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
     ("invalid_email", "The email address is not valid."),
     ("invalid_phone", "The phone number is not in E.164 format."),
     ("invalid_name", "A name is empty, too long or contains control characters."),
+    (
+        "invalid_address",
+        "An address member is too long (256 characters, 1024 for formatted) or contains control characters.",
+    ),
     ("invalid_plan", "The plan is not one of free, pro, enterprise."),
     ("invalid_role", "The role is not one of owner, admin, user."),
     ("invalid_pagination", "page or per_page is out of range."),

@@ -6,12 +6,18 @@ use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use time::OffsetDateTime;
-use zauthy_core::accounts::{Email, Role, User, UserWithSecret};
+use zauthy_core::accounts::{Address, AddressMembers, Email, Role, User, UserWithSecret};
 use zauthy_core::error::{CoreError, Result};
 use zauthy_core::store::{MfaRepo, UserRepo};
 
 pub(crate) fn to_user(m: users::Model) -> Result<UserWithSecret> {
     let role = m.role.parse::<Role>().map_err(|_| corrupt("role", &m.role))?;
+    let address = m
+        .address
+        .as_deref()
+        .map(|text| serde_json::from_str::<AddressMembers>(text).map_err(|_| corrupt("address", text)))
+        .transpose()?
+        .map(Address::from_trusted);
     Ok(UserWithSecret {
         password_hash: m.password_hash,
         user: User {
@@ -20,6 +26,7 @@ pub(crate) fn to_user(m: users::Model) -> Result<UserWithSecret> {
             email: Email::from_trusted(m.email),
             name: m.name,
             phone: m.phone,
+            address,
             role,
             is_verified: m.is_verified,
             is_blocked: m.is_blocked,
@@ -30,6 +37,10 @@ pub(crate) fn to_user(m: users::Model) -> Result<UserWithSecret> {
             updated_at: at(m.updated_at),
         },
     })
+}
+
+fn address_json(user: &User) -> Result<Option<String>> {
+    user.address.as_ref().map(|a| serde_json::to_string(a.members()).map_err(CoreError::internal)).transpose()
 }
 
 /// `%` and `_` in a search are literal characters, not wildcards.
@@ -68,6 +79,7 @@ impl<C: Db> UserRepo for Conn<C> {
             email: Set(user.email.as_str().to_owned()),
             name: Set(user.name.clone()),
             phone: Set(user.phone.clone()),
+            address: Set(address_json(user)?),
             role: Set(user.role.as_str().to_owned()),
             password_hash: Set(password_hash.map(str::to_owned)),
             is_verified: Set(user.is_verified),
@@ -172,6 +184,7 @@ impl<C: Db> UserRepo for Conn<C> {
         let sets = vec![
             (users::Column::Name, Expr::value(user.name.clone())),
             (users::Column::Phone, Expr::value(user.phone.clone())),
+            (users::Column::Address, Expr::value(address_json(user)?)),
             (users::Column::Role, Expr::value(user.role.as_str())),
         ];
         self.update_user(&user.id, Some(&user.org_id), sets, now).await

@@ -33,6 +33,8 @@ pub mod users {
         pub email: String,
         pub name: Option<String>,
         pub phone: Option<String>,
+        /// The address claim's members as JSON text.
+        pub address: Option<String>,
         pub role: String,
         pub password_hash: Option<String>,
         pub is_verified: bool,

@@ -1,6 +1,6 @@
 //! Signup and password login, with the lockout schedule and constant-shape failures.
 
-use super::{Email, Role, User, lockout_duration_after};
+use super::{Address, AddressMembers, Email, Role, User, lockout_duration_after};
 use crate::actor::Actor;
 use crate::error::{CoreError, Result};
 use crate::events::{Event, types};
@@ -16,6 +16,7 @@ pub struct SignupRequest {
     pub password: String,
     pub name: Option<String>,
     pub phone: Option<String>,
+    pub address: Option<AddressMembers>,
 }
 
 pub struct LoginRequest {
@@ -109,9 +110,10 @@ impl Services {
         let name =
             req.name.as_deref().filter(|n| !n.trim().is_empty()).map(|n| clean_name(n, "name", 200)).transpose()?;
         let phone = req.phone.as_deref().filter(|p| !p.trim().is_empty()).map(parse_phone).transpose()?;
+        let address = req.address.map(Address::parse).transpose()?.flatten();
         let hash = self.hasher.hash(&req.password).await?;
         let now = self.now();
-        let user = User::new_signed_in(&org_id, email, name, phone, Role::User, now);
+        let user = User { address, ..User::new_signed_in(&org_id, email, name, phone, Role::User, now) };
         let tx = self.store.begin().await?;
         tx.insert_user(&user, Some(&hash)).await.map_err(|e| match e {
             CoreError::Conflict { .. } => {

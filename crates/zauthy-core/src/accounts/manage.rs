@@ -1,6 +1,6 @@
 //! The organization's user management: list, get, block and unblock, unlock, delete.
 
-use super::{Role, User};
+use super::{Address, AddressMembers, Role, User};
 use crate::actor::Actor;
 use crate::error::{CoreError, Result};
 use crate::events::{Event, types};
@@ -22,11 +22,13 @@ pub struct UserList {
 
 pub const MAX_PER_PAGE: u64 = 100;
 
-/// A partial update: `None` leaves a field as it is; `Some("")` clears name or phone.
+/// A partial update: `None` leaves a field as it is; `Some("")` clears name or phone, `Some(None)` (or an
+/// address with no non-empty member) clears the address.
 #[derive(Debug, Default)]
 pub struct UserUpdate {
     pub name: Option<String>,
     pub phone: Option<String>,
+    pub address: Option<Option<AddressMembers>>,
     pub role: Option<Role>,
 }
 
@@ -108,7 +110,7 @@ impl crate::services::Services {
         Ok(User { is_blocked: blocked, updated_at: now, ..target })
     }
 
-    /// Edits a user's name, phone or role. Changing roles needs an owner (or the API key), and nobody
+    /// Edits a user's name, phone, address or role. Changing roles needs an owner (or the API key), and nobody
     /// changes their own role, so an organization cannot lose its last owner by accident.
     pub async fn update_user(&self, actor: &Actor, user_id: &str, update: UserUpdate) -> Result<User> {
         let org_id = actor.require_admin(Role::Admin)?;
@@ -137,6 +139,10 @@ impl crate::services::Services {
         let updated = User {
             name: optional(update.name, target.name.clone(), |n| crate::orgs::clean_name_pub(n, "name", 200))?,
             phone: optional(update.phone, target.phone.clone(), super::login::parse_phone)?,
+            address: match update.address {
+                None => target.address.clone(),
+                Some(members) => members.map(Address::parse).transpose()?.flatten(),
+            },
             role: update.role.unwrap_or(target.role),
             updated_at: now,
             ..target.clone()

@@ -1,10 +1,12 @@
 //! User accounts: signup, password login with lockout, and the org's user management.
 
+mod address;
 mod email;
 mod login;
 mod manage;
 mod types;
 
+pub use address::{Address, AddressMembers};
 pub use email::Email;
 pub use login::{LoginOutcome, LoginRequest, SignInMethod, SignupRequest, parse_phone};
 pub use manage::{UserList, UserQuery, UserUpdate};

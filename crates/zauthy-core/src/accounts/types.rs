@@ -1,6 +1,6 @@
 //! User, role and the lockout schedule.
 
-use super::Email;
+use super::{Address, Email};
 use crate::error::CoreError;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -43,6 +43,8 @@ pub struct User {
     pub email: Email,
     pub name: Option<String>,
     pub phone: Option<String>,
+    /// The OIDC address claim's members; `None` when the user gave none.
+    pub address: Option<Address>,
     pub role: Role,
     pub is_verified: bool,
     pub is_blocked: bool,
@@ -69,6 +71,7 @@ impl User {
             email,
             name,
             phone,
+            address: None,
             role,
             is_verified: false,
             is_blocked: false,

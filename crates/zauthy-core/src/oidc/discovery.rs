@@ -42,7 +42,8 @@ impl Services {
             "acr_values_supported": [ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR],
             "claims_supported": [
                 "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "sid",
-                "name", "updated_at", "email", "email_verified", "phone_number", "phone_number_verified"
+                "name", "updated_at", "email", "email_verified", "phone_number", "phone_number_verified",
+                "address"
             ],
             "claims_parameter_supported": true,
             "request_parameter_supported": false,

@@ -37,7 +37,8 @@ struct UserAccessClaims<'a> {
     gid: &'a str,
 }
 
-/// The standard claims the granted scopes release (OIDC Core §5.4). The user record has no address.
+/// The standard claims the granted scopes release (OIDC Core §5.4). Claims the user has no value for (phone,
+/// address) are left out rather than sent as null.
 pub(crate) fn scope_claims(user: &User, scope: &[String]) -> Map<String, Value> {
     let has = |s: &str| scope.iter().any(|x| x == s);
     let mut claims = Map::new();
@@ -57,17 +58,24 @@ pub(crate) fn scope_claims(user: &User, scope: &[String]) -> Map<String, Value> 
         // Numbers are taken as given at signup; an SMS sign-in does not mark them verified yet.
         claims.insert("phone_number_verified".into(), json!(false));
     }
+    if has("address")
+        && let Some(address) = &user.address
+    {
+        claims.insert("address".into(), address.to_claim());
+    }
     claims
 }
 
 /// The members of the `claims` request parameter for `target` (`id_token` or `userinfo`) that the user
-/// record can answer, whatever the scopes (OIDC Core §5.5).
-pub(crate) fn requested_claims(user: &User, grant: &Grant, target: &str) -> Map<String, Value> {
+/// record can answer (OIDC Core §5.5), among the claims of the granted `scope` only: consent is given per
+/// scope, so the parameter can move a consented claim into the ID token but never release one the user
+/// unticked or was never asked for.
+pub(crate) fn requested_claims(user: &User, grant: &Grant, target: &str, scope: &[String]) -> Map<String, Value> {
     let Some(wanted) = grant.claims.as_ref().and_then(|c| c.get(target)).and_then(Value::as_object) else {
         return Map::new();
     };
-    let all = scope_claims(user, &["profile", "email", "phone"].map(str::to_owned));
-    wanted.keys().filter_map(|k| all.get(k).map(|v| (k.clone(), v.clone()))).collect()
+    let consented = scope_claims(user, scope);
+    wanted.keys().filter_map(|k| consented.get(k).map(|v| (k.clone(), v.clone()))).collect()
 }
 
 /// `at_hash`: the left half of the access token's hash, with the hash of the ID token's algorithm
@@ -142,7 +150,7 @@ impl Services {
         let has = |s: &str| grant.scope.iter().any(|x| x == s);
         let id_token = if has("openid") {
             let alg = SigningAlg::parse(&client.id_token_signed_response_alg).unwrap_or(SigningAlg::RS256);
-            let mut c = requested_claims(user, grant, "id_token");
+            let mut c = requested_claims(user, grant, "id_token", &grant.scope);
             c.insert("sub".into(), json!(user.id));
             for (k, v) in [
                 ("iss", json!(issuer)),

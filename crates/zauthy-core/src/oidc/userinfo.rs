@@ -1,7 +1,7 @@
 //! The UserInfo endpoint (OIDC Core §5.3), token revocation (RFC 7009) and the checks they share: an access
 //! token is good only while its signature, expiry and grant all stand.
 
-use super::issue::{CLIENT_REFRESH_PREFIX, requested_claims, scope_claims};
+use super::issue::{CLIENT_REFRESH_PREFIX, scope_claims};
 use super::token::{ClientAuth, OAuthError};
 use super::{Grant, OidcClient};
 use crate::accounts::User;
@@ -50,9 +50,9 @@ impl Services {
         Ok(Some((grant, user)))
     }
 
-    /// The claims the token's scopes release, plus `claims.userinfo` members; `None` means `invalid_token`.
+    /// The claims the token's scopes release; `None` means `invalid_token`.
     pub async fn userinfo(&self, org_id: &str, access_token: &str) -> Result<Option<Map<String, Value>>> {
-        let Some((claims, grant, user)) = self.verify_user_access_token(org_id, access_token).await? else {
+        let Some((claims, _, user)) = self.verify_user_access_token(org_id, access_token).await? else {
             return Ok(None);
         };
         let scope: Vec<String> =
@@ -60,9 +60,9 @@ impl Services {
         if !scope.iter().any(|s| s == "openid") {
             return Ok(None);
         }
-        let mut out = requested_claims(&user, &grant, "userinfo");
-        out.extend(scope_claims(&user, &scope));
-        Ok(Some(out))
+        // `claims.userinfo` members can only name claims of the granted scopes (see `requested_claims`), and
+        // those are all here already.
+        Ok(Some(scope_claims(&user, &scope)))
     }
 
     /// RFC 7009: the client's own refresh or access token ends, with its whole grant. Unknown, foreign and

@@ -1,6 +1,6 @@
 //! Signup, login, and the organization's user management.
 
-use crate::dto::{SuccessResponse, TokenPair, UserResponse};
+use crate::dto::{Address, SuccessResponse, TokenPair, UserResponse, nullable};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Caller, Client};
 use crate::state::AppState;
@@ -27,6 +27,8 @@ pub struct SignupRequest {
     pub name: Option<String>,
     /// E.164, e.g. `+14155550100`.
     pub phone: Option<String>,
+    /// Released to OpenID clients as the `address` claim (with the `address` scope).
+    pub address: Option<Address>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -85,7 +87,7 @@ impl From<LoginOutcome> for LoginResponse {
 #[utoipa::path(post, path = "/signup", tag = "auth", security(("bearer" = [])), request_body = SignupRequest,
     responses(
         (status = 201, body = AuthResponse),
-        (status = 400, body = ErrorBody, description = "invalid_request, invalid_email, weak_password, invalid_phone"),
+        (status = 400, body = ErrorBody, description = "invalid_request, invalid_email, weak_password, invalid_phone, invalid_name, invalid_address"),
         (status = 401, body = ErrorBody, description = "missing_authorization, invalid_api_key, api_key_required"),
         (status = 409, body = ErrorBody, description = "email_exists"),
         (status = 429, body = ErrorBody, description = "rate_limited"),
@@ -96,7 +98,13 @@ pub async fn signup(
     Client(client): Client,
     ApiJson(body): ApiJson<SignupRequest>,
 ) -> ApiResult<(StatusCode, Json<AuthResponse>)> {
-    let request = CoreSignup { email: body.email, password: body.password, name: body.name, phone: body.phone };
+    let request = CoreSignup {
+        email: body.email,
+        password: body.password,
+        name: body.name,
+        phone: body.phone,
+        address: body.address.map(Into::into),
+    };
     let (user, tokens) = state.services.signup(&actor, request, &client).await?;
     Ok((StatusCode::CREATED, Json(AuthResponse { user: user.into(), tokens: tokens.into() })))
 }
@@ -182,6 +190,10 @@ pub struct UpdateUserRequest {
     pub name: Option<String>,
     /// E.164; an empty string clears it.
     pub phone: Option<String>,
+    /// Replaces the whole address; `null` (or an object with no non-empty member) clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Address>)]
+    pub address: Option<Option<Address>>,
     /// Changing roles needs an owner or the API key; nobody changes their own role.
     pub role: Option<RoleParam>,
 }
@@ -204,11 +216,11 @@ impl From<RoleParam> for Role {
     }
 }
 
-/// Update a user's name, phone or role. Permissions: API key, or an owner or admin (roles: owner or API key).
+/// Update a user's name, phone, address or role. Permissions: API key, or an owner or admin (roles: owner or API key).
 #[utoipa::path(patch, path = "/users/{user_id}", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path)), request_body = UpdateUserRequest,
     responses((status = 200, body = UserResponse),
-        (status = 400, body = ErrorBody, description = "invalid_request, invalid_name, invalid_phone, cannot_modify_self"),
+        (status = 400, body = ErrorBody, description = "invalid_request, invalid_name, invalid_phone, invalid_address, cannot_modify_self"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn update_user(
     State(state): State<AppState>,
@@ -216,7 +228,12 @@ pub async fn update_user(
     ApiPath(user_id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateUserRequest>,
 ) -> ApiResult<Json<UserResponse>> {
-    let update = UserUpdate { name: body.name, phone: body.phone, role: body.role.map(Into::into) };
+    let update = UserUpdate {
+        name: body.name,
+        phone: body.phone,
+        address: body.address.map(|a| a.map(Into::into)),
+        role: body.role.map(Into::into),
+    };
     Ok(Json(state.services.update_user(&actor, &user_id, update).await?.into()))
 }
 

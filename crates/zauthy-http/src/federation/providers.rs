@@ -80,7 +80,7 @@ pub struct UpdateProviderRequest {
     pub display_name: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::dto::nullable")]
     #[schema(value_type = Option<String>)]
     pub discovery_url: Option<Option<String>>,
     pub scopes: Option<Vec<String>>,
@@ -92,10 +92,6 @@ pub struct UpdateProviderRequest {
     pub enabled: Option<bool>,
     pub allow_signup: Option<bool>,
     pub link_by_verified_email: Option<bool>,
-}
-
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -51,16 +51,12 @@ pub struct UpdateClientRequest {
     pub grant_types: Option<Vec<String>>,
     pub token_endpoint_auth_method: Option<String>,
     /// `null` removes the keys.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::dto::nullable")]
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<Option<Value>>,
     pub id_token_signed_response_alg: Option<String>,
     pub require_mfa: Option<bool>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
-}
-
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Value>>, D::Error> {
-    Option::<Value>::deserialize(d).map(Some)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -301,7 +301,7 @@ pub struct UpdateOrgSettingsRequest {
     #[schema(example = json!(["https://yourapp.com/auth/callback"]))]
     pub allowed_redirect_urls: Option<Vec<String>>,
     pub passwordless_signup: Option<bool>,
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::dto::nullable")]
     #[schema(value_type = Option<String>, example = "yourapp.com")]
     pub webauthn_rp_id: Option<Option<String>>,
     #[schema(example = json!(["https://yourapp.com"]))]
@@ -310,11 +310,6 @@ pub struct UpdateOrgSettingsRequest {
     #[schema(example = json!(["310410"]))]
     pub mccmnc: Option<Vec<String>>,
     pub approval_requires_mfa: Option<bool>,
-}
-
-/// Tells a field that is absent (`None`) from one that is `null` (`Some(None)`).
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 /// The organization's sign-in settings. Permissions: API key, or an owner or admin.

@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(SqlMigration { name: "m0009_federation", sql: include_str!("m0009_federation.sql") }),
             Box::new(SqlMigration { name: "m0010_device_and_ciba", sql: include_str!("m0010_device_and_ciba.sql") }),
             Box::new(SqlMigration { name: "m0011_cross_device", sql: include_str!("m0011_cross_device.sql") }),
+            Box::new(SqlMigration { name: "m0012_user_address", sql: include_str!("m0012_user_address.sql") }),
         ]
     }
 }

@@ -63,6 +63,7 @@ async fn add_member(app: &TestApp, org: &TestOrg, role: Role) -> TestUser {
         email: Email::parse(&email).expect("valid email"),
         name: None,
         phone: None,
+        address: None,
         role,
         is_verified: true,
         is_blocked: false,

@@ -3,6 +3,7 @@
 //! pages, ID-token validation against the JWKS, userinfo, refresh rotation, revocation and introspection;
 //! the device authorization grant and CIBA; then the negative cases a provider must refuse.
 
+mod address;
 mod ciba;
 mod cross_device;
 mod device;
