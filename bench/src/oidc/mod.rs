@@ -4,6 +4,7 @@
 //! Two references per database: oidc-provider in memory (the lowest bound), and oidc-provider persisting to the
 //! same kind of database as zauthy (a SQLite file, or a database on zauthy's PostgreSQL server).
 
+pub mod ceilings;
 mod codes;
 pub mod reference;
 pub mod report;
@@ -102,6 +103,22 @@ pub struct OidcResult {
     pub zauthy_mint: Option<Mint>,
     /// Resident memory of each reference (all its processes) after this database's scenarios.
     pub reference_rss_after: Vec<(Kind, u64)>,
+    /// `GET /health` on the same zauthy server with the same connections: the HTTP ceiling (`ceilings`).
+    pub health: Outcome,
+    /// RSA-2048 signatures per second in the bench process on every core: the code exchange's ceiling.
+    pub rs256_per_second: f64,
+}
+
+impl OidcResult {
+    /// The most any scenario could answer on this machine: the HTTP ceiling, and for the code exchange (one
+    /// RS256 ID token each) also the RS256 ceiling.
+    pub fn ceiling(&self, scenario: Scenario) -> f64 {
+        let http = self.health.rps();
+        match scenario {
+            Scenario::CodeExchange => http.min(self.rs256_per_second),
+            _ => http,
+        }
+    }
 }
 
 impl OidcResult {
@@ -114,7 +131,7 @@ impl OidcResult {
             .flat_map(|p| &p.references)
             .map(|r| r.outcome.error_count() + r.minted_before.as_ref().map_or(0, |m| m.outcome.error_count()))
             .sum();
-        mint + zauthy + references
+        mint + zauthy + references + self.health.error_count()
     }
 }
 
@@ -233,6 +250,15 @@ pub async fn bench_database(
         progress(&format!("setup: an organization, its client and {CONCURRENCY} signed-in browsers"));
         let zauthy = Arc::new(zauthy_setup::endpoint(&server, CONCURRENCY).await?);
         eprintln!("done");
+        let workers = (0..CONCURRENCY).map(|_| crate::scenarios::Health).collect();
+        progress(&format!("ceiling: zauthy GET /health, {CONCURRENCY} connections"));
+        let health = load::run(server.addr, workers, options.warmup, options.measure, || server.cpu_time()).await?;
+        eprintln!("{:.1} rps", health.rps());
+        progress(&format!("ceiling: RSA-2048 signatures in this process, {} threads", options.cores));
+        let (cores, warmup, window) = (options.cores, options.warmup, options.measure);
+        let rs256_per_second =
+            tokio::task::spawn_blocking(move || ceilings::rs256_signatures_per_second(cores, warmup, window)).await??;
+        eprintln!("{rs256_per_second:.0} signatures/s");
         for (r, endpoint) in &references {
             warm_reference(options, r, endpoint).await?;
         }
@@ -277,7 +303,15 @@ pub async fn bench_database(
             reference_rss_after.push((r.store.kind(), r.rss_bytes()?));
         }
         let references = references.iter().map(|(r, _)| (r.store.kind(), r.label.clone())).collect();
-        anyhow::Ok(OidcResult { database, pairs, references, zauthy_mint, reference_rss_after })
+        anyhow::Ok(OidcResult {
+            database,
+            pairs,
+            references,
+            zauthy_mint,
+            reference_rss_after,
+            health,
+            rs256_per_second,
+        })
     }
     .await;
     let log = server.log_text();

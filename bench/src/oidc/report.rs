@@ -68,6 +68,12 @@ pub fn print_database(options: &Options, r: &OidcResult) {
             }
         }
     }
+    println!("  ceilings (measured in this run, see the summary)");
+    println!("{}", scenario_row("  zauthy GET /health", &r.health, options.cores));
+    println!(
+        "  {:<ROW$} {:>13.0} RSA-2048 signatures/s on {} threads",
+        "  raw RS256 in the bench", r.rs256_per_second, options.cores
+    );
     let minted_before: Vec<(String, &Mint)> = r
         .zauthy_mint
         .iter()
@@ -181,7 +187,33 @@ pub fn print_summary(results: &[OidcResult]) {
         }
         row(format!("{name} rps (zauthy / mem / db)"), &|p| sides(p, |o| rate(o.rps())), &pairs);
         row(format!("{name} p99 (zauthy / mem / db)"), &|p| sides(p, |o| ms(o.percentile(99.0))), &pairs);
+        // What 3× the in-memory reference would take, against what this machine allows at all.
+        let mut line = format!("  {:<LABEL$}", format!("{name}: 3× in-memory needs / ceiling"));
+        for r in results {
+            let needed = r.pairs.iter().find(|p| p.scenario == scenario).and_then(|p| p.reference(Kind::InMemory));
+            let cell = match needed {
+                Some(reference) => {
+                    let (needed, ceiling) = (RATIO_TARGET * reference.outcome.rps(), r.ceiling(scenario));
+                    let over = if needed > ceiling { " over" } else { "" };
+                    format!("{} / {}{over}", rate(needed), rate(ceiling))
+                }
+                None => "—".to_owned(),
+            };
+            line += &format!(" {cell:>COLUMN$}");
+        }
+        println!("{line}");
     }
+    let mut line = format!("  {:<LABEL$}", "ceiling: GET /health rps / RS256 signatures/s");
+    for r in results {
+        line += &format!(" {:>COLUMN$}", format!("{} / {}", rate(r.health.rps()), rate(r.rs256_per_second)));
+    }
+    println!("{line}");
+    println!(
+        "  ceiling: the most a scenario can answer on this machine with this load generator: GET /health on the
+           same server (no endpoint answers faster than one that does nothing), and for the code exchange also
+           the raw RSA-2048 signature rate on every core (each exchange signs an RS256 ID token). \"over\": 3× the
+           in-memory reference is beyond what this machine can do at all."
+    );
     let errors: u64 = results.iter().map(OidcResult::total_errors).sum();
     println!("  {:<LABEL$} {errors}", "failed OIDC requests (must be 0)");
 }
