@@ -167,6 +167,31 @@ async fn an_independent_client_gets_tokens_by_device_code_once_the_user_approves
 }
 
 #[tokio::test]
+async fn a_device_code_redeemed_a_second_time_revokes_the_tokens_the_first_redemption_gave() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = device_client(&app, &org).await;
+    let started = start(&app, &org, &rp, "openid email offline_access").await;
+    let device_code = started.str("/device_code");
+    let mut browser = Browser::new(&app);
+    let page = signed_in_at(&mut browser, &started.str("/verification_uri_complete"), &user).await;
+    let done = answer(&mut browser, &org, &page, true, &["email", "offline_access"]).await;
+    assert!(done.text.contains(r#"id="device-approved""#), "{}", done.text);
+    let tokens = poll(&app, &org, &rp, &device_code).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.text);
+    let r = post_oauth(&app, &org, "introspect", &rp, &[("token", &tokens.str("/access_token"))]).await;
+    assert_eq!(r.body["active"], true, "{}", r.text);
+
+    // Someone else holds a copy of the device code: its second redemption ends the grant.
+    app.clock.advance(Duration::seconds(5));
+    let again = poll(&app, &org, &rp, &device_code).await;
+    assert_oauth_error(&again, "invalid_grant");
+    assert!(again.body["error_description"].as_str().unwrap().contains("revoked"), "{}", again.text);
+    assert_grant_revoked_by_reuse(&app, &org, &rp, &tokens, "device_code").await;
+}
+
+#[tokio::test]
 async fn polling_early_slows_the_client_down_with_a_growing_interval_and_a_denial_answers_access_denied() {
     let app = TestApp::spawn().await;
     let org = app.create_org().await;
