@@ -37,6 +37,10 @@ pub trait UserRepo {
     /// Fails with `CoreError::Conflict` when the email is taken in the organization.
     async fn insert_user(&self, user: &User, password_hash: Option<&str>) -> Result<()>;
     async fn find_user(&self, org_id: &str, user_id: &str) -> Result<Option<UserWithSecret>>;
+    /// Like `find_user`, and holds the user's row locked until the transaction ends, so a check about the
+    /// account and the write it allows cannot interleave with another transaction doing the same for that
+    /// user (PostgreSQL `FOR UPDATE`; a SQLite transaction already holds the database's write lock).
+    async fn find_user_for_update(&self, org_id: &str, user_id: &str) -> Result<Option<UserWithSecret>>;
     async fn find_user_by_email(&self, org_id: &str, email: &Email) -> Result<Option<UserWithSecret>>;
     async fn list_users(
         &self,
