@@ -4,10 +4,10 @@
 //! revokes them, like a reused authorization code), the second factor a client may demand before approval,
 //! and turning an approval into a `Grant` like the code flow does.
 
-use super::consent::{ACR_MULTI_FACTOR, acr_of, first_factor_of};
+use super::consent::{ACR_MULTI_FACTOR, acr_of};
 use super::token::OAuthError;
 use super::{Grant, OidcClient};
-use crate::accounts::{LoginOutcome, User};
+use crate::accounts::User;
 use crate::error::{CoreError, Result};
 use crate::ids;
 use crate::services::Services;
@@ -138,12 +138,9 @@ impl Services {
         if !wants_second_factor(client, acr_values) || session.is_multi_factor() {
             return Ok(Ok(None));
         }
-        let tx = self.store.begin().await?;
-        let challenge = self.start_mfa_challenge(&*tx, user, first_factor_of(session), self.now()).await?;
-        tx.commit().await?;
-        Ok(match challenge {
-            Some(LoginOutcome::MfaRequired { mfa_token, .. }) => Ok(Some(StepUp::SecondFactor { mfa_token })),
-            _ => Err(no_second_factor()),
+        Ok(match self.start_step_up(user, session).await? {
+            Some(mfa_token) => Ok(Some(StepUp::SecondFactor { mfa_token })),
+            None => Err(no_second_factor()),
         })
     }
 
