@@ -15,11 +15,11 @@ async fn ciba_client(app: &TestApp, org: &TestOrg) -> Rp {
     register(app, org, json!({"name": "Acme Bank", "grant_types": [CIBA_GRANT, "refresh_token"]})).await
 }
 
-async fn bc_authorize(app: &TestApp, org: &TestOrg, rp: &Rp, form: &[(&str, &str)]) -> TestResponse {
+pub(super) async fn bc_authorize(app: &TestApp, org: &TestOrg, rp: &Rp, form: &[(&str, &str)]) -> TestResponse {
     post_oauth(app, org, "bc-authorize", rp, form).await
 }
 
-async fn poll(app: &TestApp, org: &TestOrg, rp: &Rp, auth_req_id: &str) -> TestResponse {
+pub(super) async fn poll(app: &TestApp, org: &TestOrg, rp: &Rp, auth_req_id: &str) -> TestResponse {
     post_oauth(app, org, "token", rp, &[("grant_type", CIBA_GRANT), ("auth_req_id", auth_req_id)]).await
 }
 
@@ -135,7 +135,8 @@ async fn an_auth_req_id_redeemed_a_second_time_revokes_the_tokens_the_first_rede
     let org = app.create_org().await;
     let user = app.signup_user(&org.api_key).await;
     let rp = ciba_client(&app, &org).await;
-    let r = bc_authorize(&app, &org, &rp, &[("scope", "openid email offline_access"), ("login_hint", &user.email)]).await;
+    let r =
+        bc_authorize(&app, &org, &rp, &[("scope", "openid email offline_access"), ("login_hint", &user.email)]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let auth_req_id = r.str("/auth_req_id");
     let mut browser = Browser::new(&app);

@@ -20,13 +20,13 @@ async fn device_client(app: &TestApp, org: &TestOrg) -> Rp {
     register(app, org, json!({"name": "Living Room TV", "grant_types": [DEVICE_GRANT, "refresh_token"]})).await
 }
 
-async fn start(app: &TestApp, org: &TestOrg, rp: &Rp, scope: &str) -> TestResponse {
+pub(super) async fn start(app: &TestApp, org: &TestOrg, rp: &Rp, scope: &str) -> TestResponse {
     let r = post_oauth(app, org, "device_authorization", rp, &[("scope", scope)]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r
 }
 
-async fn poll(app: &TestApp, org: &TestOrg, rp: &Rp, device_code: &str) -> TestResponse {
+pub(super) async fn poll(app: &TestApp, org: &TestOrg, rp: &Rp, device_code: &str) -> TestResponse {
     post_oauth(app, org, "token", rp, &[("grant_type", DEVICE_GRANT), ("device_code", device_code)]).await
 }
 
@@ -36,14 +36,14 @@ fn assert_oauth_error(r: &TestResponse, error: &str) {
 }
 
 /// Signs the browser in through the page `url` leads to and returns the page it lands on afterwards.
-async fn signed_in_at(browser: &mut Browser<'_>, url: &str, user: &TestUser) -> TestResponse {
+pub(super) async fn signed_in_at(browser: &mut Browser<'_>, url: &str, user: &TestUser) -> TestResponse {
     let r = browser.get(url).await;
     let r = browser.follow(r).await;
     if r.text.contains(r#"id="password-form""#) { browser.sign_in(r, &user.email, &user.password).await } else { r }
 }
 
 /// Answers the confirmation page `page` (approve keeping `keep`, or deny) for its user code.
-async fn answer(
+pub(super) async fn answer(
     browser: &mut Browser<'_>,
     org: &TestOrg,
     page: &TestResponse,

@@ -316,7 +316,12 @@ async fn a_second_factor_asked_for_at_consent_replaces_the_browsers_session_inst
     // The password-only session ended when the stepped-up one started: its cookie signs nobody in any more.
     let mut old = Browser { app: &app, jar: old_cookies };
     let r = old.get(&account).await;
-    assert!(location(&r).is_some_and(|l| l.contains("/login")), "the old cookie is signed out: {} {}", r.status, r.text);
+    assert!(
+        location(&r).is_some_and(|l| l.contains("/login")),
+        "the old cookie is signed out: {} {}",
+        r.status,
+        r.text
+    );
     let after = session_ids(&app, &user).await;
     assert_eq!(after.len(), before.len(), "one session in place of the other: {before:?} → {after:?}");
     let replaced: Vec<&String> = before.iter().filter(|id| !after.contains(id)).collect();

@@ -12,6 +12,7 @@ mod freshness;
 mod logout;
 mod magic_link;
 mod private_key_jwt;
+mod pruning;
 mod refusals;
 
 use serde_json::{Value, json};
