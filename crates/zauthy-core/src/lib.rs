@@ -15,6 +15,7 @@ pub mod orgs;
 pub mod passkeys;
 pub mod passwordless;
 pub mod passwords;
+pub mod prune;
 pub mod ratelimit;
 pub mod services;
 pub mod sessions;

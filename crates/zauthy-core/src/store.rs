@@ -37,6 +37,10 @@ pub trait UserRepo {
     /// Fails with `CoreError::Conflict` when the email is taken in the organization.
     async fn insert_user(&self, user: &User, password_hash: Option<&str>) -> Result<()>;
     async fn find_user(&self, org_id: &str, user_id: &str) -> Result<Option<UserWithSecret>>;
+    /// Like `find_user`, and holds the user's row locked until the transaction ends, so a check about the
+    /// account and the write it allows cannot interleave with another transaction doing the same for that
+    /// user (PostgreSQL `FOR UPDATE`; a SQLite transaction already holds the database's write lock).
+    async fn find_user_for_update(&self, org_id: &str, user_id: &str) -> Result<Option<UserWithSecret>>;
     async fn find_user_by_email(&self, org_id: &str, email: &Email) -> Result<Option<UserWithSecret>>;
     async fn list_users(
         &self,
@@ -143,7 +147,7 @@ pub trait OidcClientRepo {
     async fn delete_oidc_client(&self, org_id: &str, client_id: &str) -> Result<bool>;
     async fn set_oidc_client_secret(&self, client_id: &str, secret_hash: &str, now: OffsetDateTime) -> Result<()>;
     /// Records a `private_key_jwt` assertion's id (hashed with the client id); false when it was seen before.
-    /// Ids past their assertion's expiry are forgotten.
+    /// The pruning job forgets ids once their assertion has expired.
     async fn record_client_assertion(&self, id: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool>;
 }
 
@@ -448,8 +452,6 @@ pub trait FederationRepo {
     async fn find_oauth_state(&self, state_hash: &str) -> Result<Option<crate::federation::OAuthStateRecord>>;
     /// Marks the state used only if it was unused; false means it was already spent.
     async fn spend_oauth_state(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
-    /// Drops authorization requests that expired before `before`.
-    async fn delete_oauth_states_before(&self, before: OffsetDateTime) -> Result<u64>;
     /// Fails with `CoreError::Conflict` when `(provider, subject)` or `(user, provider)` is already linked.
     async fn insert_federated_identity(&self, identity: &crate::federation::FederatedIdentity) -> Result<()>;
     async fn find_federated_identity(
@@ -466,6 +468,19 @@ pub trait FederationRepo {
     /// Stamps a sign-in and refreshes the email the upstream reported.
     async fn touch_federated_identity(&self, id: &str, email: Option<&str>, now: OffsetDateTime) -> Result<()>;
     async fn delete_federated_identity(&self, org_id: &str, user_id: &str, id: &str) -> Result<bool>;
+}
+
+/// Deleting short-lived records that are dead (`crate::prune` states the rule of each kind).
+#[async_trait]
+pub trait PruneRepo {
+    /// Deletes up to `limit` dead rows of `kind`, oldest expiry first, and returns how many. Rows another
+    /// transaction holds locked are skipped, so several nodes can prune at once without waiting on each other.
+    async fn prune_expired(
+        &self,
+        kind: crate::prune::Prunable,
+        cutoffs: &crate::prune::PruneCutoffs,
+        limit: u64,
+    ) -> Result<u64>;
 }
 
 pub trait Repo:
@@ -487,6 +502,7 @@ pub trait Repo:
     + OutboxRepo
     + PasswordlessRepo
     + FederationRepo
+    + PruneRepo
     + Send
     + Sync
 {
@@ -511,6 +527,7 @@ impl<T> Repo for T where
         + OutboxRepo
         + PasswordlessRepo
         + FederationRepo
+        + PruneRepo
         + Send
         + Sync
 {

@@ -106,6 +106,18 @@ impl<C: Db> UserRepo for Conn<C> {
             .transpose()
     }
 
+    async fn find_user_for_update(&self, org_id: &str, user_id: &str) -> Result<Option<UserWithSecret>> {
+        // sea-query writes no lock clause for SQLite, where the immediate transaction serializes writers.
+        users::Entity::find_by_id(user_id)
+            .filter(users::Column::OrgId.eq(org_id))
+            .lock_exclusive()
+            .one(&self.0)
+            .await
+            .map_err(db_err)?
+            .map(to_user)
+            .transpose()
+    }
+
     async fn find_user_by_email(&self, org_id: &str, email: &Email) -> Result<Option<UserWithSecret>> {
         users::Entity::find()
             .filter(users::Column::OrgId.eq(org_id))

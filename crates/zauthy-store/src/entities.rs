@@ -297,6 +297,7 @@ pub mod mfa_challenges {
         pub user_id: String,
         pub token_hash: String,
         pub first_factor: String,
+        pub replaces_session_id: Option<String>,
         pub expires_at: i64,
         pub used_at: Option<i64>,
         pub created_at: i64,

@@ -13,6 +13,7 @@ mod outbox;
 mod passkeys;
 mod passwordless;
 mod passwords;
+mod prune;
 mod sessions;
 mod tokens;
 mod webhooks;

@@ -186,6 +186,9 @@ impl TestApp {
         // Social login's upstream in tests is another organization of this same server, on loopback.
         config.federation.allow_http = true;
         config.federation.allow_private_addresses = true;
+        // Tests that move the clock must not see rows vanish under them: they run the pruning themselves
+        // (`services.prune_expired_records`); the job's own test turns it back on.
+        config.prune_interval_secs = 0;
         adjust(&mut config);
         config.validate()?;
         let clock = Arc::new(ManualClock::default());

@@ -1,5 +1,6 @@
-//! Wiring: configuration → store → services → HTTP router and the outbox worker. `Application::build` binds
-//! the port so tests learn it before serving; `run_until_stopped` serves until the shutdown future resolves.
+//! Wiring: configuration → store → services → HTTP router and the background workers (outbox, webhooks,
+//! pruning). `Application::build` binds the port so tests learn it before serving; `run_until_stopped` serves
+//! until the shutdown future resolves.
 
 use crate::config::Config;
 use crate::delivery::MessageDispatcher;
@@ -22,6 +23,8 @@ use zauthy_store::SqlStore;
 
 pub struct Application {
     listener: TcpListener,
+    /// Between runs of the pruning job; `None` when it is off.
+    prune_interval: Option<Duration>,
     router: axum::Router,
     services: Arc<Services>,
     sender: Arc<dyn MessageSender>,
@@ -93,6 +96,7 @@ impl Application {
         );
         Ok(Self {
             listener,
+            prune_interval: (config.prune_interval_secs > 0).then(|| Duration::from_secs(config.prune_interval_secs)),
             router: zauthy_http::router(state),
             services,
             sender: Arc::new(MessageDispatcher { mailer, sms }),
@@ -109,7 +113,8 @@ impl Application {
         self.services.clone()
     }
 
-    /// Serves HTTP and runs the outbox worker until `shutdown` resolves, then drains in-flight requests.
+    /// Serves HTTP and runs the outbox, webhook and pruning workers until `shutdown` resolves, then drains
+    /// in-flight requests.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = tokio::spawn(run_outbox_worker(self.services.clone(), self.sender.clone(), stop_rx.clone()));
@@ -119,6 +124,9 @@ impl Application {
             self.webhook_wakeup.clone(),
             stop_rx.clone(),
         ));
+        let pruning = self
+            .prune_interval
+            .map(|interval| tokio::spawn(crate::prune_worker::run(self.services.clone(), interval, stop_rx.clone())));
         let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
@@ -129,6 +137,9 @@ impl Application {
         let _ = stop_tx.send(true);
         let _ = worker.await;
         let _ = webhooks.await;
+        if let Some(pruning) = pruning {
+            let _ = pruning.await;
+        }
         served.context("HTTP server")
     }
 }

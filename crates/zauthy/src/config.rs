@@ -34,6 +34,9 @@ pub struct Config {
     pub trust_proxy_headers: bool,
     pub max_body_bytes: usize,
     pub access_token_ttl_secs: i64,
+    /// How often expired short-lived records (authorization requests, codes, device codes, states, …) are
+    /// deleted; 0 turns the job off on this node.
+    pub prune_interval_secs: u64,
     pub sessions: SessionLifetimes,
     pub passwords: PasswordConfig,
     pub password_reset: PasswordResetConfig,
@@ -251,6 +254,7 @@ impl Default for Config {
             trust_proxy_headers: false,
             max_body_bytes: 64 * 1024,
             access_token_ttl_secs: 900,
+            prune_interval_secs: 60,
             sessions: SessionLifetimes::default(),
             passwords: PasswordConfig::default(),
             password_reset: PasswordResetConfig::default(),

@@ -7,6 +7,7 @@ pub mod delivery;
 pub mod federation;
 pub mod mailer;
 pub mod master_key;
+pub mod prune_worker;
 pub mod sms;
 pub mod webhook_worker;
 pub mod webhooks;

@@ -188,7 +188,7 @@ impl Services {
     ) -> Result<LoginOutcome> {
         let now = self.now();
         if !method.satisfies_mfa()
-            && let Some(challenge) = self.start_mfa_challenge(repo, &user, method, now).await?
+            && let Some(challenge) = self.start_mfa_challenge(repo, &user, method, None, now).await?
         {
             return Ok(challenge);
         }

@@ -167,11 +167,8 @@ impl Services {
                 q.append_pair("response_mode", "form_post");
             }
         }
-        let tx = self.store.begin().await?;
-        // Old requests are forgotten as new ones come: an hour past expiry, nobody can use them anyway.
-        tx.delete_oauth_states_before(now - Duration::hours(1)).await?;
-        tx.insert_oauth_state(&record).await?;
-        tx.commit().await?;
+        // Expired requests are deleted by the pruning job (`crate::prune`).
+        self.store.insert_oauth_state(&record).await?;
         Ok(InitOutcome { authorization_url: url.to_string(), state, expires_at: record.expires_at })
     }
 

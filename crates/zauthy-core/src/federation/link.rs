@@ -188,10 +188,12 @@ impl Services {
         let (org_id, user_id, _) = actor.require_user()?;
         let not_linked = || CoreError::NotFound { entity: "linked identity" };
         let tx = self.store.begin().await?;
+        // The user's row stays locked until commit: two unlinks of different providers cannot both count the
+        // other one as the way left to sign in.
+        let user = tx.find_user_for_update(org_id, user_id).await?.ok_or(CoreError::NotFound { entity: "user" })?;
         let provider = tx.find_oauth_provider(org_id, slug).await?.ok_or_else(not_linked)?;
         let identities = tx.list_federated_identities(org_id, user_id).await?;
         let target = identities.iter().find(|i| i.provider_id == provider.id).ok_or_else(not_linked)?;
-        let user = tx.find_user(org_id, user_id).await?.ok_or(CoreError::NotFound { entity: "user" })?;
         let has_password = user.password_hash.is_some();
         let has_passkey = !tx.list_passkeys(org_id, user_id).await?.is_empty();
         if !has_password && !has_passkey && identities.len() == 1 {

@@ -52,13 +52,15 @@ fn invalid_token() -> CoreError {
 }
 
 impl Services {
-    /// Called by `complete_sign_in`: when the user has confirmed TOTP, writes a challenge (in the caller's
-    /// transaction) and returns the answer that asks for the second factor.
+    /// Called by `complete_sign_in` (and a step-up, with the session it replaces): when the user has confirmed
+    /// TOTP, writes a challenge (in the caller's transaction) and returns the answer that asks for the second
+    /// factor.
     pub(crate) async fn start_mfa_challenge(
         &self,
         repo: &dyn Repo,
         user: &User,
         first_factor: SignInMethod,
+        replaces_session: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<Option<LoginOutcome>> {
         if repo.find_totp(&user.id).await?.is_none_or(|t| t.confirmed_at.is_none()) {
@@ -71,6 +73,7 @@ impl Services {
             user_id: user.id.clone(),
             token_hash: crypto::sha256_hex(&token),
             first_factor: first_factor.as_str().to_owned(),
+            replaces_session_id: replaces_session.map(str::to_owned),
             expires_at: now + CHALLENGE_TTL,
             used_at: None,
             created_at: now,
@@ -158,9 +161,42 @@ impl Services {
         if !tx.spend_mfa_challenge(&challenge.id, now).await? {
             return Err(CoreError::unauthenticated("mfa_token_used", "This mfa_token was already used; sign in again"));
         }
+        if let Some(replaced) = &challenge.replaces_session_id {
+            self.end_stepped_up_session(&*tx, &user, replaced, now).await?;
+        }
         let outcome = self.open_session(&*tx, user, &challenge.first_factor, Some(proof.method()), meta).await?;
         tx.commit().await?;
+        if challenge.replaces_session_id.is_some() {
+            self.cache.invalidate();
+        }
         Ok(outcome)
+    }
+
+    /// A step-up replaces the session that asked for it rather than adding a second one beside it: the
+    /// multi-factor privilege comes with a new session id and cookie (no session fixation), and the
+    /// single-factor cookie stops working. A session that ended meanwhile cannot be stepped up.
+    async fn end_stepped_up_session(
+        &self,
+        repo: &dyn Repo,
+        user: &User,
+        session_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let live = repo.find_session(session_id).await?.is_some_and(|s| s.user_id == user.id && s.is_active(now));
+        if !live || !repo.revoke_session(&user.org_id, &user.id, session_id, "step_up", now).await? {
+            return Err(CoreError::unauthenticated(
+                "mfa_token_expired",
+                "The sign-in this code was for has ended; sign in again",
+            ));
+        }
+        repo.insert_event(&Event::new(
+            &user.org_id,
+            types::SESSION_REVOKED,
+            Some(&user.id),
+            json!({"user_id": user.id, "session_id": session_id, "reason": "step_up"}),
+            now,
+        ))
+        .await
     }
 
     /// A wrong second factor counts like a wrong password; the answer stays `invalid_mfa_code` until the

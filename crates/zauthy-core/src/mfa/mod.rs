@@ -38,6 +38,9 @@ pub struct MfaChallenge {
     pub token_hash: String,
     /// The first factor's method (`password`, `magic_link`, …), recorded on the final `user.login`.
     pub first_factor: String,
+    /// A step-up: the signed-in session that asked for the second factor. It ends when the stepped-up
+    /// session opens, so the new privilege comes with a new session and cookie.
+    pub replaces_session_id: Option<String>,
     pub expires_at: OffsetDateTime,
     pub used_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,

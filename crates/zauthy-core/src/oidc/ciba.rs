@@ -332,6 +332,9 @@ impl Services {
         }
         let grant_id = match poll {
             Poll::Refuse(e) => return Ok(Err(e)),
+            Poll::Reused { grant_id } => {
+                return Ok(Err(self.refuse_reuse(grant_id.as_deref(), "auth_req_id", "auth_req_id").await?));
+            }
             Poll::Approved { grant_id } => grant_id,
         };
         let Some((grant, user)) = self.live_grant(&client, &grant_id).await? else {
@@ -339,7 +342,9 @@ impl Services {
         };
         let tx = self.store.begin().await?;
         if !tx.spend_backchannel_request(&request.id, now).await? {
-            return Ok(Err(bad("invalid_grant", "the auth_req_id was already exchanged for tokens")));
+            // Another poll spent it a moment ago.
+            drop(tx);
+            return Ok(Err(self.refuse_reuse(Some(&grant.id), "auth_req_id", "auth_req_id").await?));
         }
         let tokens = self.issue_grant_tokens(&*tx, &client, &grant, &user, false).await?;
         tx.commit().await?;

@@ -62,7 +62,7 @@ pub(crate) fn acr_of(session_amr: &[String]) -> &'static str {
 }
 
 /// The sign-in method to resume with after a step-up second factor, from the session's `amr`.
-pub(super) fn first_factor_of(session: &Session) -> SignInMethod {
+fn first_factor_of(session: &Session) -> SignInMethod {
     let has = |m: &str| session.amr.iter().any(|a| a == m);
     if has("sms") {
         SignInMethod::SmsOtp
@@ -173,10 +173,12 @@ impl Services {
     }
 
     /// A second factor for a signed-in user whose session lacks one: the `mfa_token` for the hosted code
-    /// form (which opens a multi-factor session), or `None` when the user has no second factor set up.
+    /// form (which opens a multi-factor session in place of this one), or `None` when the user has no second
+    /// factor set up.
     pub async fn start_step_up(&self, user: &User, session: &Session) -> Result<Option<String>> {
         let tx = self.store.begin().await?;
-        let challenge = self.start_mfa_challenge(&*tx, user, first_factor_of(session), self.now()).await?;
+        let first_factor = first_factor_of(session);
+        let challenge = self.start_mfa_challenge(&*tx, user, first_factor, Some(&session.id), self.now()).await?;
         tx.commit().await?;
         Ok(match challenge {
             Some(crate::accounts::LoginOutcome::MfaRequired { mfa_token, .. }) => Some(mfa_token),

@@ -301,6 +301,9 @@ impl Services {
         }
         let grant_id = match poll {
             Poll::Refuse(e) => return Ok(Err(e)),
+            Poll::Reused { grant_id } => {
+                return Ok(Err(self.refuse_reuse(grant_id.as_deref(), "device_code", "device code").await?));
+            }
             Poll::Approved { grant_id } => grant_id,
         };
         let Some((grant, user)) = self.live_grant(&client, &grant_id).await? else {
@@ -308,7 +311,9 @@ impl Services {
         };
         let tx = self.store.begin().await?;
         if !tx.spend_device_flow(&flow.id, now).await? {
-            return Ok(Err(OAuthError::new("invalid_grant", "the device code was already exchanged for tokens")));
+            // Another poll spent it a moment ago.
+            drop(tx);
+            return Ok(Err(self.refuse_reuse(Some(&grant.id), "device_code", "device code").await?));
         }
         let tokens = self.issue_grant_tokens(&*tx, &client, &grant, &user, false).await?;
         tx.commit().await?;

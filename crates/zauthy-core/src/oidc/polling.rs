@@ -1,12 +1,13 @@
 //! What the two "approve on another device" grants share — the device authorization grant (RFC 8628) and
 //! CIBA poll mode: the status of a pending authorization, the polling rules at the token endpoint
-//! (`authorization_pending`, `slow_down`, `expired_token`, `access_denied`, tokens once), the second factor a
-//! client may demand before approval, and turning an approval into a `Grant` like the code flow does.
+//! (`authorization_pending`, `slow_down`, `expired_token`, `access_denied`, tokens once: a second redemption
+//! revokes them, like a reused authorization code), the second factor a client may demand before approval,
+//! and turning an approval into a `Grant` like the code flow does.
 
-use super::consent::{ACR_MULTI_FACTOR, acr_of, first_factor_of};
+use super::consent::{ACR_MULTI_FACTOR, acr_of};
 use super::token::OAuthError;
 use super::{Grant, OidcClient};
-use crate::accounts::{LoginOutcome, User};
+use crate::accounts::User;
 use crate::error::{CoreError, Result};
 use crate::ids;
 use crate::services::Services;
@@ -58,10 +59,12 @@ pub(crate) struct PollState {
 
 /// What a poll found before any tokens are made.
 pub(crate) enum Poll {
-    /// Answer this error (pending, slow down, expired, denied, used).
+    /// Answer this error (pending, slow down, expired, denied).
     Refuse(OAuthError),
     /// The user approved: spend the authorization and issue the grant's tokens.
     Approved { grant_id: String },
+    /// Tokens were issued for it already: someone holds a copy (see `Services::refuse_reuse`).
+    Reused { grant_id: Option<String> },
 }
 
 impl PollState {
@@ -69,8 +72,7 @@ impl PollState {
     /// `slow_down` when the client came back too early); the caller persists it with `now`.
     pub fn judge(&self, now: OffsetDateTime, what: &str) -> (Poll, Option<i64>) {
         if self.used_at.is_some() {
-            let e = OAuthError::new("invalid_grant", format!("the {what} was already exchanged for tokens"));
-            return (Poll::Refuse(e), None);
+            return (Poll::Reused { grant_id: self.grant_id.clone() }, None);
         }
         if self.expires_at <= now {
             return (Poll::Refuse(OAuthError::new("expired_token", format!("the {what} has expired"))), None);
@@ -112,6 +114,18 @@ pub(crate) fn second_factor_first() -> CoreError {
 }
 
 impl Services {
+    /// A device code or `auth_req_id` redeemed again: like a reused authorization code, the grant its tokens
+    /// came from is revoked (with a `security.oidc_token_reuse` event of `kind`); returns the error to answer.
+    pub(crate) async fn refuse_reuse(&self, grant_id: Option<&str>, kind: &str, what: &str) -> Result<OAuthError> {
+        if let Some(grant_id) = grant_id {
+            self.revoke_on_reuse(grant_id, kind).await?;
+        }
+        Ok(OAuthError::new(
+            "invalid_grant",
+            format!("the {what} was already exchanged for tokens; the tokens issued from it are revoked"),
+        ))
+    }
+
     /// `Ok(None)` when the session may approve as it is; a step-up challenge when it needs a second factor;
     /// `Err(mfa_not_enabled)` when the user has none (the caller declines the request).
     pub(crate) async fn step_up_before_approval(
@@ -124,12 +138,9 @@ impl Services {
         if !wants_second_factor(client, acr_values) || session.is_multi_factor() {
             return Ok(Ok(None));
         }
-        let tx = self.store.begin().await?;
-        let challenge = self.start_mfa_challenge(&*tx, user, first_factor_of(session), self.now()).await?;
-        tx.commit().await?;
-        Ok(match challenge {
-            Some(LoginOutcome::MfaRequired { mfa_token, .. }) => Ok(Some(StepUp::SecondFactor { mfa_token })),
-            _ => Err(no_second_factor()),
+        Ok(match self.start_step_up(user, session).await? {
+            Some(mfa_token) => Ok(Some(StepUp::SecondFactor { mfa_token })),
+            None => Err(no_second_factor()),
         })
     }
 

@@ -224,7 +224,7 @@ impl Services {
     }
 
     /// A spent code or refresh token came back: someone holds a copy. End the whole grant.
-    async fn revoke_on_reuse(&self, grant_id: &str, kind: &str) -> Result<()> {
+    pub(super) async fn revoke_on_reuse(&self, grant_id: &str, kind: &str) -> Result<()> {
         let now = self.now();
         let Some(grant) = self.store.find_grant(grant_id).await? else {
             return Ok(());

@@ -215,15 +215,6 @@ impl<C: Db> FederationRepo for Conn<C> {
         .await
     }
 
-    async fn delete_oauth_states_before(&self, before: OffsetDateTime) -> Result<u64> {
-        let r = states::Entity::delete_many()
-            .filter(states::Column::ExpiresAt.lt(ms(before)))
-            .exec(&self.0)
-            .await
-            .map_err(db_err)?;
-        Ok(r.rows_affected)
-    }
-
     async fn insert_federated_identity(&self, i: &FederatedIdentity) -> Result<()> {
         identities::Entity::insert(identities::ActiveModel {
             id: Set(i.id.clone()),

@@ -23,6 +23,10 @@ impl MigratorTrait for Migrator {
             Box::new(SqlMigration { name: "m0010_device_and_ciba", sql: include_str!("m0010_device_and_ciba.sql") }),
             Box::new(SqlMigration { name: "m0011_cross_device", sql: include_str!("m0011_cross_device.sql") }),
             Box::new(SqlMigration { name: "m0012_user_address", sql: include_str!("m0012_user_address.sql") }),
+            Box::new(SqlMigration {
+                name: "m0013_step_up_and_pruning",
+                sql: include_str!("m0013_step_up_and_pruning.sql"),
+            }),
         ]
     }
 }

@@ -115,7 +115,6 @@ impl<C: Db> OidcClientRepo for Conn<C> {
 
     async fn record_client_assertion(&self, id: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool> {
         use crate::entities::oidc_client_assertions as seen;
-        seen::Entity::delete_many().filter(seen::Column::ExpiresAt.lte(ms(now))).exec(&self.0).await.map_err(db_err)?;
         let inserted = seen::Entity::insert(seen::ActiveModel {
             id: Set(id.to_owned()),
             expires_at: Set(ms(expires_at)),

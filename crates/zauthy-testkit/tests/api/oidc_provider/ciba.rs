@@ -15,11 +15,11 @@ async fn ciba_client(app: &TestApp, org: &TestOrg) -> Rp {
     register(app, org, json!({"name": "Acme Bank", "grant_types": [CIBA_GRANT, "refresh_token"]})).await
 }
 
-async fn bc_authorize(app: &TestApp, org: &TestOrg, rp: &Rp, form: &[(&str, &str)]) -> TestResponse {
+pub(super) async fn bc_authorize(app: &TestApp, org: &TestOrg, rp: &Rp, form: &[(&str, &str)]) -> TestResponse {
     post_oauth(app, org, "bc-authorize", rp, form).await
 }
 
-async fn poll(app: &TestApp, org: &TestOrg, rp: &Rp, auth_req_id: &str) -> TestResponse {
+pub(super) async fn poll(app: &TestApp, org: &TestOrg, rp: &Rp, auth_req_id: &str) -> TestResponse {
     post_oauth(app, org, "token", rp, &[("grant_type", CIBA_GRANT), ("auth_req_id", auth_req_id)]).await
 }
 
@@ -127,6 +127,34 @@ async fn a_client_gets_verified_tokens_after_the_user_approves_its_backchannel_r
     let events = app.get("/api/v1/events?type=oidc.backchannel.approved", Some(&org.api_key)).await;
     assert_eq!(events.body["events"][0]["data"]["client_id"], rp.id.as_str(), "{}", events.text);
     assert_eq!(events.body["events"][0]["data"]["scopes"], json!(["openid", "email"]));
+}
+
+#[tokio::test]
+async fn an_auth_req_id_redeemed_a_second_time_revokes_the_tokens_the_first_redemption_gave() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = ciba_client(&app, &org).await;
+    let r =
+        bc_authorize(&app, &org, &rp, &[("scope", "openid email offline_access"), ("login_hint", &user.email)]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let auth_req_id = r.str("/auth_req_id");
+    let mut browser = Browser::new(&app);
+    let page = approvals(&mut browser, &org, &user).await;
+    let request = hidden_value(&page.text, "request").expect("the request to answer");
+    let done = answer(&mut browser, &org, &page, &request, "approve", &["email", "offline_access"]).await;
+    assert!(done.text.contains(r#"id="request-approved""#), "{}", done.text);
+    let tokens = poll(&app, &org, &rp, &auth_req_id).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.text);
+    let r = post_oauth(&app, &org, "introspect", &rp, &[("token", &tokens.str("/access_token"))]).await;
+    assert_eq!(r.body["active"], true, "{}", r.text);
+
+    // Someone else holds a copy of the auth_req_id: its second redemption ends the grant.
+    app.clock.advance(Duration::seconds(5));
+    let again = poll(&app, &org, &rp, &auth_req_id).await;
+    assert_oauth_error(&again, 400, "invalid_grant");
+    assert!(again.body["error_description"].as_str().unwrap().contains("revoked"), "{}", again.text);
+    assert_grant_revoked_by_reuse(&app, &org, &rp, &tokens, "auth_req_id").await;
 }
 
 #[tokio::test]

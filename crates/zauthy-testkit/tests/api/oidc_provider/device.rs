@@ -20,13 +20,13 @@ async fn device_client(app: &TestApp, org: &TestOrg) -> Rp {
     register(app, org, json!({"name": "Living Room TV", "grant_types": [DEVICE_GRANT, "refresh_token"]})).await
 }
 
-async fn start(app: &TestApp, org: &TestOrg, rp: &Rp, scope: &str) -> TestResponse {
+pub(super) async fn start(app: &TestApp, org: &TestOrg, rp: &Rp, scope: &str) -> TestResponse {
     let r = post_oauth(app, org, "device_authorization", rp, &[("scope", scope)]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r
 }
 
-async fn poll(app: &TestApp, org: &TestOrg, rp: &Rp, device_code: &str) -> TestResponse {
+pub(super) async fn poll(app: &TestApp, org: &TestOrg, rp: &Rp, device_code: &str) -> TestResponse {
     post_oauth(app, org, "token", rp, &[("grant_type", DEVICE_GRANT), ("device_code", device_code)]).await
 }
 
@@ -36,14 +36,14 @@ fn assert_oauth_error(r: &TestResponse, error: &str) {
 }
 
 /// Signs the browser in through the page `url` leads to and returns the page it lands on afterwards.
-async fn signed_in_at(browser: &mut Browser<'_>, url: &str, user: &TestUser) -> TestResponse {
+pub(super) async fn signed_in_at(browser: &mut Browser<'_>, url: &str, user: &TestUser) -> TestResponse {
     let r = browser.get(url).await;
     let r = browser.follow(r).await;
     if r.text.contains(r#"id="password-form""#) { browser.sign_in(r, &user.email, &user.password).await } else { r }
 }
 
 /// Answers the confirmation page `page` (approve keeping `keep`, or deny) for its user code.
-async fn answer(
+pub(super) async fn answer(
     browser: &mut Browser<'_>,
     org: &TestOrg,
     page: &TestResponse,
@@ -164,6 +164,31 @@ async fn an_independent_client_gets_tokens_by_device_code_once_the_user_approves
     let events = app.get("/api/v1/events?type=oidc.device.approved", Some(&org.api_key)).await;
     assert_eq!(events.body["events"][0]["data"]["client_id"], rp.id.as_str(), "{}", events.text);
     assert_eq!(events.body["events"][0]["data"]["user_id"], user.id.as_str());
+}
+
+#[tokio::test]
+async fn a_device_code_redeemed_a_second_time_revokes_the_tokens_the_first_redemption_gave() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = device_client(&app, &org).await;
+    let started = start(&app, &org, &rp, "openid email offline_access").await;
+    let device_code = started.str("/device_code");
+    let mut browser = Browser::new(&app);
+    let page = signed_in_at(&mut browser, &started.str("/verification_uri_complete"), &user).await;
+    let done = answer(&mut browser, &org, &page, true, &["email", "offline_access"]).await;
+    assert!(done.text.contains(r#"id="device-approved""#), "{}", done.text);
+    let tokens = poll(&app, &org, &rp, &device_code).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.text);
+    let r = post_oauth(&app, &org, "introspect", &rp, &[("token", &tokens.str("/access_token"))]).await;
+    assert_eq!(r.body["active"], true, "{}", r.text);
+
+    // Someone else holds a copy of the device code: its second redemption ends the grant.
+    app.clock.advance(Duration::seconds(5));
+    let again = poll(&app, &org, &rp, &device_code).await;
+    assert_oauth_error(&again, "invalid_grant");
+    assert!(again.body["error_description"].as_str().unwrap().contains("revoked"), "{}", again.text);
+    assert_grant_revoked_by_reuse(&app, &org, &rp, &tokens, "device_code").await;
 }
 
 #[tokio::test]

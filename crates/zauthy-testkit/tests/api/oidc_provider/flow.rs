@@ -266,6 +266,77 @@ async fn a_client_that_requires_mfa_gets_a_second_factor_before_consent() {
     assert_eq!(callback(&r)["error"], "access_denied");
 }
 
+/// The ids of the user's live sessions.
+async fn session_ids(app: &TestApp, user: &TestUser) -> Vec<String> {
+    let r = app.get("/api/v1/sessions", Some(&user.access_token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_second_factor_asked_for_at_consent_replaces_the_browsers_session_instead_of_adding_one() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = register(&app, &org, json!({"require_mfa": true})).await;
+    // The browser signed in with the password alone, before the user set up an authenticator.
+    let mut browser = Browser::new(&app);
+    let account = format!("/o/{}/account", org.id);
+    let r = browser.get(&account).await;
+    let r = browser.follow(r).await;
+    let r = browser.sign_in(r, &user.email, &user.password).await;
+    assert!(r.text.contains(&user.email), "the account page: {}", r.text);
+    let (secret, _) = crate::mfa::enrol(&app, &user).await;
+    let before = session_ids(&app, &user).await;
+    let old_cookies = zauthy_testkit::browser::Jar(browser.jar.0.clone());
+
+    let start = authorize_url(
+        &app,
+        &org,
+        &[
+            ("client_id", rp.id.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let r = browser.get(&start).await;
+    let r = browser.follow(r).await;
+    assert!(!r.text.contains(r#"id="password-form""#), "the browser is signed in: {}", r.text);
+    let token = hidden_value(&r.text, "mfa_token").unwrap_or_else(|| panic!("a step-up: {}", r.text));
+    let return_to = hidden_value(&r.text, "return_to").unwrap();
+    let code = crate::mfa::code_now(&app, &secret);
+    let form = [("mfa_token", token.as_str()), ("return_to", return_to.as_str()), ("code", code.as_str())];
+    let r = browser.submit(&r, &format!("/o/{}/login/mfa", org.id), &form).await;
+    let r = browser.follow(r).await;
+    assert!(r.text.contains(r#"id="consent-form""#), "consent comes after the second factor: {}", r.text);
+
+    // The password-only session ended when the stepped-up one started: its cookie signs nobody in any more.
+    let mut old = Browser { app: &app, jar: old_cookies };
+    let r = old.get(&account).await;
+    assert!(
+        location(&r).is_some_and(|l| l.contains("/login")),
+        "the old cookie is signed out: {} {}",
+        r.status,
+        r.text
+    );
+    let after = session_ids(&app, &user).await;
+    assert_eq!(after.len(), before.len(), "one session in place of the other: {before:?} → {after:?}");
+    let replaced: Vec<&String> = before.iter().filter(|id| !after.contains(id)).collect();
+    assert_eq!(replaced.len(), 1, "{before:?} → {after:?}");
+    let events = app.get("/api/v1/events?type=session.revoked", Some(&org.api_key)).await;
+    assert_eq!(events.body["events"][0]["data"]["session_id"], replaced[0].as_str(), "{}", events.text);
+    assert_eq!(events.body["events"][0]["data"]["reason"], "step_up", "{}", events.text);
+
+    // The new session carries the second factor into the grant.
+    let r = approve(&mut browser, &start, &user, None).await;
+    let code = callback(&r)["code"].clone();
+    let r = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
+    assert_eq!(jwt_claims(&r.str("/id_token"))["amr"], json!(["pwd", "otp", "mfa"]));
+}
+
 /// The payload of a JWT, unverified (the tests that need verification use the RP library).
 pub fn jwt_claims(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).unwrap();

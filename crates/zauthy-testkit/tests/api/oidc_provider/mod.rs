@@ -12,6 +12,7 @@ mod freshness;
 mod logout;
 mod magic_link;
 mod private_key_jwt;
+mod pruning;
 mod refusals;
 
 use serde_json::{Value, json};
@@ -105,6 +106,22 @@ pub async fn exchange(app: &TestApp, org: &TestOrg, rp: &Rp, code: &str, verifie
         form.push(("code_verifier", v));
     }
     post_oauth(app, org, "token", rp, &form).await
+}
+
+/// A second redemption revoked the grant behind `tokens` (a token response): its access token is inactive
+/// at introspection and refused at userinfo, its refresh token is `invalid_grant`, and the reuse was
+/// recorded as `security.oidc_token_reuse` of `kind`.
+pub async fn assert_grant_revoked_by_reuse(app: &TestApp, org: &TestOrg, rp: &Rp, tokens: &TestResponse, kind: &str) {
+    let access = tokens.str("/access_token");
+    let r = post_oauth(app, org, "introspect", rp, &[("token", &access)]).await;
+    assert_eq!(r.body["active"], false, "the access token is revoked: {}", r.text);
+    let r = app.send(app.client.get(app.url(&format!("/o/{}/userinfo", org.id))).bearer_auth(&access)).await;
+    assert_eq!(r.status, 401, "userinfo refuses it: {}", r.text);
+    let refresh = tokens.str("/refresh_token");
+    let r = post_oauth(app, org, "token", rp, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(r.body["error"], "invalid_grant", "and its refresh token: {}", r.text);
+    let events = app.get("/api/v1/events?type=security.oidc_token_reuse", Some(&org.api_key)).await;
+    assert_eq!(events.body["events"][0]["data"]["kind"], kind, "{}", events.text);
 }
 
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";

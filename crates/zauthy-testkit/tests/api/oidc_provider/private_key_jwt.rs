@@ -6,12 +6,12 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPai
 use data_encoding::BASE64URL_NOPAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
-struct ClientKey {
+pub(super) struct ClientKey {
     encoding: EncodingKey,
-    jwk: Value,
+    pub jwk: Value,
 }
 
-fn client_key(kid: &str) -> ClientKey {
+pub(super) fn client_key(kid: &str) -> ClientKey {
     let pkcs8 = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap().to_pkcs8v1().unwrap();
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
     let public = pair.public_key().as_ref();
@@ -23,7 +23,14 @@ fn client_key(kid: &str) -> ClientKey {
     }
 }
 
-fn assertion(app: &TestApp, key: &ClientKey, client_id: &str, aud: &str, jti: &str, lifetime: i64) -> String {
+pub(super) fn assertion(
+    app: &TestApp,
+    key: &ClientKey,
+    client_id: &str,
+    aud: &str,
+    jti: &str,
+    lifetime: i64,
+) -> String {
     let now = app.services.now().unix_timestamp();
     let claims = json!({"iss": client_id, "sub": client_id, "aud": aud, "jti": jti, "iat": now, "exp": now + lifetime});
     let mut header = Header::new(Algorithm::ES256);
@@ -31,7 +38,7 @@ fn assertion(app: &TestApp, key: &ClientKey, client_id: &str, aud: &str, jti: &s
     jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap()
 }
 
-async fn token_with(app: &TestApp, org: &TestOrg, form: &[(&str, &str)]) -> TestResponse {
+pub(super) async fn token_with(app: &TestApp, org: &TestOrg, form: &[(&str, &str)]) -> TestResponse {
     let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
     let request = app
         .client
@@ -41,7 +48,7 @@ async fn token_with(app: &TestApp, org: &TestOrg, form: &[(&str, &str)]) -> Test
     app.send(request).await
 }
 
-const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(super) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 #[tokio::test]
 async fn a_client_authenticates_with_a_signed_assertion_once_per_jti_for_this_issuer_only() {

@@ -119,19 +119,7 @@ async fn a_code_used_twice_is_refused_and_revokes_the_tokens_it_gave() {
     assert_eq!(first.status, 200, "{}", first.text);
     let again = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
     assert_eq!(again.body["error"], "invalid_grant");
-    let r = post_oauth(&app, &org, "introspect", &rp, &[("token", &first.str("/access_token"))]).await;
-    assert_eq!(r.body["active"], false, "the first exchange's access token is revoked");
-    let r = post_oauth(
-        &app,
-        &org,
-        "token",
-        &rp,
-        &[("grant_type", "refresh_token"), ("refresh_token", &first.str("/refresh_token"))],
-    )
-    .await;
-    assert_eq!(r.body["error"], "invalid_grant", "and its refresh token");
-    let events = app.get("/api/v1/events?type=security.oidc_token_reuse", Some(&org.api_key)).await;
-    assert_eq!(events.body["events"][0]["data"]["kind"], "authorization_code", "{}", events.text);
+    assert_grant_revoked_by_reuse(&app, &org, &rp, &first, "authorization_code").await;
 }
 
 #[tokio::test]

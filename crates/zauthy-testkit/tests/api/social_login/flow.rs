@@ -1,9 +1,11 @@
 //! The whole trip against a real upstream: init, the upstream organization's sign-in and consent pages, back
 //! to the application, the callback; a new user, the same user next time, `form_post`, and the refusals
-//! (replayed state, tampered nonce, foreign issuer, a code the upstream rejects).
+//! (replayed state, tampered nonce, foreign issuer, a code the upstream rejects); an abandoned sign-in's state
+//! pruned.
 
 use super::{Returned, assert_error, callback, downstream, events, init, social_sign_in, through_upstream, upstream};
 use serde_json::json;
+use zauthy_core::prune::{PRUNE_GRACE, Prunable};
 use zauthy_testkit::TestApp;
 
 #[tokio::test]
@@ -118,4 +120,23 @@ async fn a_discovery_document_that_names_another_issuer_is_refused() {
     let r = app.post("/api/v1/organizations/me/oauth-providers", Some(&org.api_key), &body).await;
     assert_error(&r, 502, "discovery_failed");
     assert!(r.text.contains("issuer"), "{}", r.text);
+}
+
+#[tokio::test]
+async fn an_abandoned_sign_ins_state_is_pruned_an_hour_after_it_expires_and_a_new_sign_in_still_works() {
+    let app = TestApp::spawn().await;
+    let up = upstream(&app).await;
+    let org = downstream(&app, &up, "upstream", json!({})).await;
+    let (_, state) = init(&app, &org, "upstream").await;
+    let abandoned = Returned(vec![("state".to_owned(), state), ("code".to_owned(), "never-issued".to_owned())]);
+    app.clock.advance(time::Duration::minutes(11));
+    assert_eq!(app.services.prune_expired_records().await.unwrap().total(), 0, "within the grace hour");
+    assert_error(&callback(&app, &org.api_key, &abandoned).await, 400, "oauth_state_expired");
+
+    app.clock.advance(PRUNE_GRACE);
+    let report = app.services.prune_expired_records().await.unwrap();
+    assert_eq!(report.deleted, [(Prunable::OAuthStates, 1)]);
+    assert_error(&callback(&app, &org.api_key, &abandoned).await, 400, "invalid_oauth_state");
+    let r = social_sign_in(&app, &org, "upstream", &up.user).await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }

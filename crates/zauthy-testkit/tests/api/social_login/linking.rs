@@ -3,8 +3,8 @@
 //! organizations that never see each other's providers, states or identities.
 
 use super::{
-    APP_REDIRECT, add_provider, assert_error, callback, downstream, events, init, social_sign_in, through_upstream,
-    upstream, verify_email,
+    APP_REDIRECT, Upstream, add_provider, assert_error, callback, downstream, events, init, social_sign_in,
+    through_upstream, upstream, verify_email,
 };
 use serde_json::json;
 use zauthy_testkit::{PASSWORD, TestApp};
@@ -146,6 +146,57 @@ async fn unlinking_is_refused_when_it_would_leave_no_way_to_sign_in() {
     let returned = through_upstream(&app, &third.user, &r.str("/authorization_url")).await;
     assert_eq!(callback(&app, &holder.access_token, &returned).await.status, 200);
     assert_eq!(app.delete("/api/v1/auth/oauth/unlink/third", Some(&holder.access_token)).await.status, 200);
+}
+
+/// Links `provider` (served by `up`) to the account behind `token`.
+async fn link(app: &TestApp, token: &str, up: &Upstream, provider: &str) {
+    let r = app
+        .post("/api/v1/auth/oauth/link", Some(token), &json!({"provider": provider, "redirect_url": APP_REDIRECT}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let returned = through_upstream(app, &up.user, &r.str("/authorization_url")).await;
+    let r = callback(app, token, &returned).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// The slugs of the providers linked to the account behind `token`.
+async fn linked(app: &TestApp, token: &str) -> Vec<String> {
+    let r = app.get("/api/v1/auth/oauth/identities", Some(token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["identities"].as_array().unwrap().iter().map(|i| i["provider"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn two_concurrent_unlinks_of_an_account_with_two_providers_and_no_password_leave_one_linked() {
+    let app = TestApp::spawn().await;
+    let first = upstream(&app).await;
+    let org = downstream(&app, &first, "first", json!({})).await;
+    let social = social_sign_in(&app, &org, "first", &first.user).await;
+    assert_eq!(social.status, 200, "{}", social.text);
+    let token = social.str("/access_token");
+    let second = upstream(&app).await;
+    add_provider(&app, &org, &second, "second", json!({})).await;
+    link(&app, &token, &second, "second").await;
+
+    // Each round both unlinks race; the check and the delete must not interleave, so one of them is refused.
+    for round in 0..4 {
+        assert_eq!(linked(&app, &token).await.len(), 2, "round {round} starts with both linked");
+        let (a, b) = tokio::join!(
+            app.delete("/api/v1/auth/oauth/unlink/first", Some(&token)),
+            app.delete("/api/v1/auth/oauth/unlink/second", Some(&token)),
+        );
+        let mut statuses = [a.status, b.status];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "round {round}: {} / {}", a.text, b.text);
+        let refused = if a.status == 409 { &a } else { &b };
+        assert_error(refused, 409, "last_sign_in_method");
+        let left = linked(&app, &token).await;
+        assert_eq!(left.len(), 1, "round {round}: exactly one provider stays linked");
+        match left[0].as_str() {
+            "first" => link(&app, &token, &second, "second").await,
+            _ => link(&app, &token, &first, "first").await,
+        }
+    }
 }
 
 #[tokio::test]

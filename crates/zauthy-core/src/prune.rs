@@ -1,0 +1,134 @@
+//! Forgetting short-lived records once nothing can use them. Authorization requests (and PAR), codes, device
+//! codes, backchannel requests, secondary-device requests with their login_hint_tokens, `private_key_jwt`
+//! assertion ids, MFA challenges and social-login states are written for requests nobody has authenticated
+//! yet; without this they would stay forever. The server runs `prune_expired_records` periodically, on every
+//! node: each batch skips rows another node is deleting at that moment.
+//!
+//! A spent single-use credential is kept as long as it guards something: presenting a used code, device code,
+//! `auth_req_id` or refresh token again revokes its grant (RFC 9700 §4.14), so those rows stay while the grant
+//! could still have a live token. A grant is *finished* when it is revoked, or when it last issued tokens (the
+//! guarding row's use, or any of its refresh tokens' creation) before `issued_before` and none of its refresh
+//! tokens expires after `expired_before`. Everything else goes once its own expiry is `PRUNE_GRACE` past.
+
+use crate::error::Result;
+use crate::services::Services;
+use time::{Duration, OffsetDateTime};
+
+/// How long after its expiry a row is kept: nodes' clocks may differ a little, and for a while a late request
+/// still reads "expired" rather than "unknown".
+pub const PRUNE_GRACE: Duration = Duration::hours(1);
+/// Rows deleted per statement (and transaction): short enough not to hold up other writers.
+pub const PRUNE_BATCH: u64 = 500;
+/// Batches per kind of record in one run, so a run is bounded; a backlog goes in the following runs.
+const MAX_BATCHES: u32 = 20;
+
+/// The kinds of short-lived records, each with the rule that says when a row is dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prunable {
+    /// Pending authorization requests, pushed (PAR) or not, spent or not: past their expiry.
+    AuthRequests,
+    /// Authorization codes past their expiry: unused ones at once; used ones once their grant is finished.
+    AuthCodes,
+    /// Client refresh tokens past their expiry whose access token has expired too: unused ones at once; used
+    /// (rotated) ones once their grant is finished.
+    ClientRefreshTokens,
+    /// Device authorization flows past their expiry: never redeemed at once; redeemed once the grant is finished.
+    DeviceFlows,
+    /// Backchannel (CIBA) requests past their expiry: never redeemed at once; redeemed once the grant is finished.
+    BackchannelRequests,
+    /// Secondary-device requests past their expiry and that of their login_hint_token, if one was issued.
+    CrossDeviceRequests,
+    /// `private_key_jwt` assertion ids past the assertion's own `exp` (a replay after it fails on `exp`).
+    ClientAssertions,
+    /// Browsers marked trusted, past their expiry.
+    TrustedBrowsers,
+    /// `mfa_token` challenges past their expiry.
+    MfaChallenges,
+    /// Social-login authorization requests (state, nonce, PKCE verifier) past their expiry.
+    OAuthStates,
+}
+
+impl Prunable {
+    pub const ALL: [Self; 10] = [
+        Self::AuthRequests,
+        Self::AuthCodes,
+        Self::ClientRefreshTokens,
+        Self::DeviceFlows,
+        Self::BackchannelRequests,
+        Self::CrossDeviceRequests,
+        Self::ClientAssertions,
+        Self::TrustedBrowsers,
+        Self::MfaChallenges,
+        Self::OAuthStates,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthRequests => "oidc_auth_requests",
+            Self::AuthCodes => "oidc_codes",
+            Self::ClientRefreshTokens => "oidc_refresh_tokens",
+            Self::DeviceFlows => "oidc_device_flows",
+            Self::BackchannelRequests => "oidc_backchannel_requests",
+            Self::CrossDeviceRequests => "cross_device_requests",
+            Self::ClientAssertions => "oidc_client_assertions",
+            Self::TrustedBrowsers => "trusted_browsers",
+            Self::MfaChallenges => "mfa_challenges",
+            Self::OAuthStates => "oauth_states",
+        }
+    }
+}
+
+/// The instants the rules are stated in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneCutoffs {
+    /// A row whose expiry is before this is expired for good (now minus `PRUNE_GRACE`).
+    pub expired_before: OffsetDateTime,
+    /// An access token issued before this has expired (`expired_before` minus the access-token lifetime).
+    pub issued_before: OffsetDateTime,
+}
+
+/// How many rows of each kind one run deleted (kinds with none left out).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub deleted: Vec<(Prunable, u64)>,
+}
+
+impl PruneReport {
+    pub fn total(&self) -> u64 {
+        self.deleted.iter().map(|(_, n)| n).sum()
+    }
+
+    /// How many rows of `kind` were deleted.
+    pub fn of(&self, kind: Prunable) -> u64 {
+        self.deleted.iter().find(|(k, _)| *k == kind).map_or(0, |(_, n)| *n)
+    }
+}
+
+impl Services {
+    /// Deletes the short-lived records that are dead at the service clock's now, in batches of
+    /// `PRUNE_BATCH` (each its own transaction), at most `MAX_BATCHES` per kind.
+    pub async fn prune_expired_records(&self) -> Result<PruneReport> {
+        let expired_before = self.now() - PRUNE_GRACE;
+        let cutoffs = PruneCutoffs {
+            expired_before,
+            issued_before: expired_before - Duration::seconds(self.config.access_token_ttl_secs),
+        };
+        let mut report = PruneReport::default();
+        for kind in Prunable::ALL {
+            let mut deleted = 0;
+            for _ in 0..MAX_BATCHES {
+                let tx = self.store.begin().await?;
+                let n = tx.prune_expired(kind, &cutoffs, PRUNE_BATCH).await?;
+                tx.commit().await?;
+                deleted += n;
+                if n < PRUNE_BATCH {
+                    break;
+                }
+            }
+            if deleted > 0 {
+                report.deleted.push((kind, deleted));
+            }
+        }
+        Ok(report)
+    }
+}
