@@ -22,13 +22,25 @@ impl Default for HttpConfig {
     }
 }
 
+/// Cloned into every extractor and middleware of every request, so it is one shared pointer: a clone or drop
+/// is one reference count, not one per member.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub services: Arc<Services>,
     pub config: Arc<HttpConfig>,
     pub limiter: Arc<RateLimiter>,
     pub metrics: Arc<Metrics>,
-    plans: Arc<Mutex<HashMap<String, (Plan, Instant)>>>,
+    plans: Mutex<HashMap<String, (Plan, Instant)>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// Plans change rarely (an operator command); a short cache keeps a query off every request.
@@ -36,13 +48,13 @@ const PLAN_TTL: Duration = Duration::from_secs(30);
 
 impl AppState {
     pub fn new(services: Arc<Services>, config: HttpConfig) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             services,
             config: Arc::new(config),
             limiter: Arc::default(),
             metrics: Arc::new(Metrics::new()),
-            plans: Arc::default(),
-        }
+            plans: Mutex::default(),
+        }))
     }
 
     pub async fn plan_of(&self, org_id: &str) -> zauthy_core::Result<Plan> {

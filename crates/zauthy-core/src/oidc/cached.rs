@@ -13,12 +13,15 @@ use std::sync::Arc;
 
 impl Services {
     /// The client `client_id` and its secret's hash.
-    pub(super) async fn cached_oidc_client(&self, client_id: &str) -> Result<Option<(OidcClient, Option<String>)>> {
+    pub(super) async fn cached_oidc_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<(Arc<OidcClient>, Option<Arc<str>>)>> {
         if let Some(found) = self.cache.fresh(&self.cache.oidc_clients, client_id) {
             return Ok(Some(found));
         }
         let generation = self.cache.generation();
-        let found = self.store.find_oidc_client(client_id).await?;
+        let found = self.store.find_oidc_client(client_id).await?.map(|(c, hash)| (Arc::new(c), hash.map(Arc::from)));
         if let Some(found) = &found {
             self.cache.keep(&self.cache.oidc_clients, client_id, found.clone(), generation);
         }
@@ -26,12 +29,12 @@ impl Services {
     }
 
     /// The grant `grant_id`, revoked or not (the caller decides).
-    pub(super) async fn cached_grant(&self, grant_id: &str) -> Result<Option<Grant>> {
+    pub(super) async fn cached_grant(&self, grant_id: &str) -> Result<Option<Arc<Grant>>> {
         if let Some(found) = self.cache.fresh(&self.cache.grants, grant_id) {
             return Ok(Some(found));
         }
         let generation = self.cache.generation();
-        let found = self.store.find_grant(grant_id).await?;
+        let found = self.store.find_grant(grant_id).await?.map(Arc::new);
         if let Some(grant) = &found {
             self.cache.keep(&self.cache.grants, grant_id, grant.clone(), generation);
         }
@@ -39,13 +42,13 @@ impl Services {
     }
 
     /// The user `user_id` of `org_id`, blocked or not (the caller decides).
-    pub(super) async fn cached_user(&self, org_id: &str, user_id: &str) -> Result<Option<User>> {
+    pub(super) async fn cached_user(&self, org_id: &str, user_id: &str) -> Result<Option<Arc<User>>> {
         let key = format!("{org_id}:{user_id}");
         if let Some(found) = self.cache.fresh(&self.cache.users, &key) {
             return Ok(Some(found));
         }
         let generation = self.cache.generation();
-        let found = self.store.find_user(org_id, user_id).await?.map(|f| f.user);
+        let found = self.store.find_user(org_id, user_id).await?.map(|f| Arc::new(f.user));
         if let Some(user) = &found {
             self.cache.keep(&self.cache.users, &key, user.clone(), generation);
         }

@@ -16,6 +16,7 @@ use data_encoding::BASE64URL_NOPAD;
 use serde::Serialize;
 use serde_json::json;
 use sha2::Digest;
+use std::sync::Arc;
 
 /// How the client presented itself at the token endpoint.
 #[derive(Debug, Clone)]
@@ -100,7 +101,7 @@ fn invalid_client() -> OAuthError {
 impl Services {
     /// Authenticates the client of `org_id` with the method it registered; anything else is `invalid_client`
     /// (another organization's client, an unknown one, a wrong secret and a wrong method look the same).
-    pub async fn authenticate_oidc_client(&self, org_id: &str, auth: &ClientAuth) -> Grant<OidcClient> {
+    pub async fn authenticate_oidc_client(&self, org_id: &str, auth: &ClientAuth) -> Grant<Arc<OidcClient>> {
         let client_id = auth.client_id();
         if !ids::is_valid_id(ids::OIDC_CLIENT, client_id) {
             return Ok(Err(invalid_client()));
@@ -195,7 +196,7 @@ impl Services {
         org_id: &str,
         auth: &ClientAuth,
         grant_type: &str,
-    ) -> Grant<OidcClient> {
+    ) -> Grant<Arc<OidcClient>> {
         let client = match self.authenticate_oidc_client(org_id, auth).await? {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
@@ -207,7 +208,11 @@ impl Services {
     }
 
     /// The live grant `grant_id` of `client` and its user, if both still stand.
-    pub(super) async fn live_grant(&self, client: &OidcClient, grant_id: &str) -> Result<Option<(OidcGrant, User)>> {
+    pub(super) async fn live_grant(
+        &self,
+        client: &OidcClient,
+        grant_id: &str,
+    ) -> Result<Option<(Arc<OidcGrant>, Arc<User>)>> {
         let Some(grant) = self.cached_grant(grant_id).await? else {
             return Ok(None);
         };
@@ -353,7 +358,7 @@ impl Services {
                 return Ok(Err(OAuthError::new("invalid_scope", format!("scope {extra:?} was not granted"))));
             }
             // offline_access stays: without it there would be no next refresh token.
-            grant.scope.retain(|s| narrowed.contains(s) || s == "offline_access");
+            Arc::make_mut(&mut grant).scope.retain(|s| narrowed.contains(s) || s == "offline_access");
         }
         let tokens = self.prepare_grant_tokens(&client, &grant, &user, false).await?;
         let tx = self.store.begin().await?;

@@ -3,7 +3,7 @@
 
 use super::issue::{CLIENT_REFRESH_PREFIX, scope_claims};
 use super::token::{ClientAuth, OAuthError};
-use super::{Grant, OidcClient};
+use super::Grant;
 use crate::accounts::User;
 use crate::crypto;
 use crate::error::Result;
@@ -18,7 +18,7 @@ impl Services {
         &self,
         org_id: &str,
         token: &str,
-    ) -> Result<Option<(Arc<Value>, Grant, User)>> {
+    ) -> Result<Option<(Arc<Value>, Arc<Grant>, Arc<User>)>> {
         let Some(claims) = self.verified_client_token(org_id, token, None).await? else {
             return Ok(None);
         };
@@ -26,7 +26,11 @@ impl Services {
     }
 
     /// For the verified claims of a user access token: unexpired, and its grant and user still stand.
-    pub(super) async fn live_user_token(&self, org_id: &str, claims: &Value) -> Result<Option<(Grant, User)>> {
+    pub(super) async fn live_user_token(
+        &self,
+        org_id: &str,
+        claims: &Value,
+    ) -> Result<Option<(Arc<Grant>, Arc<User>)>> {
         if claims["exp"].as_i64().is_none_or(|exp| exp <= self.now().unix_timestamp()) {
             return Ok(None);
         }
@@ -73,7 +77,7 @@ impl Services {
         auth: &ClientAuth,
         token: &str,
     ) -> Result<std::result::Result<(), OAuthError>> {
-        let client: OidcClient = match self.authenticate_oidc_client(org_id, auth).await? {
+        let client = match self.authenticate_oidc_client(org_id, auth).await? {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
         };
@@ -83,7 +87,7 @@ impl Services {
                 None => None,
             }
         } else {
-            self.verify_user_access_token(org_id, token).await?.map(|(_, grant, _)| grant.id)
+            self.verify_user_access_token(org_id, token).await?.map(|(_, grant, _)| grant.id.clone())
         };
         if let Some(grant_id) = grant_id
             && let Some(grant) = self.store.find_grant(&grant_id).await?

@@ -39,11 +39,11 @@ pub struct VerificationCache {
     api_keys: Rows<ApiKey>,
     /// Verified claims of tokens issued to service providers (signature, issuer, audience; not expiry).
     pub oidc_claims: Mutex<HashMap<String, Arc<Value>>>,
-    /// A client and its secret's hash, by client id.
-    pub oidc_clients: Rows<(OidcClient, Option<String>)>,
-    pub grants: Rows<Grant>,
+    /// A client and its secret's hash, by client id. Shared (`Arc`), so that a hit costs no copy.
+    pub oidc_clients: Rows<(Arc<OidcClient>, Option<Arc<str>>)>,
+    pub grants: Rows<Arc<Grant>>,
     /// Users by `{org_id}:{user_id}`.
-    pub users: Rows<User>,
+    pub users: Rows<Arc<User>>,
 }
 
 fn insert<V>(map: &Mutex<HashMap<String, V>>, key: &str, value: V) {
