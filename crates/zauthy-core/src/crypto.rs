@@ -5,9 +5,11 @@ use data_encoding::{BASE64, BASE64URL_NOPAD, HEXLOWER};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+/// Bytes from aws-lc's CSPRNG (a DRBG seeded and reseeded from the operating system, fork-safe): the same
+/// quality as asking the kernel each time, without a `getrandom` system call for every id and token.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
-    getrandom::fill(&mut buf).expect("the operating system random source failed");
+    aws_lc_rs::rand::fill(&mut buf).expect("the random source failed");
     buf
 }
 
