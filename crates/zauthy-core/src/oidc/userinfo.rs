@@ -1,9 +1,9 @@
 //! The UserInfo endpoint (OIDC Core §5.3), token revocation (RFC 7009) and the checks they share: an access
 //! token is good only while its signature, expiry and grant all stand.
 
+use super::Grant;
 use super::issue::{CLIENT_REFRESH_PREFIX, scope_claims};
 use super::token::{ClientAuth, OAuthError};
-use super::Grant;
 use crate::accounts::User;
 use crate::crypto;
 use crate::error::Result;
