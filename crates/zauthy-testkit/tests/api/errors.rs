@@ -227,6 +227,10 @@ async fn malformed_json_bodies_get_a_client_error_with_a_stable_code_on_every_en
             post("empty body").raw(Some("application/json"), "").expect(400, "invalid_json"),
             post("a field of the wrong type").json(&wrong_type).expect(400, "invalid_request"),
             post("a JSON array instead of an object").json(&json!([valid])).expect(400, "invalid_request"),
+            // serde would read a struct from an array by position: the valid body's values, in key order.
+            post("the body's values as an array")
+                .json(&Value::Array(valid.as_object().unwrap().values().cloned().collect()))
+                .expect(400, "invalid_request"),
             post("JSON null").json(&Value::Null).expect(400, "invalid_request"),
             post("missing required fields").json(&json!({})).expect(400, "invalid_request"),
             post("an unknown field").json(&unknown_field).expect(400, "invalid_request"),
