@@ -45,8 +45,9 @@ pub struct Conn<C>(C, Wakeup, Writer);
 /// the holder asks SQLite for the lock. Other processes on the same file still meet the busy handler.
 /// PostgreSQL has row locks and needs no queue.
 pub(crate) enum Writer {
-    /// The pool: the queue to join before opening a write transaction (`None` on PostgreSQL).
-    Queue(Option<Arc<Semaphore>>),
+    /// The pool: the queue to join before opening a write transaction, and the one connection write
+    /// transactions run on, whose page cache stays warm (`None` on PostgreSQL).
+    Queue(Option<(Arc<Semaphore>, DatabaseConnection)>),
     /// An open transaction: its place at the head of the queue, given back when it commits or is dropped.
     Held(#[allow(dead_code)] Option<OwnedSemaphorePermit>),
 }
@@ -86,8 +87,14 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<SqlStore
                 .foreign_keys(true)
         });
     }
-    let queue = url.starts_with("sqlite:").then(|| Arc::new(Semaphore::new(1)));
-    let db = Database::connect(options).await?;
+    let db = Database::connect(options.clone()).await?;
+    let queue = if url.starts_with("sqlite:") {
+        let mut writer = options;
+        writer.max_connections(1).min_connections(1);
+        Some((Arc::new(Semaphore::new(1)), Database::connect(writer).await?))
+    } else {
+        None
+    };
     Ok(Conn(db, Wakeup { notify: Arc::new(Notify::new()), deferred: None }, Writer::Queue(queue)))
 }
 
@@ -103,6 +110,9 @@ impl SqlStore {
     }
 
     pub async fn close(self) -> anyhow::Result<()> {
+        if let Writer::Queue(Some((_, writer))) = self.2 {
+            writer.close().await?;
+        }
         self.0.close().await?;
         Ok(())
     }
@@ -113,20 +123,23 @@ impl Store for SqlStore {
     async fn begin(&self) -> Result<Box<dyn Transaction>> {
         // SQLite: take the write lock up front. A deferred transaction that reads and then writes fails with
         // SQLITE_BUSY_SNAPSHOT when another writer committed in between; busy_timeout cannot help there.
-        let permit = match &self.2 {
-            Writer::Queue(Some(queue)) => Some(
-                tokio::time::timeout(WRITE_WAIT, queue.clone().acquire_owned())
-                    .await
-                    .map_err(|_| CoreError::internal("timed out waiting for the SQLite write lock"))?
-                    .map_err(|_| CoreError::internal("the SQLite write queue is closed"))?,
+        let (permit, db) = match &self.2 {
+            Writer::Queue(Some((queue, writer))) => (
+                Some(
+                    tokio::time::timeout(WRITE_WAIT, queue.clone().acquire_owned())
+                        .await
+                        .map_err(|_| CoreError::internal("timed out waiting for the SQLite write lock"))?
+                        .map_err(|_| CoreError::internal("the SQLite write queue is closed"))?,
+                ),
+                writer,
             ),
-            _ => None,
+            _ => (None, &self.0),
         };
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..Default::default()
         };
-        let tx = self.0.begin_with_options(options).await.map_err(db_err)?;
+        let tx = db.begin_with_options(options).await.map_err(db_err)?;
         let wakeup = Wakeup { notify: self.1.notify.clone(), deferred: Some(AtomicBool::new(false)) };
         Ok(Box::new(Conn(tx, wakeup, Writer::Held(permit))))
     }
