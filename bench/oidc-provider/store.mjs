@@ -122,15 +122,15 @@ function payloadOf(json, consumedAt) {
 
 function sqliteStore(target) {
   const db = openSqlite(target);
+  // One lookup, by the column oidc-provider asks for; expired rows count as absent.
+  const findBy = (column) => db.prepare(`select payload, consumed_at from oidc_payload
+      where ${column} = ? and model = ? and (expires_at is null or expires_at > ?)`);
   const q = {
     upsert: db.prepare(`insert into oidc_payload (id, model, payload, grant_id, user_code, uid, expires_at)
       values (?, ?, ?, ?, ?, ?, ?) on conflict (id, model) do update ${UPSERT_SET}`),
-    find: db.prepare(`select payload, consumed_at from oidc_payload
-      where id = ? and model = ? and (expires_at is null or expires_at > ?)`),
-    findByUserCode: db.prepare(`select payload, consumed_at from oidc_payload
-      where user_code = ? and model = ? and (expires_at is null or expires_at > ?)`),
-    findByUid: db.prepare(`select payload, consumed_at from oidc_payload
-      where uid = ? and model = ? and (expires_at is null or expires_at > ?)`),
+    find: findBy('id'),
+    findByUserCode: findBy('user_code'),
+    findByUid: findBy('uid'),
     consume: db.prepare('update oidc_payload set consumed_at = ? where id = ? and model = ?'),
     destroy: db.prepare('delete from oidc_payload where id = ? and model = ?'),
     revokeByGrantId: db.prepare('delete from oidc_payload where grant_id = ?'),
@@ -218,31 +218,26 @@ function postgresStore(target, workers) {
       );
     }
 
-    async find(id) {
+    // One lookup, by the column oidc-provider asks for; expired rows count as absent.
+    async findBy(column, value) {
       return first(await query(
-        'find',
+        `find_by_${column}`,
         `select payload, consumed_at from oidc_payload
-          where id = $1 and model = $2 and (expires_at is null or expires_at > $3)`,
-        [id, this.model, Date.now()],
+          where ${column} = $1 and model = $2 and (expires_at is null or expires_at > $3)`,
+        [value, this.model, Date.now()],
       ));
+    }
+
+    async find(id) {
+      return this.findBy('id', id);
     }
 
     async findByUserCode(userCode) {
-      return first(await query(
-        'find_by_user_code',
-        `select payload, consumed_at from oidc_payload
-          where user_code = $1 and model = $2 and (expires_at is null or expires_at > $3)`,
-        [userCode, this.model, Date.now()],
-      ));
+      return this.findBy('user_code', userCode);
     }
 
     async findByUid(uid) {
-      return first(await query(
-        'find_by_uid',
-        `select payload, consumed_at from oidc_payload
-          where uid = $1 and model = $2 and (expires_at is null or expires_at > $3)`,
-        [uid, this.model, Date.now()],
-      ));
+      return this.findBy('uid', uid);
     }
 
     async consume(id) {
