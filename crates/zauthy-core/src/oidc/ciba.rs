@@ -3,18 +3,17 @@
 //! page (and an email tells them so) until they approve or deny there, signed in; the client polls the token
 //! endpoint with its `auth_req_id`, which is kept only as a SHA-256.
 
-use super::polling::{FlowStatus, POLL_INTERVAL_SECS, Poll, PollState, StepUp, chosen_scopes, requested_scopes};
+use super::polling::{Approval, FlowStatus, POLL_INTERVAL_SECS, Poll, PollState, StepUp, requested_scopes};
 use super::token::{ClientAuth, OAuthError, TokenResponse};
 use super::{ClientType, ConsentDecision, GRANT_CIBA, OidcClient};
 use crate::accounts::{Email, User};
 use crate::email::{EmailMessage, OutboxMessage};
 use crate::error::{CoreError, Result};
-use crate::events::{Event, types};
+use crate::events::types;
 use crate::services::Services;
 use crate::sessions::Session;
 use crate::{crypto, ids};
 use serde::Serialize;
-use serde_json::json;
 use std::collections::HashMap;
 use time::{Duration, OffsetDateTime};
 
@@ -272,27 +271,14 @@ impl Services {
     ) -> Result<FlowStatus> {
         let now = self.now();
         let tx = self.store.begin().await?;
-        let (status, grant, event) = match decision {
-            ConsentDecision::Deny => (FlowStatus::Denied, None, types::OIDC_BACKCHANNEL_DENIED),
-            ConsentDecision::Approve(chosen) => {
-                let granted = chosen_scopes(&request.scope, &chosen);
-                let grant = self.grant_for_approval(&*tx, client, user, session, granted).await?;
-                (FlowStatus::Approved, Some(grant), types::OIDC_BACKCHANNEL_APPROVED)
-            }
-        };
+        let approval = Approval { client, user, session, requested: &request.scope };
+        let (status, grant) = self.decision_outcome(&*tx, approval, decision).await?;
         let grant_id = grant.as_ref().map(|g| g.id.as_str());
         if !tx.decide_backchannel_request(&request.id, status, grant_id, now).await? {
             return Err(request_gone());
         }
-        let scopes = grant.as_ref().map(|g| g.scope.clone()).unwrap_or_default();
-        tx.insert_event(&Event::new(
-            &request.org_id,
-            event,
-            Some(&user.id),
-            json!({"user_id": user.id, "client_id": client.id, "scopes": scopes}),
-            now,
-        ))
-        .await?;
+        let events = [types::OIDC_BACKCHANNEL_APPROVED, types::OIDC_BACKCHANNEL_DENIED];
+        approval.record(&*tx, (status, grant.as_ref()), events, now).await?;
         tx.commit().await?;
         Ok(status)
     }

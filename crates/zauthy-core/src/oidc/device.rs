@@ -3,19 +3,18 @@
 //! they see which service asks for which scopes and approve or deny. Both codes are kept only as digests.
 
 use super::polling::{
-    FlowStatus, POLL_INTERVAL_SECS, Poll, PollState, StepUp, chosen_scopes, requested_scopes, second_factor_first,
+    Approval, FlowStatus, POLL_INTERVAL_SECS, Poll, PollState, StepUp, requested_scopes, second_factor_first,
     wants_second_factor,
 };
 use super::token::{ClientAuth, OAuthError, TokenResponse};
 use super::{ConsentDecision, ConsentPrompt, GRANT_DEVICE_CODE, OidcClient};
 use crate::accounts::User;
 use crate::error::{CoreError, Result};
-use crate::events::{Event, types};
+use crate::events::types;
 use crate::services::Services;
 use crate::sessions::Session;
 use crate::{crypto, ids};
 use serde::Serialize;
-use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 /// How long a device code waits for the user (RFC 8628 leaves it to the server; ten minutes is common).
@@ -240,27 +239,14 @@ impl Services {
     ) -> Result<FlowStatus> {
         let now = self.now();
         let tx = self.store.begin().await?;
-        let (status, grant, event) = match decision {
-            ConsentDecision::Deny => (FlowStatus::Denied, None, types::OIDC_DEVICE_DENIED),
-            ConsentDecision::Approve(chosen) => {
-                let granted = chosen_scopes(&flow.scope, &chosen);
-                let grant = self.grant_for_approval(&*tx, client, user, session, granted).await?;
-                (FlowStatus::Approved, Some(grant), types::OIDC_DEVICE_APPROVED)
-            }
-        };
+        let approval = Approval { client, user, session, requested: &flow.scope };
+        let (status, grant) = self.decision_outcome(&*tx, approval, decision).await?;
         let grant_id = grant.as_ref().map(|g| g.id.as_str());
         if !tx.decide_device_flow(&flow.id, status, &user.id, grant_id, now).await? {
             return Err(invalid_user_code());
         }
-        let scopes = grant.as_ref().map(|g| g.scope.clone()).unwrap_or_default();
-        tx.insert_event(&Event::new(
-            &flow.org_id,
-            event,
-            Some(&user.id),
-            json!({"user_id": user.id, "client_id": client.id, "scopes": scopes}),
-            now,
-        ))
-        .await?;
+        let events = [types::OIDC_DEVICE_APPROVED, types::OIDC_DEVICE_DENIED];
+        approval.record(&*tx, (status, grant.as_ref()), events, now).await?;
         tx.commit().await?;
         Ok(status)
     }

@@ -6,13 +6,15 @@
 
 use super::consent::{ACR_MULTI_FACTOR, acr_of};
 use super::token::OAuthError;
-use super::{Grant, OidcClient};
+use super::{ConsentDecision, Grant, OidcClient};
 use crate::accounts::User;
 use crate::error::{CoreError, Result};
+use crate::events::Event;
 use crate::ids;
 use crate::services::Services;
 use crate::sessions::Session;
 use crate::store::Repo;
+use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 /// How often a client may poll the token endpoint at first (RFC 8628 §3.2 default).
@@ -176,6 +178,56 @@ impl Services {
         };
         repo.insert_grant(&grant).await?;
         Ok(grant)
+    }
+
+    /// What the user decided on the phone, in the caller's transaction: the status, and for an approval the
+    /// grant of the scopes left ticked (`grant_for_approval`).
+    pub(crate) async fn decision_outcome(
+        &self,
+        repo: &dyn Repo,
+        approval: Approval<'_>,
+        decision: ConsentDecision,
+    ) -> Result<(FlowStatus, Option<Grant>)> {
+        Ok(match decision {
+            ConsentDecision::Deny => (FlowStatus::Denied, None),
+            ConsentDecision::Approve(chosen) => {
+                let granted = chosen_scopes(approval.requested, &chosen);
+                let grant =
+                    self.grant_for_approval(repo, approval.client, approval.user, approval.session, granted).await?;
+                (FlowStatus::Approved, Some(grant))
+            }
+        })
+    }
+}
+
+/// Who approves which request on the phone.
+#[derive(Clone, Copy)]
+pub(crate) struct Approval<'a> {
+    pub client: &'a OidcClient,
+    pub user: &'a User,
+    pub session: &'a Session,
+    pub requested: &'a [String],
+}
+
+impl Approval<'_> {
+    /// The decision's event (`approved` or `denied` by status), in the caller's transaction.
+    pub(crate) async fn record(
+        &self,
+        repo: &dyn Repo,
+        (status, grant): (FlowStatus, Option<&Grant>),
+        [approved, denied]: [&'static str; 2],
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let event = if status == FlowStatus::Approved { approved } else { denied };
+        let scopes = grant.map(|g| g.scope.clone()).unwrap_or_default();
+        repo.insert_event(&Event::new(
+            &self.client.org_id,
+            event,
+            Some(&self.user.id),
+            json!({"user_id": self.user.id, "client_id": self.client.id, "scopes": scopes}),
+            now,
+        ))
+        .await
     }
 }
 
