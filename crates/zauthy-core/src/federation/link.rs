@@ -7,7 +7,7 @@
 use super::flow::{InitInput, InitOutcome};
 use super::id_token::IdTokenClaims;
 use super::{FederatedIdentity, IDENTITY_ID, OAuthProvider};
-use crate::accounts::{Email, LoginOutcome, Role, SignInMethod, User};
+use crate::accounts::{Email, LoginOutcome, Removing, Role, SignInMethod, User, keep_a_way_to_sign_in};
 use crate::actor::Actor;
 use crate::error::{CoreError, Result};
 use crate::events::{Event, types};
@@ -188,20 +188,13 @@ impl Services {
         let (org_id, user_id, _) = actor.require_user()?;
         let not_linked = || CoreError::NotFound { entity: "linked identity" };
         let tx = self.store.begin().await?;
-        // The user's row stays locked until commit: two unlinks of different providers cannot both count the
-        // other one as the way left to sign in.
+        // The user's row stays locked until commit: two removals (unlinks, passkeys) at the same moment cannot
+        // both count the other's as the way left to sign in.
         let user = tx.find_user_for_update(org_id, user_id).await?.ok_or(CoreError::NotFound { entity: "user" })?;
         let provider = tx.find_oauth_provider(org_id, slug).await?.ok_or_else(not_linked)?;
         let identities = tx.list_federated_identities(org_id, user_id).await?;
         let target = identities.iter().find(|i| i.provider_id == provider.id).ok_or_else(not_linked)?;
-        let has_password = user.password_hash.is_some();
-        let has_passkey = !tx.list_passkeys(org_id, user_id).await?.is_empty();
-        if !has_password && !has_passkey && identities.len() == 1 {
-            return Err(CoreError::conflict(
-                "last_sign_in_method",
-                "This is the account's only way to sign in; set a password, add a passkey or link another provider first",
-            ));
-        }
+        keep_a_way_to_sign_in(&*tx, &user, Removing::LinkedIdentity).await?;
         tx.delete_federated_identity(org_id, user_id, &target.id).await?;
         tx.insert_event(&Event::new(
             org_id,

@@ -2,6 +2,7 @@
 //! registration, sign-in by email and username-less, ceremonies (single use, expiry, organization),
 //! origins, tampering, counters, list and removal.
 
+use crate::social_login;
 use serde_json::{Value, json};
 use time::Duration;
 use webauthn_authenticator_rs::prelude::*;
@@ -53,10 +54,15 @@ async fn finish_registration(app: &TestApp, token: &str, ceremony_id: &str, cred
 
 /// Registers a passkey of `key` for `user` and returns what was stored.
 async fn register(app: &TestApp, user: &TestUser, key: &mut SoftPasskey) -> Registered {
-    let start = start_registration(app, &user.access_token).await;
+    register_with(app, &user.access_token, key).await
+}
+
+/// Registers a passkey of `key` for the account behind the access token `token`.
+async fn register_with(app: &TestApp, token: &str, key: &mut SoftPasskey) -> Registered {
+    let start = start_registration(app, token).await;
     let options = creation_options(&start);
     let credential = key.do_registration(origin(app), options).expect("the authenticator registers");
-    let r = finish_registration(app, &user.access_token, &start.str("/ceremony_id"), &json!(credential)).await;
+    let r = finish_registration(app, token, &start.str("/ceremony_id"), &json!(credential)).await;
     assert_eq!(r.status, 201, "{}", r.text);
     Registered { credential_id: r.str("/credential_id"), user_handle: start.str("/publicKey/user/id"), body: r.body }
 }
@@ -269,6 +275,57 @@ async fn passkeys_are_listed_and_a_deleted_one_no_longer_signs_in() {
     assert_error(&sign_in(&app, &org.api_key, None, &mut key, &passkey).await, 401, "passkey_verification_failed");
     let list = app.get("/api/v1/passkey/list", Some(&user.access_token)).await;
     assert_eq!(list.body["passkeys"], json!([]));
+}
+
+/// An account made by social login (no password) with two passkeys and its provider unlinked: the passkeys are
+/// its only ways to sign in. Returns the access token and both passkeys with their authenticators.
+async fn passkeys_only_account(app: &TestApp) -> (TestOrg, String, [(SoftPasskey, Registered); 2]) {
+    let up = social_login::upstream(app).await;
+    let org = social_login::downstream(app, &up, "upstream", json!({})).await;
+    let social = social_login::social_sign_in(app, &org, "upstream", &up.user).await;
+    assert_eq!(social.status, 200, "{}", social.text);
+    let token = social.str("/access_token");
+    let (mut a, mut b) = (authenticator(), authenticator());
+    let (first, second) = (register_with(app, &token, &mut a).await, register_with(app, &token, &mut b).await);
+    let r = app.delete("/api/v1/auth/oauth/unlink/upstream", Some(&token)).await;
+    assert_eq!(r.status, 200, "with passkeys the provider can go: {}", r.text);
+    (org, token, [(a, first), (b, second)])
+}
+
+#[tokio::test]
+async fn the_last_passkey_of_an_account_without_password_or_linked_provider_cannot_be_removed() {
+    let app = TestApp::spawn().await;
+    let (org, token, [(_, first), (mut key, second)]) = passkeys_only_account(&app).await;
+    let r = app.delete(&format!("/api/v1/passkey/{}", first.body["id"].as_str().unwrap()), Some(&token)).await;
+    assert_eq!(r.status, 200, "one of two passkeys can go: {}", r.text);
+
+    let last = format!("/api/v1/passkey/{}", second.body["id"].as_str().unwrap());
+    assert_error(&app.delete(&last, Some(&token)).await, 409, "last_sign_in_method");
+    let list = app.get("/api/v1/passkey/list", Some(&token)).await;
+    assert_eq!(list.body["passkeys"].as_array().unwrap().len(), 1, "{}", list.text);
+    let r = sign_in(&app, &org.api_key, None, &mut key, &second).await;
+    assert_eq!(r.status, 200, "the kept passkey still signs in: {}", r.text);
+    assert_eq!(events(&app, &org, "passkey.removed").await.len(), 1);
+
+    // A password-holder may remove their only passkey.
+    let holder = app.signup_user(&org.api_key).await;
+    let only = register(&app, &holder, &mut authenticator()).await;
+    let path = format!("/api/v1/passkey/{}", only.body["id"].as_str().unwrap());
+    assert_eq!(app.delete(&path, Some(&holder.access_token)).await.status, 200);
+}
+
+#[tokio::test]
+async fn two_simultaneous_removals_of_an_accounts_only_two_passkeys_keep_one() {
+    let app = TestApp::spawn().await;
+    let (_, token, [(_, first), (_, second)]) = passkeys_only_account(&app).await;
+    let [a, b] = [&first, &second].map(|p| format!("/api/v1/passkey/{}", p.body["id"].as_str().unwrap()));
+    let (a, b) = tokio::join!(app.delete(&a, Some(&token)), app.delete(&b, Some(&token)));
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{} / {}", a.text, b.text);
+    assert_error(if a.status == 409 { &a } else { &b }, 409, "last_sign_in_method");
+    let list = app.get("/api/v1/passkey/list", Some(&token)).await;
+    assert_eq!(list.body["passkeys"].as_array().unwrap().len(), 1, "{}", list.text);
 }
 
 #[tokio::test]
