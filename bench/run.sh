@@ -16,7 +16,8 @@
 # scenarios altogether; `--oidc-only` (passed to the bench) runs only the OIDC scenarios.
 #
 # Environment: ZAUTHY_BENCH_PG_PORT (first port tried for the throwaway cluster, default 55532),
-# ZAUTHY_BENCH_OIDC_PROVIDER_WORKERS (node:cluster workers per instance, default: the number of cores).
+# ZAUTHY_BENCH_OIDC_PROVIDER_WORKERS (node:cluster workers per instance, default: the number of cores),
+# ZAUTHY_BENCH_ZAUTHY_BIN (the zauthy binary to measure, default: the one just built).
 #
 # Usage: bench/run.sh [--no-oidc-provider] [--oidc-only] [BENCH ARGS...]   e.g. bench/run.sh --seconds 10
 set -euo pipefail
@@ -42,7 +43,8 @@ done
 
 log "building release binaries"
 cargo build --release --quiet -p zauthy -p zauthy-bench
-ZAUTHY_BIN=$CARGO_TARGET_DIR/release/zauthy
+# ZAUTHY_BENCH_ZAUTHY_BIN: another zauthy binary to measure (e.g. an earlier commit's, for an A/B comparison).
+ZAUTHY_BIN=${ZAUTHY_BENCH_ZAUTHY_BIN:-$CARGO_TARGET_DIR/release/zauthy}
 BENCH_BIN=$CARGO_TARGET_DIR/release/zauthy-bench
 
 source scripts/pg-cluster.sh

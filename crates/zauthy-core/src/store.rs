@@ -164,7 +164,8 @@ pub trait OidcGrantRepo {
     /// Revokes every live grant of the user to the client; returns how many.
     async fn revoke_client_grants(&self, user_id: &str, client_id: &str, now: OffsetDateTime) -> Result<u64>;
     async fn insert_auth_code(&self, code: &AuthCode) -> Result<()>;
-    async fn find_auth_code(&self, hash: &str) -> Result<Option<AuthCode>>;
+    /// The code with its grant, read together (one statement on the token endpoint's hot path).
+    async fn find_auth_code(&self, hash: &str) -> Result<Option<(AuthCode, Option<Grant>)>>;
     async fn spend_auth_code(&self, hash: &str, now: OffsetDateTime) -> Result<bool>;
     async fn insert_client_refresh_token(&self, token: &ClientRefreshToken) -> Result<()>;
     async fn find_client_refresh_token(&self, hash: &str) -> Result<Option<ClientRefreshToken>>;

@@ -611,7 +611,21 @@ pub mod oidc_codes {
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+    pub enum Relation {
+        /// The code's grant, read with it in one statement at the token endpoint.
+        #[sea_orm(
+            belongs_to = "super::oidc_grants::Entity",
+            from = "Column::GrantId",
+            to = "super::oidc_grants::Column::Id"
+        )]
+        Grant,
+    }
+
+    impl Related<super::oidc_grants::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Grant.def()
+        }
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }

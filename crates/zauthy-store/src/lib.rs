@@ -52,6 +52,9 @@ pub(crate) enum Writer {
     Held(#[allow(dead_code)] Option<OwnedSemaphorePermit>),
 }
 
+/// A pooled connection idle at least this long is pinged before it is used.
+const IDLE_PING_AFTER: Duration = Duration::from_secs(30);
+
 /// As long as a writer waits for SQLite's own lock (`busy_timeout`) before giving up.
 const WRITE_WAIT: Duration = Duration::from_secs(10);
 
@@ -78,6 +81,10 @@ pub type SqlStore = Conn<DatabaseConnection>;
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<SqlStore> {
     let mut options = ConnectOptions::new(url.to_owned());
     options.max_connections(max_connections).sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
+    // sqlx pings every connection it hands out by default: one more round trip per statement (to PostgreSQL
+    // over the network, to SQLite's worker thread). Only a connection idle long enough for a server, proxy or
+    // firewall to have dropped it is pinged; a hot one goes straight to its statement.
+    options.test_before_acquire_if_idle_for(IDLE_PING_AFTER);
     if url.starts_with("sqlite:") {
         options.map_sqlx_sqlite_opts(|o| {
             o.create_if_missing(true)

@@ -34,11 +34,14 @@ impl Services {
             return Ok(Some(found));
         }
         let generation = self.cache.generation();
-        let found = self.store.find_grant(grant_id).await?.map(Arc::new);
-        if let Some(grant) = &found {
-            self.cache.keep(&self.cache.grants, grant_id, grant.clone(), generation);
-        }
-        Ok(found)
+        Ok(self.store.find_grant(grant_id).await?.map(|grant| self.keep_grant(grant, generation)))
+    }
+
+    /// `grant`, read from the store after `generation` began, kept as `cached_grant` would.
+    pub(super) fn keep_grant(&self, grant: Grant, generation: u64) -> Arc<Grant> {
+        let grant = Arc::new(grant);
+        self.cache.keep(&self.cache.grants, &grant.id, grant.clone(), generation);
+        grant
     }
 
     /// The user `user_id` of `org_id`, blocked or not (the caller decides).

@@ -268,12 +268,12 @@ impl Services {
             return Ok(Err(OAuthError::new("invalid_request", "code is missing or malformed")));
         };
         let hash = crypto::sha256_hex(code);
-        let Some(stored) = self.store.find_auth_code(&hash).await? else {
+        let generation = self.cache.generation();
+        let Some((stored, Some(grant))) = self.store.find_auth_code(&hash).await? else {
             return Ok(Err(invalid_grant("the code is unknown")));
         };
-        let Some(grant) = self.cached_grant(&stored.grant_id).await? else {
-            return Ok(Err(invalid_grant("the code is unknown")));
-        };
+        // Read with the code: kept for the refreshes, introspection and userinfo calls that follow.
+        let grant = self.keep_grant(grant, generation);
         if grant.client_id != client.id || grant.org_id != org_id {
             return Ok(Err(invalid_grant("the code was issued to another client")));
         }

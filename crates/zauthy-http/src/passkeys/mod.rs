@@ -180,10 +180,12 @@ pub async fn list(State(state): State<AppState>, Caller(actor): Caller) -> ApiRe
     Ok(Json(PasskeyListResponse { passkeys: passkeys.into_iter().map(Into::into).collect() }))
 }
 
-/// Remove one of the signed-in user's passkeys. Permissions: the user's access token.
+/// Remove one of the signed-in user's passkeys, unless it is the account's last way to sign in (no password,
+/// no other passkey, no linked provider). Permissions: the user's access token.
 #[utoipa::path(delete, path = "/passkey/{passkey_id}", tag = "passkeys", security(("bearer" = [])),
     params(("passkey_id" = String, Path)),
-    responses((status = 200, body = SuccessResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SuccessResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "last_sign_in_method")))]
 pub async fn remove(
     State(state): State<AppState>,
     Caller(actor): Caller,

@@ -154,8 +154,13 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
         Ok(())
     }
 
-    async fn find_auth_code(&self, hash: &str) -> Result<Option<AuthCode>> {
-        Ok(codes::Entity::find_by_id(hash).one(&self.0).await.map_err(db_err)?.map(|m| AuthCode {
+    async fn find_auth_code(&self, hash: &str) -> Result<Option<(AuthCode, Option<Grant>)>> {
+        let Some((m, grant)) =
+            codes::Entity::find_by_id(hash).find_also_related(grants::Entity).one(&self.0).await.map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let code = AuthCode {
             hash: m.id,
             grant_id: m.grant_id,
             redirect_uri: m.redirect_uri,
@@ -163,7 +168,8 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
             expires_at: at(m.expires_at),
             used_at: m.used_at.map(at),
             created_at: at(m.created_at),
-        }))
+        };
+        Ok(Some((code, grant.map(to_grant).transpose()?)))
     }
 
     async fn spend_auth_code(&self, hash: &str, now: OffsetDateTime) -> Result<bool> {
