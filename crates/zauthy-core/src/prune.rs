@@ -1,14 +1,33 @@
 //! Forgetting short-lived records once nothing can use them. Authorization requests (and PAR), codes, device
 //! codes, backchannel requests, secondary-device requests with their login_hint_tokens, `private_key_jwt`
 //! assertion ids, MFA challenges and social-login states are written for requests nobody has authenticated
-//! yet; without this they would stay forever. The server runs `prune_expired_records` periodically, on every
-//! node: each batch skips rows another node is deleting at that moment.
+//! yet; sessions, their refresh tokens and browser cookies, password reset tokens, magic links, one-time codes,
+//! WebAuthn ceremonies and the passwordless send counter are written on every sign-in or send. Without this
+//! they would stay forever. The server runs `prune_expired_records` periodically, on every node: each batch
+//! skips rows another node is deleting at that moment.
 //!
 //! A spent single-use credential is kept as long as it guards something: presenting a used code, device code,
 //! `auth_req_id` or refresh token again revokes its grant (RFC 9700 §4.14), so those rows stay while the grant
 //! could still have a live token. A grant is *finished* when it is revoked, or when it last issued tokens (the
 //! guarding row's use, or any of its refresh tokens' creation) before `issued_before` and none of its refresh
 //! tokens expires after `expired_before`. Everything else goes once its own expiry is `PRUNE_GRACE` past.
+//!
+//! A grant (`oidc_grants`) is *dead* once no row references it any more (no code, client refresh token,
+//! device flow or backchannel request: each went by its own rule above) and it was created before
+//! `issued_before`. Every token a grant issues comes from one of those rows (the code exchange, a poll, a
+//! refresh), and none of them goes before the access token issued from it has expired; so when the last one is
+//! gone, no live access token names the grant. Revoked or not makes no difference then: revocation only has
+//! to be remembered while something could still present a token of the grant. Remembered consent is another
+//! table (`oidc_consents`) and is never pruned.
+//!
+//! A session is *dead* when it was revoked, or passed its idle or absolute expiry, more than `PRUNE_GRACE` ago:
+//! nothing revives it (only a refresh of a live session moves its idle expiry). Its refresh tokens and browser
+//! cookies go first, then the session once none is left, so no statement cascades over an unbounded number of
+//! children. A used refresh token of a live session stays, because presenting it again revokes the session
+//! (reuse detection); an unused one past its own expiry can only be refused, so it goes. What named a session
+//! without a foreign key (`oidc_grants.session_id`, kept only for the ID token's `sid`;
+//! `mfa_challenges.replaces_session_id`; `cross_device_requests.session_id`) finds no session then and is
+//! refused as if it had ended, as is an access token whose session is gone.
 
 use crate::error::Result;
 use crate::services::Services;
@@ -29,13 +48,17 @@ pub enum Prunable {
     AuthRequests,
     /// Authorization codes past their expiry: unused ones at once; used ones once their grant is finished.
     AuthCodes,
-    /// Client refresh tokens past their expiry whose access token has expired too: unused ones at once; used
-    /// (rotated) ones once their grant is finished.
+    /// Client refresh tokens whose access token has expired: past their expiry, unused ones at once and used
+    /// (rotated) ones once their grant is finished; and any of a grant revoked more than the grace ago, without
+    /// waiting for their expiry.
     ClientRefreshTokens,
     /// Device authorization flows past their expiry: never redeemed at once; redeemed once the grant is finished.
     DeviceFlows,
     /// Backchannel (CIBA) requests past their expiry: never redeemed at once; redeemed once the grant is finished.
     BackchannelRequests,
+    /// Grants no code, refresh token, device flow or backchannel request refers to any more, created before
+    /// `issued_before` (dead, see the module doc). After the kinds that refer to them.
+    Grants,
     /// Secondary-device requests past their expiry and that of their login_hint_token, if one was issued.
     CrossDeviceRequests,
     /// `private_key_jwt` assertion ids past the assertion's own `exp` (a replay after it fails on `exp`).
@@ -46,20 +69,48 @@ pub enum Prunable {
     MfaChallenges,
     /// Social-login authorization requests (state, nonce, PKCE verifier) past their expiry.
     OAuthStates,
+    /// Refresh tokens of sessions: all of a dead session's; of a live session, unused ones past their expiry
+    /// (used ones stay for reuse detection while the session lives).
+    SessionRefreshTokens,
+    /// Browser-session cookies of dead sessions.
+    BrowserSessions,
+    /// Dead sessions (revoked, idle or past their absolute lifetime) with no refresh token or browser cookie
+    /// left. After the two kinds above, so their children are gone first.
+    Sessions,
+    /// Password reset tokens past their expiry, used or not (an expired token is refused either way).
+    PasswordResetTokens,
+    /// Magic links past their expiry, used or not.
+    MagicLinks,
+    /// Email and SMS one-time codes past their expiry, used or not.
+    OneTimeCodes,
+    /// WebAuthn ceremonies (passkey registration and sign-in) past their expiry, used or not.
+    WebauthnCeremonies,
+    /// Passwordless sends older than the window the per-destination send limit counts them over.
+    PasswordlessSends,
 }
 
 impl Prunable {
-    pub const ALL: [Self; 10] = [
+    /// In deletion order: a kind that others refer to comes after them.
+    pub const ALL: [Self; 19] = [
         Self::AuthRequests,
         Self::AuthCodes,
         Self::ClientRefreshTokens,
         Self::DeviceFlows,
         Self::BackchannelRequests,
+        Self::Grants,
         Self::CrossDeviceRequests,
         Self::ClientAssertions,
         Self::TrustedBrowsers,
         Self::MfaChallenges,
         Self::OAuthStates,
+        Self::SessionRefreshTokens,
+        Self::BrowserSessions,
+        Self::Sessions,
+        Self::PasswordResetTokens,
+        Self::MagicLinks,
+        Self::OneTimeCodes,
+        Self::WebauthnCeremonies,
+        Self::PasswordlessSends,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,11 +120,20 @@ impl Prunable {
             Self::ClientRefreshTokens => "oidc_refresh_tokens",
             Self::DeviceFlows => "oidc_device_flows",
             Self::BackchannelRequests => "oidc_backchannel_requests",
+            Self::Grants => "oidc_grants",
             Self::CrossDeviceRequests => "cross_device_requests",
             Self::ClientAssertions => "oidc_client_assertions",
             Self::TrustedBrowsers => "trusted_browsers",
             Self::MfaChallenges => "mfa_challenges",
             Self::OAuthStates => "oauth_states",
+            Self::SessionRefreshTokens => "refresh_tokens",
+            Self::BrowserSessions => "browser_sessions",
+            Self::Sessions => "sessions",
+            Self::PasswordResetTokens => "password_reset_tokens",
+            Self::MagicLinks => "magic_links",
+            Self::OneTimeCodes => "one_time_codes",
+            Self::WebauthnCeremonies => "webauthn_ceremonies",
+            Self::PasswordlessSends => "passwordless_sends",
         }
     }
 }
@@ -85,6 +145,9 @@ pub struct PruneCutoffs {
     pub expired_before: OffsetDateTime,
     /// An access token issued before this has expired (`expired_before` minus the access-token lifetime).
     pub issued_before: OffsetDateTime,
+    /// A passwordless send made before this no longer counts towards the send limit (`expired_before` minus
+    /// the limit's window).
+    pub sent_before: OffsetDateTime,
 }
 
 /// How many rows of each kind one run deleted (kinds with none left out).
@@ -112,6 +175,7 @@ impl Services {
         let cutoffs = PruneCutoffs {
             expired_before,
             issued_before: expired_before - Duration::seconds(self.config.access_token_ttl_secs),
+            sent_before: expired_before - crate::passwordless::SEND_LIMIT_WINDOW,
         };
         let mut report = PruneReport::default();
         for kind in Prunable::ALL {

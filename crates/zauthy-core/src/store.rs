@@ -309,8 +309,6 @@ pub trait PasskeyRepo {
     async fn find_ceremony(&self, ceremony_id: &str) -> Result<Option<CeremonyRecord>>;
     /// Marks the ceremony used only if it was unused; false means it was already spent.
     async fn mark_ceremony_used(&self, ceremony_id: &str, now: OffsetDateTime) -> Result<bool>;
-    /// Drops ceremonies that expired before `before`.
-    async fn delete_ceremonies_before(&self, before: OffsetDateTime) -> Result<u64>;
     /// Fails with `CoreError::Conflict` when the credential id is already registered in the organization.
     async fn insert_passkey(&self, passkey: &PasskeyRecord) -> Result<()>;
     async fn list_passkeys(&self, org_id: &str, user_id: &str) -> Result<Vec<PasskeyRecord>>;
@@ -412,9 +410,8 @@ pub trait PasswordlessRepo {
         channel: &str,
         destination_hash: &str,
     ) -> Result<Option<OneTimeCode>>;
-    /// Stores the code in place of any earlier one for the same destination, and drops codes that expired
-    /// before `prune_expired_before`.
-    async fn replace_one_time_code(&self, code: &OneTimeCode, prune_expired_before: OffsetDateTime) -> Result<()>;
+    /// Stores the code in place of any earlier one for the same destination (one code per destination).
+    async fn replace_one_time_code(&self, code: &OneTimeCode) -> Result<()>;
     /// Counts one try, only while the code is unused and below `max_attempts`; false when it was not counted.
     async fn count_otp_attempt(&self, id: &str, max_attempts: i32, now: OffsetDateTime) -> Result<bool>;
     /// Marks the code used only if it was unused.
@@ -426,8 +423,8 @@ pub trait PasswordlessRepo {
         destination_hash: &str,
         since: OffsetDateTime,
     ) -> Result<(u64, Option<OffsetDateTime>)>;
-    /// Records a send and forgets sends (of any destination) older than `prune_before`.
-    async fn record_passwordless_send(&self, send: &SendRecord, prune_before: OffsetDateTime) -> Result<()>;
+    /// Records a send (old ones are pruned: `crate::prune::Prunable::PasswordlessSends`).
+    async fn record_passwordless_send(&self, send: &SendRecord) -> Result<()>;
     /// Up to `limit` users of the organization with this phone number.
     async fn find_users_by_phone(&self, org_id: &str, phone: &str, limit: u64) -> Result<Vec<User>>;
     /// Sets `is_verified`; false when it already was.
@@ -474,7 +471,7 @@ pub trait FederationRepo {
 /// Deleting short-lived records that are dead (`crate::prune` states the rule of each kind).
 #[async_trait]
 pub trait PruneRepo {
-    /// Deletes up to `limit` dead rows of `kind`, oldest expiry first, and returns how many. Rows another
+    /// Deletes up to `limit` dead rows of `kind`, oldest first, and returns how many. Rows another
     /// transaction holds locked are skipped, so several nodes can prune at once without waiting on each other.
     async fn prune_expired(
         &self,

@@ -77,15 +77,6 @@ impl<C: Db> PasskeyRepo for Conn<C> {
         Ok(result.rows_affected == 1)
     }
 
-    async fn delete_ceremonies_before(&self, before: OffsetDateTime) -> Result<u64> {
-        let result = ceremonies::Entity::delete_many()
-            .filter(ceremonies::Column::ExpiresAt.lt(ms(before)))
-            .exec(&self.0)
-            .await
-            .map_err(db_err)?;
-        Ok(result.rows_affected)
-    }
-
     async fn insert_passkey(&self, p: &PasskeyRecord) -> Result<()> {
         passkeys::Entity::insert(passkeys::ActiveModel {
             id: Set(p.id.clone()),

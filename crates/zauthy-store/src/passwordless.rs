@@ -94,16 +94,11 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
             .transpose()
     }
 
-    async fn replace_one_time_code(&self, c: &OneTimeCode, prune_expired_before: OffsetDateTime) -> Result<()> {
+    async fn replace_one_time_code(&self, c: &OneTimeCode) -> Result<()> {
         one_time_codes::Entity::delete_many()
-            .filter(
-                Expr::col(one_time_codes::Column::ExpiresAt).lt(ms(prune_expired_before)).or(Expr::col(
-                    one_time_codes::Column::OrgId,
-                )
-                .eq(c.org_id.as_str())
-                .and(Expr::col(one_time_codes::Column::Channel).eq(c.channel.as_str()))
-                .and(Expr::col(one_time_codes::Column::DestinationHash).eq(c.destination_hash.as_str()))),
-            )
+            .filter(one_time_codes::Column::OrgId.eq(c.org_id.as_str()))
+            .filter(one_time_codes::Column::Channel.eq(c.channel.as_str()))
+            .filter(one_time_codes::Column::DestinationHash.eq(c.destination_hash.as_str()))
             .exec(&self.0)
             .await
             .map_err(db_err)?;
@@ -169,12 +164,7 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
         Ok((times.len() as u64, times.first().copied().map(at)))
     }
 
-    async fn record_passwordless_send(&self, s: &SendRecord, prune_before: OffsetDateTime) -> Result<()> {
-        passwordless_sends::Entity::delete_many()
-            .filter(passwordless_sends::Column::CreatedAt.lte(ms(prune_before)))
-            .exec(&self.0)
-            .await
-            .map_err(db_err)?;
+    async fn record_passwordless_send(&self, s: &SendRecord) -> Result<()> {
         passwordless_sends::Entity::insert(passwordless_sends::ActiveModel {
             id: Set(s.id.clone()),
             org_id: Set(s.org_id.clone()),

@@ -78,7 +78,8 @@ impl CeremonyRecord {
 }
 
 impl Services {
-    /// Stores a new ceremony and returns its id and expiry; old expired ceremonies are swept on the way.
+    /// Stores a new ceremony and returns its id and expiry. Expired ones are pruned
+    /// (`crate::prune::Prunable::WebauthnCeremonies`).
     pub(crate) async fn save_ceremony(
         &self,
         org_id: &str,
@@ -98,8 +99,6 @@ impl Services {
             used_at: None,
             created_at: now,
         };
-        // Keep spent and expired rows around for an hour (for support), then drop them.
-        self.store.delete_ceremonies_before(now - Duration::hours(1)).await?;
         self.store.insert_ceremony(&record).await?;
         Ok((record.id, record.expires_at))
     }

@@ -13,7 +13,9 @@ pub const SENDS_PER_DESTINATION_PER_HOUR: u64 = 5;
 /// Magic links and codes one client IP may ask for per hour (enforced by the HTTP layer).
 pub const SENDS_PER_IP_PER_HOUR: u32 = 20;
 
-const WINDOW: Duration = Duration::hours(1);
+/// The rolling window the per-destination limit counts sends over; older sends are pruned
+/// (`crate::prune::Prunable::PasswordlessSends`).
+pub const SEND_LIMIT_WINDOW: Duration = Duration::hours(1);
 
 /// One send to a destination, as the limit counts it.
 #[derive(Debug, Clone)]
@@ -36,21 +38,18 @@ impl Services {
     /// Runs in the transaction that queues the message.
     pub(super) async fn record_send(&self, repo: &dyn Repo, org_id: &str, destination_hash: &str) -> Result<()> {
         let now = self.now();
-        let (count, oldest) = repo.passwordless_sends_since(org_id, destination_hash, now - WINDOW).await?;
+        let (count, oldest) = repo.passwordless_sends_since(org_id, destination_hash, now - SEND_LIMIT_WINDOW).await?;
         if count >= SENDS_PER_DESTINATION_PER_HOUR {
-            let free_at = oldest.unwrap_or(now) + WINDOW;
+            let free_at = oldest.unwrap_or(now) + SEND_LIMIT_WINDOW;
             let retry_after_secs = (free_at - now).whole_seconds().max(1) as u64;
             return Err(CoreError::RateLimited { retry_after_secs });
         }
-        repo.record_passwordless_send(
-            &SendRecord {
-                id: ids::new_id(ids::PASSWORDLESS_SEND),
-                org_id: org_id.to_owned(),
-                destination_hash: destination_hash.to_owned(),
-                created_at: now,
-            },
-            now - WINDOW,
-        )
+        repo.record_passwordless_send(&SendRecord {
+            id: ids::new_id(ids::PASSWORDLESS_SEND),
+            org_id: org_id.to_owned(),
+            destination_hash: destination_hash.to_owned(),
+            created_at: now,
+        })
         .await
     }
 }

@@ -185,7 +185,7 @@ impl Services {
             created_at: now,
         };
         // A concurrent send to the same destination (another node) committed its code first.
-        tx.replace_one_time_code(&record, now - Duration::hours(1)).await.map_err(|e| match e {
+        tx.replace_one_time_code(&record).await.map_err(|e| match e {
             CoreError::Conflict { .. } => cooldown(OTP_COOLDOWN_SECS),
             other => other,
         })?;

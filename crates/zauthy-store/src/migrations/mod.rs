@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
                 name: "m0013_step_up_and_pruning",
                 sql: include_str!("m0013_step_up_and_pruning.sql"),
             }),
+            Box::new(SqlMigration { name: "m0014_account_pruning", sql: include_str!("m0014_account_pruning.sql") }),
         ]
     }
 }

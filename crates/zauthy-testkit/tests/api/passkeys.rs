@@ -18,7 +18,7 @@ fn assert_error(r: &TestResponse, status: u16, code: &str) {
 }
 
 /// A software authenticator that verifies the user (as a passkey must).
-fn authenticator() -> SoftPasskey {
+pub(crate) fn authenticator() -> SoftPasskey {
     SoftPasskey::new(true)
 }
 
@@ -27,7 +27,7 @@ fn origin(app: &TestApp) -> Url {
 }
 
 /// A registered passkey as the test knows it: the API's view and the user handle the authenticator keeps.
-struct Registered {
+pub(crate) struct Registered {
     body: Value,
     credential_id: String,
     user_handle: String,
@@ -53,7 +53,7 @@ async fn finish_registration(app: &TestApp, token: &str, ceremony_id: &str, cred
 }
 
 /// Registers a passkey of `key` for `user` and returns what was stored.
-async fn register(app: &TestApp, user: &TestUser, key: &mut SoftPasskey) -> Registered {
+pub(crate) async fn register(app: &TestApp, user: &TestUser, key: &mut SoftPasskey) -> Registered {
     register_with(app, &user.access_token, key).await
 }
 
@@ -67,7 +67,7 @@ async fn register_with(app: &TestApp, token: &str, key: &mut SoftPasskey) -> Reg
     Registered { credential_id: r.str("/credential_id"), user_handle: start.str("/publicKey/user/id"), body: r.body }
 }
 
-async fn start_authentication(app: &TestApp, api_key: &str, email: Option<&str>) -> TestResponse {
+pub(crate) async fn start_authentication(app: &TestApp, api_key: &str, email: Option<&str>) -> TestResponse {
     let body = match email {
         Some(email) => json!({"email": email}),
         None => json!({}),
@@ -75,7 +75,12 @@ async fn start_authentication(app: &TestApp, api_key: &str, email: Option<&str>)
     app.post("/api/v1/passkey/authenticate/start", Some(api_key), &body).await
 }
 
-async fn finish_authentication(app: &TestApp, api_key: &str, ceremony_id: &str, credential: &Value) -> TestResponse {
+pub(crate) async fn finish_authentication(
+    app: &TestApp,
+    api_key: &str,
+    ceremony_id: &str,
+    credential: &Value,
+) -> TestResponse {
     let body = json!({"ceremony_id": ceremony_id, "credential": credential});
     app.post("/api/v1/passkey/authenticate/finish", Some(api_key), &body).await
 }
@@ -83,7 +88,7 @@ async fn finish_authentication(app: &TestApp, api_key: &str, ceremony_id: &str, 
 /// The authenticator's assertion for the options of `start`, made with `passkey` whatever the options allow
 /// (a client may answer with any credential it holds). For a username-less start, the software passkey
 /// (which keeps no resident credentials) answers with the user handle as a discoverable authenticator would.
-fn assert_with(app: &TestApp, start: &TestResponse, key: &mut SoftPasskey, passkey: &Registered) -> Value {
+pub(crate) fn assert_with(app: &TestApp, start: &TestResponse, key: &mut SoftPasskey, passkey: &Registered) -> Value {
     let mut options = request_options(start);
     let discoverable = options.public_key.allow_credentials.is_empty();
     options.public_key.allow_credentials =
@@ -97,7 +102,7 @@ fn assert_with(app: &TestApp, start: &TestResponse, key: &mut SoftPasskey, passk
 }
 
 /// A full sign-in: start (by email or username-less), sign, finish.
-async fn sign_in(
+pub(crate) async fn sign_in(
     app: &TestApp,
     api_key: &str,
     email: Option<&str>,

@@ -1,6 +1,7 @@
 //! Signup, password login, the lockout schedule, transparent rehashing and the organization's user management.
 
 mod address;
+mod pruning;
 
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;

@@ -1,7 +1,9 @@
 //! Pruning short-lived records (`Services::prune_expired_records`, which the server runs every
 //! `prune_interval_secs`): rows made through the real flows, the clock moved past their expiry and the grace
 //! hour, then what is gone (it now reads "unknown" instead of "expired") and what still works. Spent codes,
-//! device codes and refresh tokens stay while their grant can still have live tokens, so reuse is still caught.
+//! device codes and refresh tokens stay while their grant can still have live tokens, so reuse is still caught;
+//! a grant goes once nothing refers to it, its remembered consent stays. The account-side kinds are tested in
+//! `accounts::pruning`.
 
 use super::ciba::{self, CIBA_GRANT};
 use super::device::{self, DEVICE_GRANT};
@@ -129,7 +131,16 @@ async fn spent_codes_and_device_codes_stay_while_their_grant_can_have_live_token
     // Past the grace hour after the codes expired, and past the access tokens' 15 minutes.
     app.clock.advance(PRUNE_GRACE + Duration::minutes(16));
     let report = prune(&app).await;
-    assert_eq!(report.deleted, [(Prunable::AuthRequests, 2), (Prunable::AuthCodes, 1), (Prunable::DeviceFlows, 1)]);
+    assert_eq!(
+        report.deleted,
+        [
+            (Prunable::AuthRequests, 2),
+            (Prunable::AuthCodes, 1),
+            (Prunable::DeviceFlows, 1),
+            // Their grants, which nothing refers to any more.
+            (Prunable::Grants, 2),
+        ]
+    );
     // Those had nothing left to revoke.
     let r = exchange(&app, &org, &rp, &done_code, Some(VERIFIER)).await;
     assert_refused(&r, "invalid_grant", "unknown");
@@ -164,9 +175,106 @@ async fn rotated_refresh_tokens_stay_until_every_refresh_token_of_their_grant_ha
     assert_eq!(prune(&app).await.deleted, [(Prunable::AuthRequests, 1)]);
     // Thirty days on, the grant's newest refresh token has expired too: nothing of it can be live.
     app.clock.advance(Duration::days(30));
-    assert_eq!(prune(&app).await.deleted, [(Prunable::AuthCodes, 1), (Prunable::ClientRefreshTokens, 2)]);
+    assert_eq!(
+        prune(&app).await.deleted,
+        [
+            (Prunable::AuthCodes, 1),
+            (Prunable::ClientRefreshTokens, 2),
+            (Prunable::Grants, 1),
+            // The week-long idle timeout has ended the sessions too: the owner's, the signup's and the browser's
+            // that signed in for the code.
+            (Prunable::SessionRefreshTokens, 3),
+            (Prunable::BrowserSessions, 1),
+            (Prunable::Sessions, 3),
+        ]
+    );
     assert_refused(&refresh(first.str("/refresh_token")).await, "invalid_grant", "unknown");
     assert_refused(&refresh(second.str("/refresh_token")).await, "invalid_grant", "unknown");
+}
+
+#[tokio::test]
+async fn a_grant_nothing_refers_to_any_more_goes_but_its_remembered_consent_stays_and_live_grants_keep_working() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = register(&app, &org, json!({})).await;
+    // A code never exchanged; one exchanged without offline_access (nothing of its grant outlives the access
+    // token); and one whose refresh token keeps its grant alive.
+    code_for(&app, &org, &rp, &user, &[]).await;
+    let done_code = code_for(&app, &org, &rp, &user, &[("scope", "openid email")]).await;
+    let done = exchange(&app, &org, &rp, &done_code, Some(VERIFIER)).await;
+    assert!(done.body.get("refresh_token").is_none(), "{}", done.text);
+    let kept_code = code_for(&app, &org, &rp, &user, &[]).await;
+    let kept = exchange(&app, &org, &rp, &kept_code, Some(VERIFIER)).await;
+    assert_eq!(kept.status, 200, "{}", kept.text);
+    let consents = app.get("/api/v1/oidc/consents", Some(&user.access_token)).await;
+    assert_eq!(consents.body["consents"][0]["client_id"], rp.id.as_str(), "{}", consents.text);
+
+    // The unexchanged code is gone, so nothing refers to its grant; but the grant is younger than an access
+    // token's lifetime before the cutoff, and stays for now.
+    app.clock.advance(PRUNE_GRACE + Duration::minutes(11));
+    assert_eq!(prune(&app).await.deleted, [(Prunable::AuthRequests, 3), (Prunable::AuthCodes, 1)]);
+    // Five minutes on, the exchanged code's access token has expired too: it and both grants go.
+    app.clock.advance(Duration::minutes(5));
+    assert_eq!(prune(&app).await.deleted, [(Prunable::AuthCodes, 1), (Prunable::Grants, 2)]);
+    assert_eq!(prune(&app).await, PruneReport::default(), "a second run finds nothing");
+    assert_refused(&exchange(&app, &org, &rp, &done_code, Some(VERIFIER)).await, "invalid_grant", "unknown");
+    let r = post_oauth(&app, &org, "introspect", &rp, &[("token", &done.str("/access_token"))]).await;
+    assert_eq!(r.body["active"], false, "{}", r.text);
+
+    // Remembered consent is not a grant: it stays, as it was.
+    let fresh = app.login(&org.api_key, &user.email, &user.password).await;
+    let after = app.get("/api/v1/oidc/consents", Some(&fresh.str("/access_token"))).await;
+    assert_eq!(after.body["consents"], consents.body["consents"], "{}", after.text);
+    // The live grant's guarding code stayed, and its refresh token still refreshes.
+    let r = post_oauth(
+        &app,
+        &org,
+        "token",
+        &rp,
+        &[("grant_type", "refresh_token"), ("refresh_token", &kept.str("/refresh_token"))],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_refused(&exchange(&app, &org, &rp, &kept_code, Some(VERIFIER)).await, "invalid_grant", "revoked");
+}
+
+#[tokio::test]
+async fn refresh_tokens_of_a_revoked_grant_go_an_hour_after_the_revocation_without_waiting_for_their_expiry() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = register(&app, &org, json!({})).await;
+    let code = code_for(&app, &org, &rp, &user, &[]).await;
+    let revoked = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await.str("/refresh_token");
+    let code = code_for(&app, &org, &rp, &user, &[]).await;
+    let kept = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await.str("/refresh_token");
+    let refresh = |token: String| {
+        let (app, org, rp) = (&app, &org, &rp);
+        async move { post_oauth(app, org, "token", rp, &[("grant_type", "refresh_token"), ("refresh_token", &token)]).await }
+    };
+    let r = post_oauth(&app, &org, "revoke", &rp, &[("token", &revoked)]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Within the grace hour after the revocation the token is still known, as revoked.
+    app.clock.advance(Duration::minutes(30));
+    assert_eq!(prune(&app).await, PruneReport::default());
+    assert_refused(&refresh(revoked.clone()).await, "invalid_grant", "revoked");
+
+    // Thirty days before its own expiry, the revoked grant's token goes, then the grant with nothing left.
+    app.clock.advance(PRUNE_GRACE - Duration::minutes(14));
+    assert_eq!(
+        prune(&app).await.deleted,
+        [
+            (Prunable::AuthRequests, 2),
+            (Prunable::AuthCodes, 1),
+            (Prunable::ClientRefreshTokens, 1),
+            (Prunable::Grants, 1),
+        ]
+    );
+    assert_refused(&refresh(revoked).await, "invalid_grant", "unknown");
+    let r = refresh(kept).await;
+    assert_eq!(r.status, 200, "the live grant's token still refreshes: {}", r.text);
 }
 
 #[tokio::test]
