@@ -80,6 +80,16 @@ fn spent_or_unused<E: EntityTrait>(
         .add(Cond::any().add(Expr::col(used_at).is_null()).add(grant_finished::<E>(grant_id, used_at, c)))
 }
 
+/// Up to `limit` rows of `E` whose own expiry is past the cutoff, whatever else they hold.
+fn past_expiry<E: EntityTrait>(
+    id: E::Column,
+    expires_at: E::Column,
+    c: &PruneCutoffs,
+    limit: u64,
+) -> sea_orm::sea_query::DeleteStatement {
+    delete_batch::<E>(id, expires_at, expired(expires_at, c), limit)
+}
+
 fn expired<C: sea_orm::ColumnTrait>(expires_at: C, c: &PruneCutoffs) -> Condition {
     Cond::all().add(Expr::col(expires_at).lt(ms(c.expired_before)))
 }
@@ -125,7 +135,7 @@ fn batch_of(kind: Prunable, c: &PruneCutoffs, limit: u64) -> sea_orm::sea_query:
     match kind {
         Prunable::AuthRequests => {
             use requests::Column as R;
-            delete_batch::<requests::Entity>(R::Id, R::ExpiresAt, expired(R::ExpiresAt, c), limit)
+            past_expiry::<requests::Entity>(R::Id, R::ExpiresAt, c, limit)
         }
         Prunable::AuthCodes => {
             use codes::Column as K;
@@ -184,19 +194,19 @@ fn batch_of(kind: Prunable, c: &PruneCutoffs, limit: u64) -> sea_orm::sea_query:
         }
         Prunable::ClientAssertions => {
             use assertions::Column as A;
-            delete_batch::<assertions::Entity>(A::Id, A::ExpiresAt, expired(A::ExpiresAt, c), limit)
+            past_expiry::<assertions::Entity>(A::Id, A::ExpiresAt, c, limit)
         }
         Prunable::TrustedBrowsers => {
             use trusted::Column as T;
-            delete_batch::<trusted::Entity>(T::Id, T::ExpiresAt, expired(T::ExpiresAt, c), limit)
+            past_expiry::<trusted::Entity>(T::Id, T::ExpiresAt, c, limit)
         }
         Prunable::MfaChallenges => {
             use mfa::Column as M;
-            delete_batch::<mfa::Entity>(M::Id, M::ExpiresAt, expired(M::ExpiresAt, c), limit)
+            past_expiry::<mfa::Entity>(M::Id, M::ExpiresAt, c, limit)
         }
         Prunable::OAuthStates => {
             use states::Column as S;
-            delete_batch::<states::Entity>(S::Id, S::ExpiresAt, expired(S::ExpiresAt, c), limit)
+            past_expiry::<states::Entity>(S::Id, S::ExpiresAt, c, limit)
         }
         Prunable::SessionRefreshTokens => {
             use session_refresh::Column as T;
@@ -223,19 +233,19 @@ fn batch_of(kind: Prunable, c: &PruneCutoffs, limit: u64) -> sea_orm::sea_query:
         }
         Prunable::PasswordResetTokens => {
             use resets::Column as R;
-            delete_batch::<resets::Entity>(R::Id, R::ExpiresAt, expired(R::ExpiresAt, c), limit)
+            past_expiry::<resets::Entity>(R::Id, R::ExpiresAt, c, limit)
         }
         Prunable::MagicLinks => {
             use links::Column as L;
-            delete_batch::<links::Entity>(L::Id, L::ExpiresAt, expired(L::ExpiresAt, c), limit)
+            past_expiry::<links::Entity>(L::Id, L::ExpiresAt, c, limit)
         }
         Prunable::OneTimeCodes => {
             use otps::Column as O;
-            delete_batch::<otps::Entity>(O::Id, O::ExpiresAt, expired(O::ExpiresAt, c), limit)
+            past_expiry::<otps::Entity>(O::Id, O::ExpiresAt, c, limit)
         }
         Prunable::WebauthnCeremonies => {
             use ceremonies::Column as W;
-            delete_batch::<ceremonies::Entity>(W::Id, W::ExpiresAt, expired(W::ExpiresAt, c), limit)
+            past_expiry::<ceremonies::Entity>(W::Id, W::ExpiresAt, c, limit)
         }
         Prunable::PasswordlessSends => {
             use sends::Column as P;

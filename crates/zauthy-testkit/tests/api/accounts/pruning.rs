@@ -199,19 +199,6 @@ fn token_in(text: &str, prefix: &str) -> String {
     text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect()
 }
 
-/// The first run of exactly six digits in a text.
-fn six_digits_in(text: &str) -> String {
-    let bytes = text.as_bytes();
-    (0..bytes.len().saturating_sub(5))
-        .find(|&i| {
-            bytes[i..i + 6].iter().all(u8::is_ascii_digit)
-                && (i == 0 || !bytes[i - 1].is_ascii_digit())
-                && bytes.get(i + 6).is_none_or(|b| !b.is_ascii_digit())
-        })
-        .map(|i| text[i..i + 6].to_owned())
-        .unwrap_or_else(|| panic!("no six-digit code in {text:?}"))
-}
-
 async fn reset_token(app: &TestApp, org: &TestOrg, email: &str) -> String {
     let seen = mails_so_far(app).await;
     let r = app.post("/api/v1/password/forgot", Some(&org.api_key), &json!({"email": email})).await;
@@ -244,7 +231,7 @@ async fn emailed_code(app: &TestApp, org: &TestOrg, email: &str) -> String {
     let seen = mails_so_far(app).await;
     let r = send_code(app, org, email).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    six_digits_in(&mail_after(app, seen, email, "").await)
+    crate::passwordless::six_digits_in(&mail_after(app, seen, email, "").await)
 }
 
 async fn use_code(app: &TestApp, org: &TestOrg, email: &str, code: &str) -> TestResponse {
