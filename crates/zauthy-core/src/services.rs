@@ -75,21 +75,25 @@ impl Services {
         format!("{}/.well-known/jwks.json", self.issuer(org_id))
     }
 
-    /// Starts a session for `user` and returns its first token pair; the caller commits `repo`.
-    /// Opens a session for `user`, who signed in with the factors `amr` (RFC 8176 values).
+    /// Opens a session for `user`, who signed in with the factors `amr` (RFC 8176 values), and returns its
+    /// first token pair; the caller commits `repo`. `continues` is the `sid` of the session this one replaces
+    /// (a step-up), if any.
     pub(crate) async fn start_session(
         &self,
         repo: &dyn Repo,
         user: &User,
         amr: Vec<String>,
+        continues: Option<&str>,
         meta: &ClientMeta,
     ) -> Result<IssuedTokens> {
         let now = self.now();
         let lifetimes = self.config.sessions;
         let absolute = now + Duration::seconds(lifetimes.absolute_lifetime_secs);
         let idle = (now + Duration::seconds(lifetimes.idle_timeout_secs)).min(absolute);
+        let id = ids::new_id(ids::SESSION);
         let session = Session {
-            id: ids::new_id(ids::SESSION),
+            sid: continues.map_or_else(|| id.clone(), str::to_owned),
+            id,
             org_id: user.org_id.clone(),
             user_id: user.id.clone(),
             ip: meta.ip.clone(),

@@ -88,6 +88,15 @@ pub trait SessionRepo {
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<u64>;
+    /// The `sid`s of the user's sessions revoked at `now` for `reason`: what the two revocations above just
+    /// ended, read back inside the same transaction.
+    async fn sids_revoked_at(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<String>>;
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<()>;
     async fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>>;
     /// Marks the token used only if it was unused: false means someone presented it before (reuse).
@@ -163,6 +172,8 @@ pub trait OidcGrantRepo {
     async fn revoke_grant(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
     /// Revokes every live grant of the user to the client; returns how many.
     async fn revoke_client_grants(&self, user_id: &str, client_id: &str, now: OffsetDateTime) -> Result<u64>;
+    /// The clients holding a live grant of the user under one of `sids`, each with that `sid` (distinct).
+    async fn clients_of_sessions(&self, org_id: &str, user_id: &str, sids: &[String]) -> Result<Vec<(String, String)>>;
     async fn insert_auth_code(&self, code: &AuthCode) -> Result<()>;
     /// The code with its grant, read together (one statement on the token endpoint's hot path).
     async fn find_auth_code(&self, hash: &str) -> Result<Option<(AuthCode, Option<Grant>)>>;

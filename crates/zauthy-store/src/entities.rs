@@ -117,6 +117,7 @@ pub mod sessions {
         pub revoked_at: Option<i64>,
         pub revoked_reason: Option<String>,
         pub amr: String,
+        pub sid: String,
         pub created_at: i64,
         pub updated_at: i64,
     }
@@ -330,6 +331,8 @@ pub mod oidc_clients {
         pub id_token_signed_response_alg: String,
         pub require_mfa: bool,
         pub post_logout_redirect_uris: String,
+        pub backchannel_logout_uri: Option<String>,
+        pub backchannel_logout_session_required: bool,
         pub created_at: i64,
         pub updated_at: i64,
     }

@@ -4,7 +4,7 @@ use crate::entities::{browser_sessions, refresh_tokens, sessions};
 use crate::{Conn, Db, at, db_err, ms};
 use async_trait::async_trait;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use time::OffsetDateTime;
 use zauthy_core::error::Result;
 use zauthy_core::sessions::{RefreshTokenRecord, Session};
@@ -24,6 +24,7 @@ fn to_session(m: sessions::Model) -> Session {
         revoked_at: m.revoked_at.map(at),
         revoked_reason: m.revoked_reason,
         amr: m.amr.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        sid: m.sid,
     }
 }
 
@@ -62,6 +63,7 @@ impl<C: Db> SessionRepo for Conn<C> {
             revoked_at: Set(s.revoked_at.map(ms)),
             revoked_reason: Set(s.revoked_reason.clone()),
             amr: Set(s.amr.join(" ")),
+            sid: Set(s.sid.clone()),
             created_at: Set(ms(s.created_at)),
             updated_at: Set(ms(s.created_at)),
         })
@@ -139,6 +141,27 @@ impl<C: Db> SessionRepo for Conn<C> {
             update = update.filter(sessions::Column::Id.ne(keep));
         }
         Ok(update.exec(&self.0).await.map_err(db_err)?.rows_affected)
+    }
+
+    async fn sids_revoked_at(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<String>> {
+        sessions::Entity::find()
+            .select_only()
+            .column(sessions::Column::Sid)
+            .distinct()
+            .filter(sessions::Column::OrgId.eq(org_id))
+            .filter(sessions::Column::UserId.eq(user_id))
+            .filter(sessions::Column::RevokedAt.eq(ms(now)))
+            .filter(sessions::Column::RevokedReason.eq(reason))
+            .into_tuple::<String>()
+            .all(&self.0)
+            .await
+            .map_err(db_err)
     }
 
     async fn insert_refresh_token(&self, t: &RefreshTokenRecord) -> Result<()> {

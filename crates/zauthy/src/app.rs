@@ -94,13 +94,15 @@ impl Application {
                 rate_limits: config.rate_limits.clone(),
             },
         );
+        let http: Arc<dyn WebhookTransport> =
+            Arc::new(crate::webhooks::HttpWebhookTransport::new(config.webhooks.settings())?);
         Ok(Self {
             listener,
             prune_interval: (config.prune_interval_secs > 0).then(|| Duration::from_secs(config.prune_interval_secs)),
             router: zauthy_http::router(state),
             services,
-            sender: Arc::new(MessageDispatcher { mailer, sms }),
-            webhooks: Arc::new(crate::webhooks::HttpWebhookTransport::new(config.webhooks.settings())?),
+            sender: Arc::new(MessageDispatcher { mailer, sms, http: http.clone() }),
+            webhooks: http,
             webhook_wakeup,
         })
     }

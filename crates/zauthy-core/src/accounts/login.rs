@@ -121,7 +121,7 @@ impl Services {
             }
             other => other,
         })?;
-        let tokens = self.start_session(&*tx, &user, vec!["pwd".into()], meta).await?;
+        let tokens = self.start_session(&*tx, &user, vec!["pwd".into()], None, meta).await?;
         tx.insert_event(&Event::new(
             &user.org_id,
             types::USER_SIGNUP,
@@ -192,21 +192,23 @@ impl Services {
         {
             return Ok(challenge);
         }
-        self.open_session(repo, user, method.as_str(), None, meta).await
+        self.open_session(repo, user, method.as_str(), None, None, meta).await
     }
 
-    /// Opens the session of a sign-in whose factors are all verified and records `user.login`.
+    /// Opens the session of a sign-in whose factors are all verified and records `user.login`; `continues`
+    /// as for `start_session`.
     pub(crate) async fn open_session(
         &self,
         repo: &dyn Repo,
         user: User,
         method: &str,
         second_factor: Option<&str>,
+        continues: Option<&str>,
         meta: &ClientMeta,
     ) -> Result<LoginOutcome> {
         let now = self.now();
         repo.record_successful_login(&user.id, now).await?;
-        let tokens = self.start_session(repo, &user, amr_of(method, second_factor), meta).await?;
+        let tokens = self.start_session(repo, &user, amr_of(method, second_factor), continues, meta).await?;
         repo.insert_event(&Event::new(
             &user.org_id,
             types::USER_LOGIN,

@@ -5,6 +5,7 @@ use crate::actor::Actor;
 use crate::error::{CoreError, Result};
 use crate::events::{Event, types};
 use crate::ids;
+use crate::sessions::Ending;
 use serde_json::json;
 
 pub struct UserQuery {
@@ -94,7 +95,7 @@ impl crate::services::Services {
         let tx = self.store.begin().await?;
         tx.set_blocked(&target.org_id, user_id, blocked, now).await?;
         if blocked {
-            tx.revoke_user_sessions(&target.org_id, user_id, None, "user_blocked", now).await?;
+            self.end_sessions(&*tx, &target.org_id, user_id, Ending::AllBut(None), "user_blocked", now).await?;
         }
         let event = if blocked { types::USER_BLOCKED } else { types::USER_UNBLOCKED };
         tx.insert_event(&Event::new(
@@ -106,7 +107,7 @@ impl crate::services::Services {
         ))
         .await?;
         tx.commit().await?;
-        self.cache.invalidate();
+        self.sessions_ended();
         Ok(User { is_blocked: blocked, updated_at: now, ..target })
     }
 
@@ -152,7 +153,7 @@ impl crate::services::Services {
         let tx = self.store.begin().await?;
         tx.update_user_profile(&updated, now).await?;
         if demoted {
-            tx.revoke_user_sessions(org_id, user_id, None, "role_changed", now).await?;
+            self.end_sessions(&*tx, org_id, user_id, Ending::AllBut(None), "role_changed", now).await?;
         }
         tx.insert_event(&Event::new(
             org_id,
@@ -164,7 +165,7 @@ impl crate::services::Services {
         .await?;
         tx.commit().await?;
         // Revoked sessions, and the cached user the OpenID provider releases claims from.
-        self.cache.invalidate();
+        self.sessions_ended();
         Ok(updated)
     }
 
@@ -190,6 +191,8 @@ impl crate::services::Services {
         let target = self.target_for_admin_action(actor, user_id).await?;
         let now = self.now();
         let tx = self.store.begin().await?;
+        // Ended first, so the RPs holding its sessions hear of it; the rows go with the user.
+        self.end_sessions(&*tx, &target.org_id, user_id, Ending::AllBut(None), "user_deleted", now).await?;
         tx.delete_user(&target.org_id, user_id).await?;
         tx.insert_event(&Event::new(
             &target.org_id,
@@ -200,7 +203,7 @@ impl crate::services::Services {
         ))
         .await?;
         tx.commit().await?;
-        self.cache.invalidate();
+        self.sessions_ended();
         Ok(())
     }
 }

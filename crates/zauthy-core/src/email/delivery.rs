@@ -6,7 +6,7 @@ use crate::services::Services;
 use async_trait::async_trait;
 use time::Duration;
 
-/// Delivers one outbox message (email, SMS; later webhooks).
+/// Delivers one outbox message (email, SMS, a back-channel logout's request).
 #[async_trait]
 pub trait MessageSender: Send + Sync {
     async fn send(&self, message: &OutboxMessage) -> anyhow::Result<()>;
@@ -26,9 +26,18 @@ fn backoff(attempts: i32) -> Duration {
 impl Services {
     pub async fn try_deliver_next(&self, sender: &dyn MessageSender) -> Result<DeliveryOutcome> {
         let now = self.now();
-        let Some(message) = self.store.claim_next_outbox(now, now + LEASE).await? else {
+        let Some(mut message) = self.store.claim_next_outbox(now, now + LEASE).await? else {
             return Ok(DeliveryOutcome::Empty);
         };
+        if message.kind == crate::oidc::KIND_BACKCHANNEL_LOGOUT {
+            // Signed now rather than when queued, so that a retry carries a token that is not stale.
+            let Some(delivery) = self.logout_delivery(&message).await? else {
+                let why = "the client was deleted or no longer has a backchannel_logout_uri";
+                self.store.fail_outbox(&message.id, why, None, self.now()).await?;
+                return Ok(DeliveryOutcome::Dead);
+            };
+            message.payload = serde_json::to_value(&delivery).unwrap_or_default();
+        }
         match sender.send(&message).await {
             Ok(()) => {
                 self.store.complete_outbox(&message.id, self.now()).await?;

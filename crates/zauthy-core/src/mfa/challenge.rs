@@ -161,10 +161,13 @@ impl Services {
         if !tx.spend_mfa_challenge(&challenge.id, now).await? {
             return Err(CoreError::unauthenticated("mfa_token_used", "This mfa_token was already used; sign in again"));
         }
-        if let Some(replaced) = &challenge.replaces_session_id {
-            self.end_stepped_up_session(&*tx, &user, replaced, now).await?;
-        }
-        let outcome = self.open_session(&*tx, user, &challenge.first_factor, Some(proof.method()), meta).await?;
+        let continues = match &challenge.replaces_session_id {
+            Some(replaced) => Some(self.end_stepped_up_session(&*tx, &user, replaced, now).await?),
+            None => None,
+        };
+        let outcome = self
+            .open_session(&*tx, user, &challenge.first_factor, Some(proof.method()), continues.as_deref(), meta)
+            .await?;
         tx.commit().await?;
         if challenge.replaces_session_id.is_some() {
             self.cache.invalidate();
@@ -174,20 +177,24 @@ impl Services {
 
     /// A step-up replaces the session that asked for it rather than adding a second one beside it: the
     /// multi-factor privilege comes with a new session id and cookie (no session fixation), and the
-    /// single-factor cookie stops working. A session that ended meanwhile cannot be stepped up.
+    /// single-factor cookie stops working. A session that ended meanwhile cannot be stepped up. The RPs'
+    /// sessions carry over: the new session keeps the `sid` returned here, and this is not a logout.
     async fn end_stepped_up_session(
         &self,
         repo: &dyn Repo,
         user: &User,
         session_id: &str,
         now: OffsetDateTime,
-    ) -> Result<()> {
-        let live = repo.find_session(session_id).await?.is_some_and(|s| s.user_id == user.id && s.is_active(now));
-        if !live || !repo.revoke_session(&user.org_id, &user.id, session_id, "step_up", now).await? {
-            return Err(CoreError::unauthenticated(
-                "mfa_token_expired",
-                "The sign-in this code was for has ended; sign in again",
-            ));
+    ) -> Result<String> {
+        let ended = || {
+            CoreError::unauthenticated("mfa_token_expired", "The sign-in this code was for has ended; sign in again")
+        };
+        let live = repo.find_session(session_id).await?.filter(|s| s.user_id == user.id && s.is_active(now));
+        let Some(live) = live else {
+            return Err(ended());
+        };
+        if !repo.revoke_session(&user.org_id, &user.id, session_id, "step_up", now).await? {
+            return Err(ended());
         }
         repo.insert_event(&Event::new(
             &user.org_id,
@@ -196,7 +203,8 @@ impl Services {
             json!({"user_id": user.id, "session_id": session_id, "reason": "step_up"}),
             now,
         ))
-        .await
+        .await?;
+        Ok(live.sid)
     }
 
     /// A wrong second factor counts like a wrong password; the answer stays `invalid_mfa_code` until the

@@ -28,6 +28,8 @@ pub struct ClientInput {
     pub id_token_signed_response_alg: Option<String>,
     pub require_mfa: Option<bool>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: Option<bool>,
 }
 
 /// A partial update: fields left `None` keep their value. The type cannot change (a public client has no
@@ -43,6 +45,9 @@ pub struct ClientUpdate {
     pub id_token_signed_response_alg: Option<String>,
     pub require_mfa: Option<bool>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// `Some(None)` removes the URI.
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub backchannel_logout_session_required: Option<bool>,
 }
 
 pub struct CreatedClient {
@@ -100,6 +105,21 @@ fn check_jwks(jwks: &Value) -> Result<()> {
         return Err(invalid("invalid_jwks", "jwks is too large"));
     }
     Ok(())
+}
+
+/// A back-channel logout URI is called by this server, so it is held to the webhook URL rules (https,
+/// public addresses) rather than the redirect URI ones; empty means none.
+fn check_backchannel_uri(uri: Option<String>, settings: &crate::webhooks::WebhookSettings) -> Result<Option<String>> {
+    let Some(uri) = uri.map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    match crate::webhooks::check_url(&uri, settings) {
+        Ok(_) => Ok(Some(uri)),
+        Err(CoreError::Invalid { detail, .. }) => {
+            Err(invalid("invalid_backchannel_logout_uri", detail.replacen("url", "backchannel_logout_uri", 1)))
+        }
+        Err(other) => Err(other),
+    }
 }
 
 /// Checks the whole client for consistency (type, auth method, grants, keys).
@@ -217,6 +237,8 @@ impl Services {
             id_token_signed_response_alg: input.id_token_signed_response_alg.unwrap_or_else(|| "RS256".to_owned()),
             require_mfa: input.require_mfa.unwrap_or(false),
             post_logout_redirect_uris: input.post_logout_redirect_uris.unwrap_or_default(),
+            backchannel_logout_uri: check_backchannel_uri(input.backchannel_logout_uri, &self.config.webhooks)?,
+            backchannel_logout_session_required: input.backchannel_logout_session_required.unwrap_or(false),
             created_at: now,
             updated_at: now,
         };
@@ -281,6 +303,13 @@ impl Services {
                 .unwrap_or(current.id_token_signed_response_alg),
             require_mfa: update.require_mfa.unwrap_or(current.require_mfa),
             post_logout_redirect_uris: update.post_logout_redirect_uris.unwrap_or(current.post_logout_redirect_uris),
+            backchannel_logout_uri: match update.backchannel_logout_uri {
+                Some(uri) => check_backchannel_uri(uri, &self.config.webhooks)?,
+                None => current.backchannel_logout_uri,
+            },
+            backchannel_logout_session_required: update
+                .backchannel_logout_session_required
+                .unwrap_or(current.backchannel_logout_session_required),
             updated_at: now,
             ..current
         };

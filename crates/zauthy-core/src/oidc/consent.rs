@@ -256,7 +256,7 @@ impl Services {
             org_id: request.org_id.clone(),
             client_id: client.id.clone(),
             user_id: user.id.clone(),
-            session_id: Some(session.id.clone()),
+            session_id: Some(session.sid.clone()),
             scope: granted,
             claims: p.claims.clone(),
             nonce: p.nonce.clone(),

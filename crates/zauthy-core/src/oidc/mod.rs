@@ -3,6 +3,7 @@
 
 mod assertion;
 mod authorize;
+mod backchannel_logout;
 mod cached;
 mod ciba;
 mod clients;
@@ -20,6 +21,7 @@ mod userinfo;
 
 pub use assertion::{ASSERTION_TYPE, assertion_subject};
 pub use authorize::{AuthRedirect, AuthorizeError, REQUEST_URI_PREFIX};
+pub use backchannel_logout::{KIND_BACKCHANNEL_LOGOUT, LOGOUT_EVENT, LogoutDelivery};
 pub use ciba::{ApprovalStep, BackchannelRequest, BackchannelStarted, PendingApproval};
 pub use clients::{ClientInput, ClientUpdate, CreatedClient};
 pub use consent::{ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, AuthorizationStep, ConsentDecision, ConsentPrompt};
@@ -92,6 +94,11 @@ pub struct OidcClient {
     pub require_mfa: bool,
     /// Where `end_session` may send the browser after sign-out (exact match).
     pub post_logout_redirect_uris: Vec<String>,
+    /// Where the provider POSTs a logout token when a session the client holds ends (OpenID Connect
+    /// Back-Channel Logout 1.0); checked like a webhook URL, at registration and again at each send.
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in its logout tokens (zauthy always sends it: every grant has a session).
+    pub backchannel_logout_session_required: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

@@ -166,7 +166,7 @@ impl Services {
             org_id: client.org_id.clone(),
             client_id: client.id.clone(),
             user_id: user.id.clone(),
-            session_id: Some(session.id.clone()),
+            session_id: Some(session.sid.clone()),
             scope: granted,
             claims: None,
             nonce: None,

@@ -65,7 +65,7 @@ impl Services {
         tx.insert_signing_key(&signing_key).await?;
         tx.insert_user(&owner, Some(&password_hash)).await?;
         tx.insert_api_key(&api_key.key, &key_hash).await?;
-        let tokens = self.start_session(&*tx, &owner, vec!["pwd".into()], meta).await?;
+        let tokens = self.start_session(&*tx, &owner, vec!["pwd".into()], None, meta).await?;
         tx.insert_event(&Event::new(
             &organization.id,
             types::ORGANIZATION_CREATED,

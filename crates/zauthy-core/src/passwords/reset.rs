@@ -7,6 +7,7 @@ use crate::email::{OutboxMessage, password_reset_email};
 use crate::error::{CoreError, Result};
 use crate::events::{Event, types};
 use crate::services::{ClientMeta, Services};
+use crate::sessions::Ending;
 use crate::{crypto, ids};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
@@ -97,7 +98,7 @@ impl Services {
         // Proving control of the mailbox also ends a lockout.
         tx.unlock_user(org_id, &record.user_id, now).await?;
         tx.invalidate_reset_tokens(&record.user_id, now).await?;
-        tx.revoke_user_sessions(org_id, &record.user_id, None, "password_reset", now).await?;
+        self.end_sessions(&*tx, org_id, &record.user_id, Ending::AllBut(None), "password_reset", now).await?;
         tx.insert_event(&Event::new(
             org_id,
             types::PASSWORD_RESET,
@@ -107,7 +108,7 @@ impl Services {
         ))
         .await?;
         tx.commit().await?;
-        self.cache.invalidate();
+        self.sessions_ended();
         Ok(())
     }
 
@@ -128,11 +129,12 @@ impl Services {
         let tx = self.store.begin().await?;
         tx.set_password_hash(user_id, &hash, now).await?;
         tx.invalidate_reset_tokens(user_id, now).await?;
-        tx.revoke_user_sessions(org_id, user_id, Some(session_id), "password_changed", now).await?;
+        let others = Ending::AllBut(Some(session_id));
+        self.end_sessions(&*tx, org_id, user_id, others, "password_changed", now).await?;
         tx.insert_event(&Event::new(org_id, types::PASSWORD_CHANGED, Some(user_id), json!({"user_id": user_id}), now))
             .await?;
         tx.commit().await?;
-        self.cache.invalidate();
+        self.sessions_ended();
         Ok(())
     }
 }

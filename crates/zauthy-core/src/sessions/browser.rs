@@ -5,9 +5,7 @@ use super::Session;
 use crate::accounts::User;
 use crate::crypto;
 use crate::error::Result;
-use crate::events::{Event, types};
 use crate::services::Services;
-use serde_json::json;
 
 /// Prefix of browser-session cookie tokens.
 pub const BROWSER_TOKEN_PREFIX: &str = "bs";
@@ -51,20 +49,6 @@ impl Services {
         let Some((user, session)) = self.browser_session(org_id, token).await? else {
             return Ok(());
         };
-        let now = self.now();
-        let tx = self.store.begin().await?;
-        if tx.revoke_session(org_id, &user.id, &session.id, "logout", now).await? {
-            tx.insert_event(&Event::new(
-                org_id,
-                types::SESSION_REVOKED,
-                Some(&user.id),
-                json!({"user_id": user.id, "session_id": session.id, "reason": "logout"}),
-                now,
-            ))
-            .await?;
-        }
-        tx.commit().await?;
-        self.cache.invalidate();
-        Ok(())
+        self.revoke_with_event(org_id, &user.id, &session.id, "logout").await.map(|_| ())
     }
 }

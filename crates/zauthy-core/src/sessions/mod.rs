@@ -6,5 +6,6 @@ mod service;
 mod types;
 
 pub use browser::BROWSER_TOKEN_PREFIX;
+pub(crate) use service::Ending;
 pub use service::VerifiedToken;
 pub use types::{RefreshTokenRecord, Session, SessionLifetimes};

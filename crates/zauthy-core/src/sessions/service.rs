@@ -18,11 +18,51 @@ pub struct VerifiedToken {
     pub expires_at: OffsetDateTime,
 }
 
+/// Which of a user's sessions end.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ending<'a> {
+    /// One session, if it is the user's and not revoked yet.
+    One(&'a str),
+    /// Every session not revoked yet, except the one given (a password change keeps the one making it).
+    AllBut(Option<&'a str>),
+}
+
 fn invalid_refresh() -> CoreError {
     CoreError::unauthenticated("invalid_refresh_token", "The refresh token is invalid or expired")
 }
 
 impl Services {
+    /// Ends sessions of the user for `reason` inside `repo`'s transaction, and queues a back-channel logout
+    /// for each RP holding a grant under one of them; returns how many ended. Every way a session is ended
+    /// on purpose goes through here (a step-up is not an end: its session lives on under the same `sid`).
+    /// After the commit, call `sessions_ended`.
+    pub(crate) async fn end_sessions(
+        &self,
+        repo: &dyn crate::store::Repo,
+        org_id: &str,
+        user_id: &str,
+        ending: Ending<'_>,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<u64> {
+        let ended = match ending {
+            Ending::One(session_id) => u64::from(repo.revoke_session(org_id, user_id, session_id, reason, now).await?),
+            Ending::AllBut(keep) => repo.revoke_user_sessions(org_id, user_id, keep, reason, now).await?,
+        };
+        if ended > 0 {
+            let sids = repo.sids_revoked_at(org_id, user_id, reason, now).await?;
+            self.queue_backchannel_logouts(repo, org_id, user_id, &sids, now).await?;
+        }
+        Ok(ended)
+    }
+
+    /// After a commit that ended sessions: this node forgets what it cached about them at once (other nodes
+    /// within a second), and its outbox worker sends the logout notices without waiting for its next poll.
+    pub(crate) fn sessions_ended(&self) {
+        self.cache.invalidate();
+        self.outbox_wakeup.notify_one();
+    }
+
     /// Exchanges a refresh token for a new pair. A token presented twice revokes its whole session, because
     /// one of the two presenters is not the legitimate client.
     pub async fn refresh(
@@ -42,8 +82,10 @@ impl Services {
         }
         let session = tx.find_session(&record.session_id).await?.ok_or_else(invalid_refresh)?;
         if record.used_at.is_some() || !tx.mark_refresh_token_used(&record.id, now).await? {
+            let ending = Ending::One(&session.id);
             let revoked =
-                tx.revoke_session(&session.org_id, &session.user_id, &session.id, "refresh_token_reused", now).await?;
+                self.end_sessions(&*tx, &session.org_id, &session.user_id, ending, "refresh_token_reused", now).await?
+                    > 0;
             tx.insert_event(&Event::new(
                 &session.org_id,
                 types::REFRESH_TOKEN_REUSED,
@@ -53,7 +95,7 @@ impl Services {
             ))
             .await?;
             tx.commit().await?;
-            self.cache.invalidate();
+            self.sessions_ended();
             return Err(CoreError::unauthenticated(
                 "refresh_token_reused",
                 "This refresh token was already used; the session has been revoked",
@@ -81,10 +123,17 @@ impl Services {
         self.revoke_with_event(org_id, user_id, session_id, "logout").await.map(|_| ())
     }
 
-    async fn revoke_with_event(&self, org_id: &str, user_id: &str, session_id: &str, reason: &str) -> Result<bool> {
+    /// Ends one session of the user, with its `session.revoked` event; false when it was not live.
+    pub(crate) async fn revoke_with_event(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        session_id: &str,
+        reason: &str,
+    ) -> Result<bool> {
         let now = self.now();
         let tx = self.store.begin().await?;
-        let revoked = tx.revoke_session(org_id, user_id, session_id, reason, now).await?;
+        let revoked = self.end_sessions(&*tx, org_id, user_id, Ending::One(session_id), reason, now).await? > 0;
         if revoked {
             tx.insert_event(&Event::new(
                 org_id,
@@ -96,7 +145,7 @@ impl Services {
             .await?;
         }
         tx.commit().await?;
-        self.cache.invalidate();
+        self.sessions_ended();
         Ok(revoked)
     }
 
@@ -122,7 +171,7 @@ impl Services {
         let (org_id, user_id, _) = actor.require_user()?;
         let now = self.now();
         let tx = self.store.begin().await?;
-        let count = tx.revoke_user_sessions(org_id, user_id, None, "revoked_everywhere", now).await?;
+        let count = self.end_sessions(&*tx, org_id, user_id, Ending::AllBut(None), "revoked_everywhere", now).await?;
         tx.insert_event(&Event::new(
             org_id,
             types::SESSION_REVOKED,
@@ -132,7 +181,7 @@ impl Services {
         ))
         .await?;
         tx.commit().await?;
-        self.cache.invalidate();
+        self.sessions_ended();
         Ok(count)
     }
 

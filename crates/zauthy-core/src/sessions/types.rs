@@ -21,6 +21,10 @@ pub struct Session {
     /// How the user proved who they are at sign-in (RFC 8176 values: `pwd`, `otp`, `mfa`, `hwk`, …), for the
     /// `amr` and `acr` of the ID tokens issued from this session.
     pub amr: Vec<String>,
+    /// The session id the RPs know (the ID tokens' `sid`): this session's own id, or, for a session a
+    /// step-up second factor opened in place of another, the replaced session's `sid`. So an RP's session
+    /// carries over the step-up, and the logout of the session that replaced it reaches that RP.
+    pub sid: String,
 }
 
 impl Session {

@@ -120,8 +120,21 @@ impl KeyRing {
         now: OffsetDateTime,
         claims: &impl Serialize,
     ) -> Result<String> {
+        self.sign_typed(repo, org_id, alg, now, "JWT", claims).await
+    }
+
+    /// Like `sign_with`, with the header's `typ` given.
+    pub async fn sign_typed(
+        &self,
+        repo: &dyn Repo,
+        org_id: &str,
+        alg: SigningAlg,
+        now: OffsetDateTime,
+        typ: &'static str,
+        claims: &impl Serialize,
+    ) -> Result<String> {
         let (kid, signer) = self.active_key(repo, org_id, alg, Some(now)).await?;
-        signer.sign_jwt(&kid, claims)
+        signer.sign_typed(&kid, typ, claims)
     }
 
     /// Makes sure the org has an active key of `alg`, inserting one through `repo` (inside the caller's

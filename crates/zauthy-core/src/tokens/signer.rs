@@ -46,8 +46,13 @@ impl Signer {
     /// A compact JWS: `{"typ":"JWT","alg","kid"}`, the claims, the signature (RS256: PKCS#1 v1.5 SHA-256;
     /// ES256: the fixed-size r||s of RFC 7518; EdDSA: Ed25519).
     pub(crate) fn sign_jwt(&self, kid: &str, claims: &impl Serialize) -> Result<String> {
+        self.sign_typed(kid, "JWT", claims)
+    }
+
+    /// Like `sign_jwt`, with another `typ` (a logout token's is `logout+jwt`).
+    pub(crate) fn sign_typed(&self, kid: &str, typ: &'static str, claims: &impl Serialize) -> Result<String> {
         let fail = |what: &str| CoreError::internal(format!("JWT signing failed: {what}"));
-        let header = Header { typ: "JWT", alg: self.alg().as_str(), kid };
+        let header = Header { typ, alg: self.alg().as_str(), kid };
         let header = serde_json::to_vec(&header).map_err(|e| fail(&e.to_string()))?;
         let claims = serde_json::to_vec(claims).map_err(|e| fail(&e.to_string()))?;
         let mut jwt = format!("{}.{}", BASE64URL_NOPAD.encode(&header), BASE64URL_NOPAD.encode(&claims));

@@ -241,7 +241,7 @@ async fn end_session(
     let Some((_, session)) = browser.0.as_ref() else {
         return sign_out_and_leave(&state, &org, &headers, &target).await;
     };
-    if target.hinted_session.as_deref() == Some(session.id.as_str()) {
+    if target.hinted_session.as_deref() == Some(session.sid.as_str()) {
         return sign_out_and_leave(&state, &org, &headers, &target).await;
     }
     let csrf = Csrf::for_page(&state, &org.0.id, &headers);

@@ -40,6 +40,12 @@ pub struct CreateClientRequest {
     pub require_mfa: Option<bool>,
     /// Where `end_session` may send the browser after sign-out (exact match, like redirect URIs).
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// OpenID Connect Back-Channel Logout: zauthy POSTs a `logout_token` here when a session this client
+    /// holds ends. Held to the webhook URL rules (https, a public address).
+    #[schema(example = "https://acme.example/backchannel-logout")]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in logout tokens (zauthy always includes it).
+    pub backchannel_logout_session_required: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -57,6 +63,10 @@ pub struct UpdateClientRequest {
     pub id_token_signed_response_alg: Option<String>,
     pub require_mfa: Option<bool>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "crate::dto::nullable")]
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub backchannel_logout_session_required: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -74,6 +84,8 @@ pub struct ClientResponse {
     pub id_token_signed_response_alg: String,
     pub require_mfa: bool,
     pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -92,6 +104,8 @@ impl From<OidcClient> for ClientResponse {
             id_token_signed_response_alg: c.id_token_signed_response_alg,
             require_mfa: c.require_mfa,
             post_logout_redirect_uris: c.post_logout_redirect_uris,
+            backchannel_logout_uri: c.backchannel_logout_uri,
+            backchannel_logout_session_required: c.backchannel_logout_session_required,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }
@@ -122,7 +136,7 @@ pub struct ClientSecretResponse {
 /// Register a service provider. Permissions: API key, or an owner or admin.
 #[utoipa::path(post, path = "/oidc/clients", tag = "oidc", security(("bearer" = [])), request_body = CreateClientRequest,
     responses((status = 201, body = CreatedClientResponse),
-        (status = 400, body = ErrorBody, description = "invalid_redirect_uri, invalid_scope, invalid_grant_type, invalid_auth_method, invalid_jwks, invalid_signing_alg, invalid_client_type, invalid_name"),
+        (status = 400, body = ErrorBody, description = "invalid_redirect_uri, invalid_scope, invalid_grant_type, invalid_auth_method, invalid_jwks, invalid_signing_alg, invalid_client_type, invalid_name, invalid_backchannel_logout_uri"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create_client(
     State(state): State<AppState>,
@@ -140,6 +154,8 @@ pub async fn create_client(
         id_token_signed_response_alg: body.id_token_signed_response_alg,
         require_mfa: body.require_mfa,
         post_logout_redirect_uris: body.post_logout_redirect_uris,
+        backchannel_logout_uri: body.backchannel_logout_uri,
+        backchannel_logout_session_required: body.backchannel_logout_session_required,
     };
     let created = state.services.create_oidc_client(&actor, input).await?;
     let body = CreatedClientResponse { client: created.client.into(), client_secret: created.client_secret };
@@ -185,6 +201,8 @@ pub async fn update_client(
         id_token_signed_response_alg: body.id_token_signed_response_alg,
         require_mfa: body.require_mfa,
         post_logout_redirect_uris: body.post_logout_redirect_uris,
+        backchannel_logout_uri: body.backchannel_logout_uri,
+        backchannel_logout_session_required: body.backchannel_logout_session_required,
     };
     Ok(Json(state.services.update_oidc_client(&actor, &client_id, update).await?.into()))
 }

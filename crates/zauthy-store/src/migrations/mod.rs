@@ -28,6 +28,10 @@ impl MigratorTrait for Migrator {
                 sql: include_str!("m0013_step_up_and_pruning.sql"),
             }),
             Box::new(SqlMigration { name: "m0014_account_pruning", sql: include_str!("m0014_account_pruning.sql") }),
+            Box::new(SqlMigration {
+                name: "m0015_backchannel_logout",
+                sql: include_str!("m0015_backchannel_logout.sql"),
+            }),
         ]
     }
 }

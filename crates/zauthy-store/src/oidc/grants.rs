@@ -6,7 +6,7 @@ use crate::entities::{oidc_grants as grants, oidc_refresh_tokens as refresh};
 use crate::{Conn, Db, at, corrupt, db_err, ms, spend_once};
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use time::OffsetDateTime;
 use zauthy_core::error::{CoreError, Result};
 use zauthy_core::oidc::{AuthCode, AuthRequest, ClientRefreshToken, Consent, Grant};
@@ -135,6 +135,26 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected)
+    }
+
+    async fn clients_of_sessions(&self, org_id: &str, user_id: &str, sids: &[String]) -> Result<Vec<(String, String)>> {
+        if sids.is_empty() {
+            return Ok(Vec::new());
+        }
+        grants::Entity::find()
+            .select_only()
+            .column(grants::Column::ClientId)
+            .column(grants::Column::SessionId)
+            .distinct()
+            .filter(grants::Column::OrgId.eq(org_id))
+            .filter(grants::Column::UserId.eq(user_id))
+            .filter(grants::Column::SessionId.is_in(sids.iter().cloned()))
+            .filter(grants::Column::RevokedAt.is_null())
+            .order_by_asc(grants::Column::ClientId)
+            .into_tuple::<(String, String)>()
+            .all(&self.0)
+            .await
+            .map_err(db_err)
     }
 
     async fn insert_auth_code(&self, c: &AuthCode) -> Result<()> {

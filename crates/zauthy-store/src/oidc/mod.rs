@@ -36,6 +36,8 @@ fn to_client(m: clients::Model) -> Result<(OidcClient, Option<String>)> {
         id_token_signed_response_alg: m.id_token_signed_response_alg,
         require_mfa: m.require_mfa,
         post_logout_redirect_uris: list(&m.post_logout_redirect_uris)?,
+        backchannel_logout_uri: m.backchannel_logout_uri,
+        backchannel_logout_session_required: m.backchannel_logout_session_required,
         created_at: at(m.created_at),
         updated_at: at(m.updated_at),
     };
@@ -59,6 +61,8 @@ impl<C: Db> OidcClientRepo for Conn<C> {
             id_token_signed_response_alg: Set(c.id_token_signed_response_alg.clone()),
             require_mfa: Set(c.require_mfa),
             post_logout_redirect_uris: Set(json_text(&c.post_logout_redirect_uris)?),
+            backchannel_logout_uri: Set(c.backchannel_logout_uri.clone()),
+            backchannel_logout_session_required: Set(c.backchannel_logout_session_required),
             created_at: Set(ms(c.created_at)),
             updated_at: Set(ms(c.updated_at)),
         })
@@ -94,6 +98,11 @@ impl<C: Db> OidcClientRepo for Conn<C> {
             .col_expr(clients::Column::IdTokenSignedResponseAlg, Expr::value(c.id_token_signed_response_alg.clone()))
             .col_expr(clients::Column::RequireMfa, Expr::value(c.require_mfa))
             .col_expr(clients::Column::PostLogoutRedirectUris, Expr::value(json_text(&c.post_logout_redirect_uris)?))
+            .col_expr(clients::Column::BackchannelLogoutUri, Expr::value(c.backchannel_logout_uri.clone()))
+            .col_expr(
+                clients::Column::BackchannelLogoutSessionRequired,
+                Expr::value(c.backchannel_logout_session_required),
+            )
             .col_expr(clients::Column::UpdatedAt, Expr::value(ms(c.updated_at)))
             .filter(clients::Column::Id.eq(&c.id))
             .filter(clients::Column::OrgId.eq(&c.org_id))

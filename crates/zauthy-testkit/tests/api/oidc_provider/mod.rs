@@ -4,6 +4,7 @@
 //! the device authorization grant and CIBA; then the negative cases a provider must refuse.
 
 mod address;
+mod backchannel_logout;
 mod ciba;
 mod cross_device;
 mod device;
