@@ -3,8 +3,10 @@
 //! assertion ids, MFA challenges and social-login states are written for requests nobody has authenticated
 //! yet; sessions, their refresh tokens and browser cookies, password reset tokens, magic links, one-time codes,
 //! WebAuthn ceremonies and the passwordless send counter are written on every sign-in or send. Without this
-//! they would stay forever. The server runs `prune_expired_records` periodically, on every node: each batch
-//! skips rows another node is deleting at that moment.
+//! they would stay forever. The same job bounds the records of what was sent: outbox messages a week after
+//! they went, webhook deliveries after 30 days of history, and events after the retention an operator set
+//! (kept by default). The server runs `prune_expired_records` periodically, on every node: each batch skips
+//! rows another node is deleting at that moment.
 //!
 //! A spent single-use credential is kept as long as it guards something: presenting a used code, device code,
 //! `auth_req_id` or refresh token again revokes its grant (RFC 9700 §4.14), so those rows stay while the grant
@@ -40,6 +42,10 @@ pub const PRUNE_GRACE: Duration = Duration::hours(1);
 pub const PRUNE_BATCH: u64 = 500;
 /// Batches per kind of record in one run, so a run is bounded; a backlog goes in the following runs.
 const MAX_BATCHES: u32 = 20;
+/// How long a sent (or given-up) outbox message's row stays, to say when and how it went.
+pub const FINISHED_MESSAGES_KEPT: Duration = Duration::days(7);
+/// How long a finished webhook delivery stays in the delivery history (`GET /webhooks/{id}/deliveries`).
+pub const DELIVERY_HISTORY_KEPT: Duration = Duration::days(30);
 
 /// The kinds of short-lived records, each with the rule that says when a row is dead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,11 +93,19 @@ pub enum Prunable {
     WebauthnCeremonies,
     /// Passwordless sends older than the window the per-destination send limit counts them over.
     PasswordlessSends,
+    /// Outbox messages sent or given up more than `FINISHED_MESSAGES_KEPT` ago (their payload was erased
+    /// then; the row only said when and how it went).
+    OutboxMessages,
+    /// Webhook deliveries delivered or given up more than `DELIVERY_HISTORY_KEPT` ago, with their attempts
+    /// (at most eight each, deleted by the foreign key's cascade).
+    WebhookDeliveries,
+    /// Events older than the configured retention (`CoreConfig::event_retention_days`); none without one.
+    Events,
 }
 
 impl Prunable {
     /// In deletion order: a kind that others refer to comes after them.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 22] = [
         Self::AuthRequests,
         Self::AuthCodes,
         Self::ClientRefreshTokens,
@@ -111,6 +125,9 @@ impl Prunable {
         Self::OneTimeCodes,
         Self::WebauthnCeremonies,
         Self::PasswordlessSends,
+        Self::OutboxMessages,
+        Self::WebhookDeliveries,
+        Self::Events,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -134,6 +151,9 @@ impl Prunable {
             Self::OneTimeCodes => "one_time_codes",
             Self::WebauthnCeremonies => "webauthn_ceremonies",
             Self::PasswordlessSends => "passwordless_sends",
+            Self::OutboxMessages => "outbox",
+            Self::WebhookDeliveries => "webhook_deliveries",
+            Self::Events => "events",
         }
     }
 }
@@ -148,6 +168,13 @@ pub struct PruneCutoffs {
     /// A passwordless send made before this no longer counts towards the send limit (`expired_before` minus
     /// the limit's window).
     pub sent_before: OffsetDateTime,
+    /// An outbox message finished before this is forgotten (`expired_before` minus `FINISHED_MESSAGES_KEPT`).
+    pub finished_before: OffsetDateTime,
+    /// A webhook delivery finished before this leaves the delivery history (`expired_before` minus
+    /// `DELIVERY_HISTORY_KEPT`).
+    pub delivered_before: OffsetDateTime,
+    /// Events created before this are deleted; `None` keeps them all.
+    pub events_before: Option<OffsetDateTime>,
 }
 
 /// How many rows of each kind one run deleted (kinds with none left out).
@@ -176,9 +203,15 @@ impl Services {
             expired_before,
             issued_before: expired_before - Duration::seconds(self.config.access_token_ttl_secs),
             sent_before: expired_before - crate::passwordless::SEND_LIMIT_WINDOW,
+            finished_before: expired_before - FINISHED_MESSAGES_KEPT,
+            delivered_before: expired_before - DELIVERY_HISTORY_KEPT,
+            events_before: self.config.event_retention_days.map(|days| expired_before - Duration::days(days)),
         };
         let mut report = PruneReport::default();
         for kind in Prunable::ALL {
+            if kind == Prunable::Events && cutoffs.events_before.is_none() {
+                continue;
+            }
             let mut deleted = 0;
             for _ in 0..MAX_BATCHES {
                 let tx = self.store.begin().await?;

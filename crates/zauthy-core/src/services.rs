@@ -25,6 +25,8 @@ pub struct CoreConfig {
     pub password_reset_url: Option<String>,
     pub webhooks: crate::webhooks::WebhookSettings,
     pub federation: crate::federation::FederationSettings,
+    /// Events (the audit log) older than this many days are deleted by the pruning job; `None` keeps them.
+    pub event_retention_days: Option<i64>,
 }
 
 impl Default for CoreConfig {
@@ -37,6 +39,7 @@ impl Default for CoreConfig {
             password_reset_url: None,
             webhooks: Default::default(),
             federation: Default::default(),
+            event_retention_days: None,
         }
     }
 }

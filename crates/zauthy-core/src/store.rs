@@ -391,6 +391,7 @@ pub trait WebhookRepo {
 
 #[async_trait]
 pub trait OutboxRepo {
+    /// Writes the message as given; `Services::queue_message` seals its payload first, and is what to call.
     async fn enqueue(&self, message: &OutboxMessage) -> Result<()>;
     /// Claims the oldest due message with a lease so no other worker takes it until `lease_until`.
     async fn claim_next_outbox(
@@ -398,8 +399,9 @@ pub trait OutboxRepo {
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> Result<Option<OutboxMessage>>;
+    /// Marks the message sent and erases its payload.
     async fn complete_outbox(&self, id: &str, now: OffsetDateTime) -> Result<()>;
-    /// Records a failed attempt; `retry_at: None` gives up on the message.
+    /// Records a failed attempt; `retry_at: None` gives up on the message and erases its payload.
     async fn fail_outbox(
         &self,
         id: &str,

@@ -14,6 +14,11 @@ use zauthy_core::store::OutboxRepo;
 const PENDING: &str = "pending";
 const DONE: &str = "done";
 const DEAD: &str = "dead";
+/// The statuses of messages nothing will send any more.
+pub(crate) const FINISHED: [&str; 2] = [DONE, DEAD];
+/// What a finished message's payload becomes: it held the message (a reset link, a one-time code), and
+/// nothing needs it once sent or given up. Kind, attempts and the last error stay for the record.
+const ERASED: &str = "{}";
 
 fn claimable(now: OffsetDateTime) -> Condition {
     Condition::any().add(outbox::Column::LockedUntil.is_null()).add(outbox::Column::LockedUntil.lte(ms(now)))
@@ -84,6 +89,7 @@ impl<C: Db> OutboxRepo for Conn<C> {
     async fn complete_outbox(&self, id: &str, now: OffsetDateTime) -> Result<()> {
         outbox::Entity::update_many()
             .col_expr(outbox::Column::Status, Expr::value(DONE))
+            .col_expr(outbox::Column::Payload, Expr::value(ERASED))
             .col_expr(outbox::Column::LockedUntil, Expr::value(Option::<i64>::None))
             .col_expr(outbox::Column::Attempts, Expr::col(outbox::Column::Attempts).add(1))
             .col_expr(outbox::Column::UpdatedAt, Expr::value(ms(now)))
@@ -110,7 +116,9 @@ impl<C: Db> OutboxRepo for Conn<C> {
             .filter(outbox::Column::Id.eq(id));
         update = match retry_at {
             Some(t) => update.col_expr(outbox::Column::NextAttemptAt, Expr::value(ms(t))),
-            None => update.col_expr(outbox::Column::Status, Expr::value(DEAD)),
+            None => update
+                .col_expr(outbox::Column::Status, Expr::value(DEAD))
+                .col_expr(outbox::Column::Payload, Expr::value(ERASED)),
         };
         update.exec(&self.0).await.map_err(db_err)?;
         Ok(())

@@ -7,6 +7,7 @@
 
 use crate::entities::{browser_sessions as browsers, refresh_tokens as session_refresh, sessions};
 use crate::entities::{cross_device_requests as cross_device, mfa_challenges as mfa, oauth_states as states};
+use crate::entities::{events, outbox, webhook_deliveries as deliveries};
 use crate::entities::{magic_links as links, one_time_codes as otps, passwordless_sends as sends};
 use crate::entities::{oidc_auth_requests as requests, oidc_backchannel_requests as backchannel};
 use crate::entities::{oidc_client_assertions as assertions, oidc_codes as codes, oidc_device_flows as device};
@@ -252,6 +253,27 @@ fn batch_of(kind: Prunable, c: &PruneCutoffs, limit: u64) -> sea_orm::sea_query:
             let dead = Cond::all().add(Expr::col(P::CreatedAt).lt(ms(c.sent_before)));
             delete_batch::<sends::Entity>(P::Id, P::CreatedAt, dead, limit)
         }
+        Prunable::OutboxMessages => {
+            use outbox::Column as O;
+            let dead = Cond::all()
+                .add(Expr::col(O::Status).is_in(crate::outbox::FINISHED))
+                .add(Expr::col(O::UpdatedAt).lt(ms(c.finished_before)));
+            delete_batch::<outbox::Entity>(O::Id, O::UpdatedAt, dead, limit)
+        }
+        Prunable::WebhookDeliveries => {
+            use deliveries::Column as D;
+            use zauthy_core::webhooks::{DELIVERED, FAILED};
+            let dead = Cond::all()
+                .add(Expr::col(D::Status).is_in([DELIVERED, FAILED]))
+                .add(Expr::col(D::UpdatedAt).lt(ms(c.delivered_before)));
+            delete_batch::<deliveries::Entity>(D::Id, D::UpdatedAt, dead, limit)
+        }
+        Prunable::Events => {
+            use events::Column as E;
+            // The service skips this kind without a retention; `i64::MIN` would match nothing anyway.
+            let dead = Cond::all().add(Expr::col(E::CreatedAt).lt(c.events_before.map_or(i64::MIN, ms)));
+            delete_batch::<events::Entity>(E::Id, E::CreatedAt, dead, limit)
+        }
     }
 }
 
@@ -267,6 +289,9 @@ mod tests {
             expired_before: now,
             issued_before: now - time::Duration::minutes(15),
             sent_before: now - time::Duration::hours(1),
+            finished_before: now - time::Duration::days(7),
+            delivered_before: now - time::Duration::days(30),
+            events_before: None,
         }
     }
 

@@ -60,6 +60,7 @@ pub fn services(config: &Config, store: SqlStore, clock: Arc<dyn Clock>) -> anyh
             password_reset_url: config.password_reset.url.clone(),
             webhooks: config.webhooks.settings(),
             federation: config.federation.settings(),
+            event_retention_days: (config.event_retention_days > 0).then(|| i64::from(config.event_retention_days)),
         },
         hasher: PasswordHasher::new(config.passwords.argon2, config.passwords.max_concurrent_hashes.unwrap_or(cores)),
         keys: KeyRing::new(master),

@@ -37,6 +37,8 @@ pub struct Config {
     /// How often expired short-lived records (authorization requests, codes, device codes, states, …) are
     /// deleted; 0 turns the job off on this node.
     pub prune_interval_secs: u64,
+    /// Events (the audit log) older than this many days are deleted by that job; 0 keeps them all.
+    pub event_retention_days: u32,
     pub sessions: SessionLifetimes,
     pub passwords: PasswordConfig,
     pub password_reset: PasswordResetConfig,
@@ -255,6 +257,7 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             access_token_ttl_secs: 900,
             prune_interval_secs: 60,
+            event_retention_days: 0,
             sessions: SessionLifetimes::default(),
             passwords: PasswordConfig::default(),
             password_reset: PasswordResetConfig::default(),

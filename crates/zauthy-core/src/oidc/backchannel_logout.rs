@@ -74,7 +74,7 @@ impl Services {
                 continue;
             }
             let notice = LogoutNotice { client_id, sub: user_id.to_owned(), sid };
-            repo.enqueue(&OutboxMessage {
+            let message = OutboxMessage {
                 id: ids::new_id(ids::OUTBOX),
                 org_id: Some(org_id.to_owned()),
                 kind: KIND_BACKCHANNEL_LOGOUT.to_owned(),
@@ -82,8 +82,8 @@ impl Services {
                 attempts: 0,
                 next_attempt_at: now,
                 created_at: now,
-            })
-            .await?;
+            };
+            self.queue_message(repo, message).await?;
             queued += 1;
         }
         Ok(queued)

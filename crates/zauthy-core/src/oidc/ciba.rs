@@ -201,7 +201,7 @@ impl Services {
         let message = backchannel_email(user.email.as_str(), &org_name, &client.name, binding_message, &url);
         let tx = self.store.begin().await?;
         tx.insert_backchannel_request(&request).await?;
-        tx.enqueue(&OutboxMessage::email(Some(org_id), &message, now)).await?;
+        self.queue_message(&*tx, OutboxMessage::email(Some(org_id), &message, now)).await?;
         tx.commit().await?;
         self.outbox_wakeup.notify_one();
         Ok(Ok(BackchannelStarted { auth_req_id, expires_in: ttl, interval: POLL_INTERVAL_SECS }))

@@ -129,7 +129,7 @@ impl Services {
             })
             .await?;
             let message = magic_link_email(email.as_str(), &org.name, &link);
-            tx.enqueue(&OutboxMessage::email(Some(org_id), &message, now)).await?;
+            self.queue_message(&*tx, OutboxMessage::email(Some(org_id), &message, now)).await?;
             let user_id = found.as_ref().map(|f| f.user.id.as_str());
             tx.insert_event(&Event::new(
                 org_id,

@@ -198,7 +198,7 @@ impl Services {
                     OutboxMessage::sms(Some(org_id), &otp_sms(phone, &org.name, &code, OTP_TTL_MINUTES), now)
                 }
             };
-            tx.enqueue(&message).await?;
+            self.queue_message(&*tx, message).await?;
             let user_id = user.as_ref().map(|u| u.id.as_str());
             tx.insert_event(&Event::new(
                 org_id,

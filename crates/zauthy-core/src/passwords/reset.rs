@@ -63,7 +63,7 @@ impl Services {
             password_reset_email(email.as_str(), &org.name, &url, &token, self.config.reset_token_ttl_secs / 60);
         let tx = self.store.begin().await?;
         tx.insert_reset_token(&record).await?;
-        tx.enqueue(&OutboxMessage::email(Some(org_id), &message, now)).await?;
+        self.queue_message(&*tx, OutboxMessage::email(Some(org_id), &message, now)).await?;
         tx.insert_event(&Event::new(
             org_id,
             types::PASSWORD_RESET_REQUESTED,

@@ -32,6 +32,7 @@ impl MigratorTrait for Migrator {
                 name: "m0015_backchannel_logout",
                 sql: include_str!("m0015_backchannel_logout.sql"),
             }),
+            Box::new(SqlMigration { name: "m0016_retention", sql: include_str!("m0016_retention.sql") }),
         ]
     }
 }

@@ -103,3 +103,28 @@ async fn the_catalogue_lists_the_reference_events_and_marks_unbuilt_ones_reserve
     }
     assert!(find("user.signup")["data"].as_str().unwrap().contains("user_id: string"));
 }
+
+#[tokio::test]
+async fn events_are_kept_however_old_unless_the_operator_sets_a_retention() {
+    let kept = TestApp::spawn().await;
+    let org = kept.create_org().await;
+    kept.clock.advance(time::Duration::days(400));
+    kept.services.prune_expired_records().await.unwrap();
+    let r = events(&kept, &org.api_key, "").await;
+    assert!(r.body["total"].as_u64().unwrap() >= 1, "no retention, nothing deleted: {}", r.text);
+
+    let bounded = TestApp::spawn_with(|c| c.event_retention_days = 30).await;
+    let org = bounded.create_org().await;
+    let old_total = events(&bounded, &org.api_key, "").await.body["total"].as_u64().unwrap();
+    assert!(old_total >= 1);
+    bounded.clock.advance(time::Duration::days(29));
+    let user = bounded.signup_user(&org.api_key).await;
+    let report = bounded.services.prune_expired_records().await.unwrap();
+    assert_eq!(report.of(zauthy_core::prune::Prunable::Events), 0, "29 days old is within 30: {report:?}");
+    bounded.clock.advance(time::Duration::days(1) + time::Duration::hours(2));
+    let report = bounded.services.prune_expired_records().await.unwrap();
+    assert_eq!(report.of(zauthy_core::prune::Prunable::Events), old_total, "{report:?}");
+    let r = events(&bounded, &org.api_key, "").await;
+    let left = r.body["events"].as_array().unwrap();
+    assert!(!left.is_empty() && left.iter().all(|e| e["user_id"] == user.id.as_str()), "only the recent: {}", r.text);
+}

@@ -13,6 +13,7 @@ mod oidc_provider;
 mod oidc_token;
 mod ops;
 mod orgs;
+mod outbox;
 mod passkeys;
 mod passwordless;
 mod passwords;

@@ -346,3 +346,28 @@ async fn webhooks_and_their_deliveries_do_not_cross_organizations() {
     let member_token = app.signup_user(&org.api_key).await.access_token;
     assert_eq!(app.get("/api/v1/webhooks", Some(&member_token)).await.status, 403);
 }
+
+#[tokio::test]
+async fn finished_deliveries_leave_the_history_after_thirty_days_and_pending_ones_stay() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let sink = receiver().await;
+    let (id, _) = hook(&app, &org, &sink, json!(["user.signup"])).await;
+    app.signup_user(&org.api_key).await;
+    wait_history(&app, &org, &id, |l| l.len() == 1 && l[0]["status"] == "delivered").await;
+    // A second one that keeps failing: still being retried when the first one's history ends.
+    sink.fail_next(100, failure(503));
+    app.clock.advance(time::Duration::days(29));
+    app.signup_user(&org.api_key).await;
+    wait_history(&app, &org, &id, |l| l.len() == 2 && l[0]["attempts"] == 1).await;
+
+    let kept = zauthy_core::prune::DELIVERY_HISTORY_KEPT;
+    let report = app.services.prune_expired_records().await.unwrap();
+    assert_eq!(report.of(zauthy_core::prune::Prunable::WebhookDeliveries), 0, "29 days is within: {report:?}");
+    app.clock.advance(kept - time::Duration::days(29) + zauthy_core::prune::PRUNE_GRACE + time::Duration::minutes(1));
+    let report = app.services.prune_expired_records().await.unwrap();
+    assert_eq!(report.of(zauthy_core::prune::Prunable::WebhookDeliveries), 1, "{report:?}");
+    let list = deliveries(&app, &org, &id).await;
+    assert_eq!(list.len(), 1, "only the one still being retried: {list:?}");
+    assert_eq!(list[0]["status"], "pending", "{list:?}");
+}
