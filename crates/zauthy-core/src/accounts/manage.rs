@@ -33,6 +33,14 @@ pub struct UserUpdate {
     pub role: Option<Role>,
 }
 
+/// What users may change about themselves, with `UserUpdate`'s meaning of `None` and empty.
+#[derive(Debug, Default)]
+pub struct ProfileUpdate {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<Option<AddressMembers>>,
+}
+
 fn user_not_found() -> CoreError {
     CoreError::NotFound { entity: "user" }
 }
@@ -128,6 +136,34 @@ impl crate::services::Services {
         {
             return Err(CoreError::forbidden("only an owner can manage an owner"));
         }
+        self.apply_user_update(org_id, target, update, actor.user_id()).await
+    }
+
+    /// The signed-in user's own account (their access token).
+    pub async fn own_profile(&self, actor: &Actor) -> Result<User> {
+        let (org_id, user_id, _) = actor.require_user()?;
+        self.find_org_user(org_id, user_id).await
+    }
+
+    /// The signed-in user edits their own name, phone or address (not their role, nor their email, which
+    /// needs proof of the new mailbox).
+    pub async fn update_own_profile(&self, actor: &Actor, update: ProfileUpdate) -> Result<User> {
+        let (org_id, user_id, _) = actor.require_user()?;
+        let target = self.find_org_user(org_id, user_id).await?;
+        let update = UserUpdate { name: update.name, phone: update.phone, address: update.address, role: None };
+        self.apply_user_update(org_id, target, update, Some(user_id)).await
+    }
+
+    /// Saves an update the caller may make, with its `user.updated` event; a demotion ends the user's
+    /// sessions, since access tokens carry the role.
+    async fn apply_user_update(
+        &self,
+        org_id: &str,
+        target: User,
+        update: UserUpdate,
+        by: Option<&str>,
+    ) -> Result<User> {
+        let user_id = target.id.as_str();
         let optional =
             |v: Option<String>, current: Option<String>, f: fn(&str) -> Result<String>| -> Result<Option<String>> {
                 match v {
@@ -159,7 +195,7 @@ impl crate::services::Services {
             org_id,
             types::USER_UPDATED,
             Some(user_id),
-            json!({"user_id": user_id, "by": actor.user_id(), "role": updated.role.as_str(), "previous_role": target.role.as_str(), "sessions_revoked": demoted}),
+            json!({"user_id": user_id, "by": by, "role": updated.role.as_str(), "previous_role": target.role.as_str(), "sessions_revoked": demoted}),
             now,
         ))
         .await?;

@@ -10,6 +10,6 @@ mod types;
 pub use address::{Address, AddressMembers};
 pub use email::Email;
 pub use login::{LoginOutcome, LoginRequest, SignInMethod, SignupRequest, parse_phone};
-pub use manage::{UserList, UserQuery, UserUpdate};
+pub use manage::{ProfileUpdate, UserList, UserQuery, UserUpdate};
 pub(crate) use sign_in_ways::{Removing, keep_a_way_to_sign_in};
 pub use types::{Role, User, UserWithSecret, lockout_duration_after};

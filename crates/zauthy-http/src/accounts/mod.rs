@@ -1,4 +1,4 @@
-//! Signup, login, and the organization's user management.
+//! Signup, login, the signed-in user's own profile, and the organization's user management.
 
 use crate::dto::{Address, SuccessResponse, TokenPair, UserResponse, nullable};
 use crate::error::{ApiResult, ErrorBody};
@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zauthy_core::accounts::{
-    LoginOutcome, LoginRequest as CoreLogin, Role, SignupRequest as CoreSignup, UserQuery, UserUpdate,
+    LoginOutcome, LoginRequest as CoreLogin, ProfileUpdate, Role, SignupRequest as CoreSignup, UserQuery, UserUpdate,
 };
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -289,10 +289,48 @@ pub async fn delete_user(
     Ok(SuccessResponse::ok())
 }
 
+/// The signed-in user's own account. Permissions: the user's access token.
+#[utoipa::path(get, path = "/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = UserResponse), (status = 401, body = ErrorBody, description = "user_token_required, invalid_token")))]
+pub async fn get_me(State(state): State<AppState>, Caller(actor): Caller) -> ApiResult<Json<UserResponse>> {
+    Ok(Json(state.services.own_profile(&actor).await?.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProfileRequest {
+    /// An empty string clears it.
+    #[schema(example = "Jane Doe")]
+    pub name: Option<String>,
+    /// E.164; an empty string clears it.
+    pub phone: Option<String>,
+    /// Replaces the whole address; `null` (or an object with no non-empty member) clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Address>)]
+    pub address: Option<Option<Address>>,
+}
+
+/// The signed-in user edits their own name, phone or address (what the `profile`, `phone` and `address`
+/// scopes release to OpenID clients). The role and the email cannot be changed here. Permissions: the
+/// user's access token.
+#[utoipa::path(patch, path = "/me", tag = "auth", security(("bearer" = [])), request_body = UpdateProfileRequest,
+    responses((status = 200, body = UserResponse),
+        (status = 400, body = ErrorBody, description = "invalid_request (unknown fields such as role or email), invalid_name, invalid_phone, invalid_address"),
+        (status = 401, body = ErrorBody, description = "user_token_required, invalid_token")))]
+pub async fn update_me(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    ApiJson(body): ApiJson<UpdateProfileRequest>,
+) -> ApiResult<Json<UserResponse>> {
+    let update = ProfileUpdate { name: body.name, phone: body.phone, address: body.address.map(|a| a.map(Into::into)) };
+    Ok(Json(state.services.update_own_profile(&actor, update).await?.into()))
+}
+
 pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(signup))
         .routes(routes!(login))
+        .routes(routes!(get_me, update_me))
         .routes(routes!(list_users))
         .routes(routes!(get_user, update_user, delete_user))
         .routes(routes!(block_user))

@@ -1,6 +1,7 @@
 //! Signup, password login, the lockout schedule, transparent rehashing and the organization's user management.
 
 mod address;
+mod profile;
 mod pruning;
 
 use serde_json::{Value, json};
