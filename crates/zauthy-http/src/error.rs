@@ -77,6 +77,10 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
     ("password_required", "Confirm this with the account's password."),
     ("code_required", "Confirm this with a code from the authenticator app."),
     ("invalid_redirect_uri", "A client redirect URI is not an exact https URL (http only for localhost)."),
+    (
+        "invalid_subject_type",
+        "subject_type is not public or pairwise, or a pairwise client's redirect URIs span hosts.",
+    ),
     ("invalid_backchannel_logout_uri", "A client back-channel logout URI is not an https URL on a public address."),
     ("invalid_scope", "A scope is not one of openid, profile, email, phone, address, offline_access."),
     ("invalid_grant_type", "A grant type is unknown or not allowed for this kind of client."),

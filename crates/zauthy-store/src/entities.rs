@@ -333,6 +333,8 @@ pub mod oidc_clients {
         pub post_logout_redirect_uris: String,
         pub backchannel_logout_uri: Option<String>,
         pub backchannel_logout_session_required: bool,
+        pub subject_type: String,
+        pub sector_identifier: Option<String>,
         pub created_at: i64,
         pub updated_at: i64,
     }

@@ -32,7 +32,7 @@ const LOGOUT_TOKEN_TTL_SECS: i64 = 120;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LogoutNotice {
     client_id: String,
-    sub: String,
+    user_id: String,
     sid: String,
 }
 
@@ -73,7 +73,7 @@ impl Services {
             if !wants {
                 continue;
             }
-            let notice = LogoutNotice { client_id, sub: user_id.to_owned(), sid };
+            let notice = LogoutNotice { client_id, user_id: user_id.to_owned(), sid };
             let message = OutboxMessage {
                 id: ids::new_id(ids::OUTBOX),
                 org_id: Some(org_id.to_owned()),
@@ -105,13 +105,14 @@ impl Services {
             return Ok(None);
         };
         let now = self.now();
+        let sub = self.subject_for(&client, &notice.user_id);
         let claims = LogoutClaims {
             iss: self.issuer(org_id),
             aud: &client.id,
             iat: now.unix_timestamp(),
             exp: now.unix_timestamp() + LOGOUT_TOKEN_TTL_SECS,
             jti: ids::new_id("lt"),
-            sub: &notice.sub,
+            sub: &sub,
             sid: &notice.sid,
             events: json!({ LOGOUT_EVENT: {} }),
         };

@@ -3,7 +3,7 @@
 
 use super::{
     AUTH_METHODS, ClientType, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, GRANT_TYPES, ID_TOKEN_ALGS, OidcClient,
-    SCOPES,
+    SCOPES, SubjectType,
 };
 use crate::accounts::Role;
 use crate::actor::Actor;
@@ -30,6 +30,7 @@ pub struct ClientInput {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: Option<bool>,
+    pub subject_type: Option<String>,
 }
 
 /// A partial update: fields left `None` keep their value. The type cannot change (a public client has no
@@ -48,6 +49,7 @@ pub struct ClientUpdate {
     /// `Some(None)` removes the URI.
     pub backchannel_logout_uri: Option<Option<String>>,
     pub backchannel_logout_session_required: Option<bool>,
+    pub subject_type: Option<String>,
 }
 
 pub struct CreatedClient {
@@ -120,6 +122,47 @@ fn check_backchannel_uri(uri: Option<String>, settings: &crate::webhooks::Webhoo
         }
         Err(other) => Err(other),
     }
+}
+
+fn parse_subject_type(raw: &str) -> Result<SubjectType> {
+    SubjectType::parse(raw).ok_or_else(|| invalid("invalid_subject_type", "subject_type must be public or pairwise"))
+}
+
+/// A pairwise client's sector: kept once set (its users' `sub` must never change), else the one host of its
+/// redirect URIs, or its own id when it has none. While the sector is a host, the redirect URIs stay on it.
+fn settle_sector(client: &mut OidcClient, previous: Option<String>) -> Result<()> {
+    if client.subject_type == SubjectType::Public {
+        client.sector_identifier = None;
+        return Ok(());
+    }
+    let hosts: std::collections::BTreeSet<String> = client
+        .redirect_uris
+        .iter()
+        .filter_map(|u| url::Url::parse(u).ok()?.host_str().map(str::to_ascii_lowercase))
+        .collect();
+    let sector = match previous {
+        Some(sector) => sector,
+        None if hosts.len() > 1 => {
+            return Err(invalid(
+                "invalid_subject_type",
+                "a pairwise client's redirect URIs must all be on one host, its sector",
+            ));
+        }
+        None => hosts.first().cloned().unwrap_or_else(|| client.id.clone()),
+    };
+    if sector != client.id
+        && let Some(other) = client.redirect_uris.iter().find(|u| {
+            url::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)).as_deref()
+                != Some(sector.as_str())
+        })
+    {
+        return Err(invalid(
+            "invalid_redirect_uri",
+            format!("redirect URI {other:?} is not on {sector}, the host this pairwise client's subjects are for"),
+        ));
+    }
+    client.sector_identifier = Some(sector);
+    Ok(())
 }
 
 /// Checks the whole client for consistency (type, auth method, grants, keys).
@@ -239,10 +282,18 @@ impl Services {
             post_logout_redirect_uris: input.post_logout_redirect_uris.unwrap_or_default(),
             backchannel_logout_uri: check_backchannel_uri(input.backchannel_logout_uri, &self.config.webhooks)?,
             backchannel_logout_session_required: input.backchannel_logout_session_required.unwrap_or(false),
+            subject_type: input
+                .subject_type
+                .as_deref()
+                .map(parse_subject_type)
+                .transpose()?
+                .unwrap_or(SubjectType::Public),
+            sector_identifier: None,
             created_at: now,
             updated_at: now,
         };
         validate(&mut client)?;
+        settle_sector(&mut client, None)?;
         let (secret, hash) = match client_type {
             ClientType::Confidential => {
                 let (s, h) = new_secret();
@@ -290,6 +341,8 @@ impl Services {
     pub async fn update_oidc_client(&self, actor: &Actor, client_id: &str, update: ClientUpdate) -> Result<OidcClient> {
         let org_id = actor.require_admin(Role::Admin)?;
         let current = self.org_client(org_id, client_id).await?;
+        let previous_sector =
+            current.sector_identifier.clone().filter(|_| current.subject_type == SubjectType::Pairwise);
         let now = self.now();
         let mut client = OidcClient {
             name: update.name.unwrap_or(current.name),
@@ -310,10 +363,17 @@ impl Services {
             backchannel_logout_session_required: update
                 .backchannel_logout_session_required
                 .unwrap_or(current.backchannel_logout_session_required),
+            subject_type: update
+                .subject_type
+                .as_deref()
+                .map(parse_subject_type)
+                .transpose()?
+                .unwrap_or(current.subject_type),
             updated_at: now,
             ..current
         };
         validate(&mut client)?;
+        settle_sector(&mut client, previous_sector)?;
         let tx = self.store.begin().await?;
         if !tx.update_oidc_client(&client).await? {
             return Err(not_found());

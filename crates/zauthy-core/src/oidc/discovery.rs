@@ -31,7 +31,7 @@ impl Services {
             "grant_types_supported": [
                 "authorization_code", "refresh_token", "client_credentials", GRANT_DEVICE_CODE, GRANT_CIBA
             ],
-            "subject_types_supported": ["public"],
+            "subject_types_supported": ["public", "pairwise"],
             "id_token_signing_alg_values_supported": ID_TOKEN_ALGS,
             "token_endpoint_auth_methods_supported": client_auth,
             "revocation_endpoint_auth_methods_supported": client_auth,

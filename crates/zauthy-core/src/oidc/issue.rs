@@ -3,7 +3,7 @@
 //! rotating refresh token when `offline_access` was granted. Standard claims come from the granted scopes.
 
 use super::token::TokenResponse;
-use super::{ClientRefreshToken, GRANT_REFRESH_TOKEN, Grant, OidcClient};
+use super::{ClientRefreshToken, GRANT_REFRESH_TOKEN, Grant, OidcClient, SubjectType};
 use crate::accounts::User;
 use crate::error::Result;
 use crate::services::Services;
@@ -39,10 +39,10 @@ struct UserAccessClaims<'a> {
 
 /// The standard claims the granted scopes release (OIDC Core §5.4). Claims the user has no value for (phone,
 /// address) are left out rather than sent as null.
-pub(crate) fn scope_claims(user: &User, scope: &[String]) -> Map<String, Value> {
+pub(crate) fn scope_claims(user: &User, sub: &str, scope: &[String]) -> Map<String, Value> {
     let has = |s: &str| scope.iter().any(|x| x == s);
     let mut claims = Map::new();
-    claims.insert("sub".into(), json!(user.id));
+    claims.insert("sub".into(), json!(sub));
     if has("profile") {
         claims.insert("name".into(), json!(user.name));
         claims.insert("updated_at".into(), json!(user.updated_at.unix_timestamp()));
@@ -70,11 +70,17 @@ pub(crate) fn scope_claims(user: &User, scope: &[String]) -> Map<String, Value> 
 /// record can answer (OIDC Core §5.5), among the claims of the granted `scope` only: consent is given per
 /// scope, so the parameter can move a consented claim into the ID token but never release one the user
 /// unticked or was never asked for.
-pub(crate) fn requested_claims(user: &User, grant: &Grant, target: &str, scope: &[String]) -> Map<String, Value> {
+pub(crate) fn requested_claims(
+    user: &User,
+    sub: &str,
+    grant: &Grant,
+    target: &str,
+    scope: &[String],
+) -> Map<String, Value> {
     let Some(wanted) = grant.claims.as_ref().and_then(|c| c.get(target)).and_then(Value::as_object) else {
         return Map::new();
     };
-    let consented = scope_claims(user, scope);
+    let consented = scope_claims(user, sub, scope);
     wanted.keys().filter_map(|k| consented.get(k).map(|v| (k.clone(), v.clone()))).collect()
 }
 
@@ -118,6 +124,20 @@ impl Services {
         self.prepare_grant_tokens(client, grant, user, with_nonce).await?.write(repo).await
     }
 
+    /// The `sub` `client` sees for the user `user_id`: the id itself, or, for a pairwise client, a value
+    /// derived under the master key for its sector (OIDC Core §8.1). Clients of one sector see the same value;
+    /// clients of different sectors cannot link their users without the master key.
+    pub(crate) fn subject_for(&self, client: &OidcClient, user_id: &str) -> String {
+        match (client.subject_type, &client.sector_identifier) {
+            (SubjectType::Pairwise, Some(sector)) => {
+                let digest =
+                    self.keys.master().keyed_digest(&format!("oidc-pairwise-sub:{sector}"), user_id.as_bytes());
+                BASE64URL_NOPAD.encode(&digest)
+            }
+            _ => user_id.to_owned(),
+        }
+    }
+
     /// The tokens of `grant`, signed but not written. Signing (an RSA signature for most ID tokens) happens
     /// here, outside any transaction, so that SQLite's write lock is not held through it.
     pub(crate) async fn prepare_grant_tokens(
@@ -132,9 +152,10 @@ impl Services {
         let ttl = self.config.access_token_ttl_secs;
         let issuer = self.issuer(&grant.org_id);
         let scope = grant.scope.join(" ");
+        let sub = self.subject_for(client, &user.id);
         let claims = UserAccessClaims {
             iss: issuer.clone(),
-            sub: &user.id,
+            sub: &sub,
             aud: &client.id,
             client_id: &client.id,
             scope: scope.clone(),
@@ -150,8 +171,8 @@ impl Services {
         let has = |s: &str| grant.scope.iter().any(|x| x == s);
         let id_token = if has("openid") {
             let alg = SigningAlg::parse(&client.id_token_signed_response_alg).unwrap_or(SigningAlg::RS256);
-            let mut c = requested_claims(user, grant, "id_token", &grant.scope);
-            c.insert("sub".into(), json!(user.id));
+            let mut c = requested_claims(user, &sub, grant, "id_token", &grant.scope);
+            c.insert("sub".into(), json!(sub));
             for (k, v) in [
                 ("iss", json!(issuer)),
                 ("aud", json!(client.id)),

@@ -37,6 +37,32 @@ pub use token::{ClientAuth, OAuthError, TokenResponse};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+/// How a client sees its users' `sub` (OIDC Core §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectType {
+    /// The user's id, the same for every client.
+    Public,
+    /// A value derived for the client's sector: clients of different sectors cannot link their users.
+    Pairwise,
+}
+
+impl SubjectType {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "public" => Some(Self::Public),
+            "pairwise" => Some(Self::Pairwise),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Pairwise => "pairwise",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClientType {
@@ -99,6 +125,11 @@ pub struct OidcClient {
     pub backchannel_logout_uri: Option<String>,
     /// The client needs `sid` in its logout tokens (zauthy always sends it: every grant has a session).
     pub backchannel_logout_session_required: bool,
+    /// Whether the client sees users under their id or under a pairwise `sub` for its sector.
+    pub subject_type: SubjectType,
+    /// A pairwise client's sector (OIDC Core §8.1): the one host of its redirect URIs, or its own id when
+    /// it has none, fixed when the client became pairwise so that its users' `sub` never changes.
+    pub sector_identifier: Option<String>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

@@ -66,7 +66,9 @@ impl Services {
         }
         // `claims.userinfo` members can only name claims of the granted scopes (see `requested_claims`), and
         // those are all here already.
-        Ok(Some(scope_claims(&user, &scope)))
+        // The token's own `sub`: the one its client sees (pairwise or not).
+        let sub = claims["sub"].as_str().unwrap_or(&user.id);
+        Ok(Some(scope_claims(&user, sub, &scope)))
     }
 
     /// RFC 7009: the client's own refresh or access token ends, with its whole grant. Unknown, foreign and

@@ -46,6 +46,10 @@ pub struct CreateClientRequest {
     pub backchannel_logout_uri: Option<String>,
     /// The client needs `sid` in logout tokens (zauthy always includes it).
     pub backchannel_logout_session_required: Option<bool>,
+    /// `public` (default: `sub` is the user's id) or `pairwise` (OIDC Core §8.1: a `sub` derived for the
+    /// host of the redirect URIs, which must then all be on that one host; unlinkable across hosts).
+    #[schema(example = "public")]
+    pub subject_type: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -67,6 +71,8 @@ pub struct UpdateClientRequest {
     #[serde(default, deserialize_with = "crate::dto::nullable")]
     pub backchannel_logout_uri: Option<Option<String>>,
     pub backchannel_logout_session_required: Option<bool>,
+    /// Changing it changes the `sub` every user has at this client.
+    pub subject_type: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -86,6 +92,9 @@ pub struct ClientResponse {
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    pub subject_type: &'static str,
+    /// A pairwise client's sector: the host its users' `sub` is derived for (or its id, without redirect URIs).
+    pub sector_identifier: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -106,6 +115,8 @@ impl From<OidcClient> for ClientResponse {
             post_logout_redirect_uris: c.post_logout_redirect_uris,
             backchannel_logout_uri: c.backchannel_logout_uri,
             backchannel_logout_session_required: c.backchannel_logout_session_required,
+            subject_type: c.subject_type.as_str(),
+            sector_identifier: c.sector_identifier,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }
@@ -136,7 +147,7 @@ pub struct ClientSecretResponse {
 /// Register a service provider. Permissions: API key, or an owner or admin.
 #[utoipa::path(post, path = "/oidc/clients", tag = "oidc", security(("bearer" = [])), request_body = CreateClientRequest,
     responses((status = 201, body = CreatedClientResponse),
-        (status = 400, body = ErrorBody, description = "invalid_redirect_uri, invalid_scope, invalid_grant_type, invalid_auth_method, invalid_jwks, invalid_signing_alg, invalid_client_type, invalid_name, invalid_backchannel_logout_uri"),
+        (status = 400, body = ErrorBody, description = "invalid_redirect_uri, invalid_scope, invalid_grant_type, invalid_auth_method, invalid_jwks, invalid_signing_alg, invalid_client_type, invalid_name, invalid_backchannel_logout_uri, invalid_subject_type"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create_client(
     State(state): State<AppState>,
@@ -156,6 +167,7 @@ pub async fn create_client(
         post_logout_redirect_uris: body.post_logout_redirect_uris,
         backchannel_logout_uri: body.backchannel_logout_uri,
         backchannel_logout_session_required: body.backchannel_logout_session_required,
+        subject_type: body.subject_type,
     };
     let created = state.services.create_oidc_client(&actor, input).await?;
     let body = CreatedClientResponse { client: created.client.into(), client_secret: created.client_secret };
@@ -203,6 +215,7 @@ pub async fn update_client(
         post_logout_redirect_uris: body.post_logout_redirect_uris,
         backchannel_logout_uri: body.backchannel_logout_uri,
         backchannel_logout_session_required: body.backchannel_logout_session_required,
+        subject_type: body.subject_type,
     };
     Ok(Json(state.services.update_oidc_client(&actor, &client_id, update).await?.into()))
 }

@@ -33,6 +33,10 @@ impl MigratorTrait for Migrator {
                 sql: include_str!("m0015_backchannel_logout.sql"),
             }),
             Box::new(SqlMigration { name: "m0016_retention", sql: include_str!("m0016_retention.sql") }),
+            Box::new(SqlMigration {
+                name: "m0017_pairwise_subjects",
+                sql: include_str!("m0017_pairwise_subjects.sql"),
+            }),
         ]
     }
 }

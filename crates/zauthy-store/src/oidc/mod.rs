@@ -11,7 +11,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use time::OffsetDateTime;
 use zauthy_core::error::{CoreError, Result};
-use zauthy_core::oidc::{ClientType, OidcClient};
+use zauthy_core::oidc::{ClientType, OidcClient, SubjectType};
 use zauthy_core::store::OidcClientRepo;
 
 fn list(text: &str) -> Result<Vec<String>> {
@@ -38,6 +38,8 @@ fn to_client(m: clients::Model) -> Result<(OidcClient, Option<String>)> {
         post_logout_redirect_uris: list(&m.post_logout_redirect_uris)?,
         backchannel_logout_uri: m.backchannel_logout_uri,
         backchannel_logout_session_required: m.backchannel_logout_session_required,
+        subject_type: SubjectType::parse(&m.subject_type).ok_or_else(|| corrupt("subject type", &m.subject_type))?,
+        sector_identifier: m.sector_identifier,
         created_at: at(m.created_at),
         updated_at: at(m.updated_at),
     };
@@ -63,6 +65,8 @@ impl<C: Db> OidcClientRepo for Conn<C> {
             post_logout_redirect_uris: Set(json_text(&c.post_logout_redirect_uris)?),
             backchannel_logout_uri: Set(c.backchannel_logout_uri.clone()),
             backchannel_logout_session_required: Set(c.backchannel_logout_session_required),
+            subject_type: Set(c.subject_type.as_str().to_owned()),
+            sector_identifier: Set(c.sector_identifier.clone()),
             created_at: Set(ms(c.created_at)),
             updated_at: Set(ms(c.updated_at)),
         })
@@ -103,6 +107,8 @@ impl<C: Db> OidcClientRepo for Conn<C> {
                 clients::Column::BackchannelLogoutSessionRequired,
                 Expr::value(c.backchannel_logout_session_required),
             )
+            .col_expr(clients::Column::SubjectType, Expr::value(c.subject_type.as_str()))
+            .col_expr(clients::Column::SectorIdentifier, Expr::value(c.sector_identifier.clone()))
             .col_expr(clients::Column::UpdatedAt, Expr::value(ms(c.updated_at)))
             .filter(clients::Column::Id.eq(&c.id))
             .filter(clients::Column::OrgId.eq(&c.org_id))

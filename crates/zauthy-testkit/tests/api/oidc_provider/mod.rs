@@ -12,6 +12,7 @@ mod flow;
 mod freshness;
 mod logout;
 mod magic_link;
+mod pairwise;
 mod private_key_jwt;
 mod pruning;
 mod refusals;
