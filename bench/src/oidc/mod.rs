@@ -160,13 +160,15 @@ fn progress(label: &str) {
     let _ = std::io::stderr().flush();
 }
 
-/// How long codes are minted before a code exchange: twice as long as the exchange runs (zauthy mints codes
-/// through its pages at about the rate it exchanges them, so with one run's worth the connections ran out and
-/// minted during the measured window), unless the oldest code would then outlive its 60 s. Codes still missing
-/// are minted on the connections during the run, and the report says how many requests that took.
+/// How long codes are minted before a code exchange: four times as long as the exchange runs, unless the
+/// oldest code would then outlive its 60 s. zauthy mints codes through its pages at half the rate it
+/// exchanges them or less (two requests and a grant per code): with twice the run's length, a run on a slow
+/// host ran out and minted 664 codes inside the measured window, at about 5.7 ms of server CPU each, a third
+/// of the CPU the exchange had. Codes still missing are minted on the connections during the run, and the
+/// report says how many requests that took.
 fn mint_window(options: &Options) -> Duration {
     let run = options.warmup + options.measure;
-    (2 * run).min(Duration::from_secs(50).saturating_sub(run))
+    (4 * run).min(Duration::from_secs(50).saturating_sub(run))
 }
 
 /// Codes for a code exchange, minted on `CONCURRENCY` connections before it: zauthy's through the hosted pages
