@@ -17,7 +17,8 @@
 #
 # Environment: ZAUTHY_BENCH_PG_PORT (first port tried for the throwaway cluster, default 55532),
 # ZAUTHY_BENCH_OIDC_PROVIDER_WORKERS (node:cluster workers per instance, default: the number of cores),
-# ZAUTHY_BENCH_ZAUTHY_BIN (the zauthy binary to measure, default: the one just built).
+# ZAUTHY_BENCH_ZAUTHY_BIN (the zauthy binary to measure, default: the one just built),
+# ZAUTHY_BENCH_ID_TOKEN_ALG (RS256, the default and the configuration, or ES256: the ID tokens on both sides).
 #
 # Usage: bench/run.sh [--no-oidc-provider] [--oidc-only] [BENCH ARGS...]   e.g. bench/run.sh --seconds 10
 set -euo pipefail
@@ -170,7 +171,7 @@ if [[ -n $REFERENCE ]]; then
         log="$OP_TMP/$name.log"
         log "starting oidc-provider $OP_VERSION ($name) on 127.0.0.1:$port ($OP_WORKERS workers)"
         NODE_ENV=production node "$OP_DIR/server.mjs" --port "$port" --workers "$OP_WORKERS" --store "$store" \
-            >"$log" 2>&1 &
+            --id-token-alg "${ZAUTHY_BENCH_ID_TOKEN_ALG:-RS256}" >"$log" 2>&1 &
         pid=$!
         OP_PIDS+=("$pid")
         # server.mjs says so once every worker listens.

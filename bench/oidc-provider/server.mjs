@@ -2,7 +2,7 @@
 // like zauthy's organization issuer, on a loopback port, so that bench/src/oidc/ can measure both in one run.
 //
 // Usage: NODE_ENV=production BENCH_OIDC_PROVIDER_SECRET=… node server.mjs --port PORT [--workers N]
-//          [--store memory|sqlite:PATH|postgres:URL]
+//          [--store memory|sqlite:PATH|postgres:URL] [--id-token-alg RS256|ES256]
 //
 // - One confidential client (`bench-client`, client_secret_basic) with client_credentials, authorization_code and
 //   refresh_token, like a zauthy client registered with those grants.
@@ -42,7 +42,7 @@ const API_RESOURCE = 'urn:zauthy-bench:api';
 const CODE_SCOPE = 'openid email profile offline_access';
 
 function parseArgs(argv) {
-  const args = { port: undefined, workers: os.availableParallelism(), store: 'memory' };
+  const args = { port: undefined, workers: os.availableParallelism(), store: 'memory', idTokenAlg: 'RS256' };
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -55,6 +55,9 @@ function parseArgs(argv) {
     } else if (flag === '--store') {
       args.store = String(value);
       i += 1;
+    } else if (flag === '--id-token-alg') {
+      args.idTokenAlg = String(value);
+      i += 1;
     } else {
       throw new Error(`unknown argument ${flag}`);
     }
@@ -65,6 +68,9 @@ function parseArgs(argv) {
   if (!Number.isInteger(args.workers) || args.workers < 1) {
     throw new Error('--workers must be a positive integer');
   }
+  if (!['RS256', 'ES256'].includes(args.idTokenAlg)) {
+    throw new Error('--id-token-alg must be RS256 or ES256');
+  }
   args.store = parseStore(args.store);
   return args;
 }
@@ -73,10 +79,12 @@ function parseArgs(argv) {
 function makeJwks() {
   const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
   const ed = crypto.generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+  const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
   return {
     keys: [
       { ...rsa, kid: 'rs256-1', alg: 'RS256', use: 'sig' },
       { ...ed, kid: 'eddsa-1', alg: 'EdDSA', use: 'sig' },
+      { ...ec, kid: 'es256-1', alg: 'ES256', use: 'sig' },
     ],
   };
 }
@@ -126,7 +134,7 @@ async function storedAccount(store, sub) {
 }
 
 // `store`: null for the in-memory adapter, else what openStore made.
-function buildProvider(port, secret, jwks, cookieKey, store) {
+function buildProvider(port, secret, jwks, cookieKey, store, idTokenAlg) {
   if (!store) {
     // The default adapter's store is a QuickLRU of 1000 entries; a larger one, so nothing is evicted mid-run.
     setStorage(new QuickLRU({ maxSize: 10_000_000 }));
@@ -141,7 +149,7 @@ function buildProvider(port, secret, jwks, cookieKey, store) {
         grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
         response_types: ['code'],
         redirect_uris: [REDIRECT_URI],
-        id_token_signed_response_alg: 'RS256',
+        id_token_signed_response_alg: idTokenAlg,
         scope: `${CODE_SCOPE} api`,
       },
     ],
@@ -244,7 +252,7 @@ function serveWorker() {
   const jwks = JSON.parse(process.env.BENCH_JWKS);
   const storeSpec = JSON.parse(process.env.BENCH_STORE);
   const store = storeSpec.kind === 'memory' ? null : openStore(storeSpec, Number(process.env.BENCH_WORKERS));
-  const provider = buildProvider(port, secret, jwks, process.env.BENCH_COOKIE_KEY, store);
+  const provider = buildProvider(port, secret, jwks, process.env.BENCH_COOKIE_KEY, store, process.env.BENCH_ID_TOKEN_ALG);
   // Koa's own server, as `provider.listen` would make, with Node's default keep-alive.
   const server = http.createServer(provider.callback());
   server.keepAliveTimeout = 60_000;
@@ -255,7 +263,7 @@ function serveWorker() {
 }
 
 async function main() {
-  const { port, workers, store } = parseArgs(process.argv.slice(2));
+  const { port, workers, store, idTokenAlg } = parseArgs(process.argv.slice(2));
   const secret = process.env.BENCH_OIDC_PROVIDER_SECRET;
   if (!secret || secret.length < 32) {
     throw new Error('BENCH_OIDC_PROVIDER_SECRET (≥ 32 chars) is required');
@@ -269,6 +277,7 @@ async function main() {
     BENCH_COOKIE_KEY: crypto.randomBytes(32).toString('base64url'),
     BENCH_STORE: JSON.stringify(store),
     BENCH_WORKERS: String(workers),
+    BENCH_ID_TOKEN_ALG: idTokenAlg,
   };
   // One schema for all workers, made before any of them opens the database.
   await createSchema(store);

@@ -127,7 +127,8 @@ impl Codes {
     }
 }
 
-/// The code grant's answer must carry an RS256 ID token, an access token and a refresh token.
+/// The code grant's answer must carry an ID token of the configured algorithm (`id_token_alg`), an access token
+/// and a refresh token.
 fn check_code_answer(v: &Value, checked: &mut bool) -> Result<String, Verdict> {
     let (Some(access), Some(id_token), Some(_)) =
         (v["access_token"].as_str(), v["id_token"].as_str(), v["refresh_token"].as_str())
@@ -135,9 +136,10 @@ fn check_code_answer(v: &Value, checked: &mut bool) -> Result<String, Verdict> {
         return Err(Verdict::Error("code answer without access, ID and refresh tokens".to_owned()));
     };
     if !*checked {
+        let wanted = super::id_token_alg();
         match jwt_alg(id_token) {
-            Some(alg) if alg == "RS256" => *checked = true,
-            other => return Err(Verdict::Fatal(format!("ID token is not RS256 ({other:?})"))),
+            Some(alg) if alg == wanted => *checked = true,
+            other => return Err(Verdict::Fatal(format!("ID token is not {wanted} ({other:?})"))),
         }
     }
     Ok(access.to_owned())

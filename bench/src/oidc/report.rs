@@ -214,6 +214,13 @@ pub fn print_summary(results: &[OidcResult]) {
            the raw RSA-2048 signature rate on every core (each exchange signs an RS256 ID token). \"over\": 3× the
            in-memory reference is beyond what this machine can do at all."
     );
+    if super::id_token_alg() != "RS256" {
+        println!(
+            "  ID tokens: {} on both sides (ZAUTHY_BENCH_ID_TOKEN_ALG), not the issue's RS256: the RSA ceiling does\n  \
+             not bound this run's code exchange.",
+            super::id_token_alg()
+        );
+    }
     let errors: u64 = results.iter().map(OidcResult::total_errors).sum();
     println!("  {:<LABEL$} {errors}", "failed OIDC requests (must be 0)");
 }

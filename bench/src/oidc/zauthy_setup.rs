@@ -139,7 +139,7 @@ pub async fn endpoint(server: &Server, browsers: usize) -> anyhow::Result<Endpoi
             "grant_types": ["client_credentials", "authorization_code", "refresh_token"],
             "allowed_scopes": ["openid", "profile", "email", "offline_access"],
             "token_endpoint_auth_method": "client_secret_basic",
-            "id_token_signed_response_alg": "RS256",
+            "id_token_signed_response_alg": super::id_token_alg(),
         }),
     )
     .await?;
