@@ -442,6 +442,9 @@ pub trait PasswordlessRepo {
     async fn find_users_by_phone(&self, org_id: &str, phone: &str, limit: u64) -> Result<Vec<User>>;
     /// Sets `is_verified`; false when it already was.
     async fn mark_email_verified(&self, user_id: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Sets `phone_verified` if the user's number is still `phone`; false when it was set already, or the
+    /// number changed meanwhile.
+    async fn mark_phone_verified(&self, user_id: &str, phone: &str, now: OffsetDateTime) -> Result<bool>;
 }
 
 #[async_trait]

@@ -84,6 +84,8 @@ pub struct UserResponse {
     #[schema(example = "user")]
     pub role: &'static str,
     pub is_verified: bool,
+    /// The user entered an SMS one-time code sent to `phone`; a changed number is unproven again.
+    pub phone_verified: bool,
     pub is_blocked: bool,
     /// Set while the account is locked after failed logins.
     pub locked_until: Option<String>,
@@ -104,6 +106,7 @@ impl From<User> for UserResponse {
             address: u.address.map(|a| a.into_members().into()),
             role: u.role.as_str(),
             is_verified: u.is_verified,
+            phone_verified: u.phone_verified,
             is_blocked: u.is_blocked,
             locked_until: u.locked_until.map(rfc3339),
             failed_login_attempts: u.failed_login_attempts,

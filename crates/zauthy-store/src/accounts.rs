@@ -29,6 +29,7 @@ pub(crate) fn to_user(m: users::Model) -> Result<UserWithSecret> {
             address,
             role,
             is_verified: m.is_verified,
+            phone_verified: m.phone_verified,
             is_blocked: m.is_blocked,
             failed_login_attempts: m.failed_login_attempts,
             locked_until: m.locked_until.map(at),
@@ -83,6 +84,7 @@ impl<C: Db> UserRepo for Conn<C> {
             role: Set(user.role.as_str().to_owned()),
             password_hash: Set(password_hash.map(str::to_owned)),
             is_verified: Set(user.is_verified),
+            phone_verified: Set(user.phone_verified),
             is_blocked: Set(user.is_blocked),
             failed_login_attempts: Set(user.failed_login_attempts),
             locked_until: Set(user.locked_until.map(ms)),
@@ -196,6 +198,7 @@ impl<C: Db> UserRepo for Conn<C> {
         let sets = vec![
             (users::Column::Name, Expr::value(user.name.clone())),
             (users::Column::Phone, Expr::value(user.phone.clone())),
+            (users::Column::PhoneVerified, Expr::value(user.phone_verified)),
             (users::Column::Address, Expr::value(address_json(user)?)),
             (users::Column::Role, Expr::value(user.role.as_str())),
         ];

@@ -38,6 +38,7 @@ pub mod users {
         pub role: String,
         pub password_hash: Option<String>,
         pub is_verified: bool,
+        pub phone_verified: bool,
         pub is_blocked: bool,
         pub failed_login_attempts: i32,
         pub locked_until: Option<i64>,

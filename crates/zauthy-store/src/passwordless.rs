@@ -190,6 +190,19 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
         rows.into_iter().map(|m| to_user(m).map(|u| u.user)).collect()
     }
 
+    async fn mark_phone_verified(&self, user_id: &str, phone: &str, now: OffsetDateTime) -> Result<bool> {
+        let result = users::Entity::update_many()
+            .col_expr(users::Column::PhoneVerified, Expr::value(true))
+            .col_expr(users::Column::UpdatedAt, Expr::value(ms(now)))
+            .filter(users::Column::Id.eq(user_id))
+            .filter(users::Column::Phone.eq(phone))
+            .filter(users::Column::PhoneVerified.eq(false))
+            .exec(&self.0)
+            .await
+            .map_err(db_err)?;
+        Ok(result.rows_affected == 1)
+    }
+
     async fn mark_email_verified(&self, user_id: &str, now: OffsetDateTime) -> Result<bool> {
         let result = users::Entity::update_many()
             .col_expr(users::Column::IsVerified, Expr::value(true))

@@ -184,6 +184,8 @@ impl crate::services::Services {
             updated_at: now,
             ..target.clone()
         };
+        // A new number is not proven yet.
+        let updated = User { phone_verified: target.phone_verified && updated.phone == target.phone, ..updated };
         // Access tokens carry the role: a demotion must not live on in tokens issued before it.
         let demoted = updated.role < target.role;
         let tx = self.store.begin().await?;

@@ -47,6 +47,8 @@ pub struct User {
     pub address: Option<Address>,
     pub role: Role,
     pub is_verified: bool,
+    /// The user entered an SMS one-time code sent to `phone` (cleared when the number changes).
+    pub phone_verified: bool,
     pub is_blocked: bool,
     pub failed_login_attempts: i32,
     pub locked_until: Option<OffsetDateTime>,
@@ -74,6 +76,7 @@ impl User {
             address: None,
             role,
             is_verified: false,
+            phone_verified: false,
             is_blocked: false,
             failed_login_attempts: 0,
             locked_until: None,

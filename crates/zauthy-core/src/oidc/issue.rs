@@ -55,8 +55,8 @@ pub(crate) fn scope_claims(user: &User, sub: &str, scope: &[String]) -> Map<Stri
         && let Some(phone) = &user.phone
     {
         claims.insert("phone_number".into(), json!(phone));
-        // Numbers are taken as given at signup; an SMS sign-in does not mark them verified yet.
-        claims.insert("phone_number_verified".into(), json!(false));
+        // Proven by entering an SMS one-time code sent to it; a changed number is unproven again.
+        claims.insert("phone_number_verified".into(), json!(user.phone_verified));
     }
     if has("address")
         && let Some(address) = &user.address

@@ -286,7 +286,11 @@ impl Services {
                 [user] if user.is_blocked => {
                     Err(CoreError::forbidden_code("user_blocked", "This account has been blocked"))
                 }
-                [user] => Ok(Some(user.clone())),
+                [user] => {
+                    // The code reached this number: it is the user's, proven.
+                    repo.mark_phone_verified(&user.id, phone, self.now()).await?;
+                    Ok(Some(User { phone_verified: true, ..user.clone() }))
+                }
                 // Nobody, or a phone shared by several accounts: which one would this be?
                 _ => Ok(None),
             },

@@ -37,6 +37,7 @@ impl MigratorTrait for Migrator {
                 name: "m0017_pairwise_subjects",
                 sql: include_str!("m0017_pairwise_subjects.sql"),
             }),
+            Box::new(SqlMigration { name: "m0018_phone_verified", sql: include_str!("m0018_phone_verified.sql") }),
         ]
     }
 }

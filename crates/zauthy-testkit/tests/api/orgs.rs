@@ -66,6 +66,7 @@ async fn add_member(app: &TestApp, org: &TestOrg, role: Role) -> TestUser {
         address: None,
         role,
         is_verified: true,
+        phone_verified: false,
         is_blocked: false,
         failed_login_attempts: 0,
         locked_until: None,

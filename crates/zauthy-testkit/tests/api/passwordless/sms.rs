@@ -229,3 +229,40 @@ async fn a_messaging_service_sends_as_messaging_service_sid_instead_of_from() {
     assert_eq!(sent.form_value("From"), None);
     assert_eq!(sent.form_value("To").as_deref(), Some("+14155550100"));
 }
+
+#[tokio::test]
+async fn an_sms_sign_in_proves_the_phone_number_until_the_number_changes() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let phone = unique_phone();
+    let user = signup_with_phone(&app, &org.api_key, &phone).await;
+    let seen = |r: &zauthy_testkit::TestResponse| r.body["phone_verified"].clone();
+    let me = app.get("/api/v1/me", Some(&user.access_token)).await;
+    assert_eq!(seen(&me), json!(false), "a number given at signup is not proven: {}", me.text);
+
+    send_sms_code(&app, &org.api_key, &phone).await;
+    let request = app.sms.wait_for_request(StdDuration::from_secs(10)).await.expect("no SMS reached the provider");
+    let code = assert_twilio_request(&request, &phone);
+    let r = verify(&app, &org.api_key, json!({"phone": phone, "code": code})).await;
+    let returned = assert_signed_in(&app, &org.api_key, &r, &user.email).await;
+    assert_eq!(returned["phone_verified"], json!(true), "{returned}");
+    let me = app.get("/api/v1/me", Some(&user.access_token)).await;
+    assert_eq!(seen(&me), json!(true), "{}", me.text);
+    // An OpenID client with the phone scope is told so.
+    use crate::oidc_provider::{VERIFIER, code_for, exchange, register};
+    let rp = register(&app, &org, json!({})).await;
+    let code = code_for(&app, &org, &rp, &user, &[("scope", "openid phone")]).await;
+    let tokens = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
+    let userinfo = app
+        .send(app.client.get(app.url(&format!("/o/{}/userinfo", org.id))).bearer_auth(tokens.str("/access_token")))
+        .await;
+    assert_eq!(userinfo.body["phone_number"], json!(phone), "{}", userinfo.text);
+    assert_eq!(userinfo.body["phone_number_verified"], json!(true), "{}", userinfo.text);
+
+    // The same number again keeps the proof; another number loses it.
+    let same = app.patch("/api/v1/me", Some(&user.access_token), &json!({"phone": phone, "name": "Jo"})).await;
+    assert_eq!(seen(&same), json!(true), "{}", same.text);
+    let other = app.patch("/api/v1/me", Some(&user.access_token), &json!({"phone": unique_phone()})).await;
+    assert_eq!(other.status, 200, "{}", other.text);
+    assert_eq!(seen(&other), json!(false), "{}", other.text);
+}
