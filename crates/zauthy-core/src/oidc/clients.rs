@@ -135,11 +135,8 @@ fn settle_sector(client: &mut OidcClient, previous: Option<String>) -> Result<()
         client.sector_identifier = None;
         return Ok(());
     }
-    let hosts: std::collections::BTreeSet<String> = client
-        .redirect_uris
-        .iter()
-        .filter_map(|u| url::Url::parse(u).ok()?.host_str().map(str::to_ascii_lowercase))
-        .collect();
+    let host_of = |u: &str| url::Url::parse(u).ok()?.host_str().map(str::to_ascii_lowercase);
+    let hosts: std::collections::BTreeSet<String> = client.redirect_uris.iter().filter_map(|u| host_of(u)).collect();
     let sector = match previous {
         Some(sector) => sector,
         None if hosts.len() > 1 => {
@@ -151,10 +148,7 @@ fn settle_sector(client: &mut OidcClient, previous: Option<String>) -> Result<()
         None => hosts.first().cloned().unwrap_or_else(|| client.id.clone()),
     };
     if sector != client.id
-        && let Some(other) = client.redirect_uris.iter().find(|u| {
-            url::Url::parse(u).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)).as_deref()
-                != Some(sector.as_str())
-        })
+        && let Some(other) = client.redirect_uris.iter().find(|u| host_of(u).as_deref() != Some(sector.as_str()))
     {
         return Err(invalid(
             "invalid_redirect_uri",

@@ -17,7 +17,7 @@ fn assert_error(r: &TestResponse, status: u16, code: &str) {
     assert_eq!((r.status, r.error()), (status, code), "{}", r.text);
 }
 
-async fn forgot(app: &TestApp, api_key: &str, email: &str) -> TestResponse {
+pub(crate) async fn forgot(app: &TestApp, api_key: &str, email: &str) -> TestResponse {
     app.post("/api/v1/password/forgot", Some(api_key), &json!({"email": email})).await
 }
 
@@ -31,7 +31,7 @@ async fn change(app: &TestApp, access_token: &str, current: &str, new_password: 
 }
 
 /// The `prt_…` reset token in a mail's text.
-fn reset_token_in(mail: &ReceivedMail) -> String {
+pub(crate) fn reset_token_in(mail: &ReceivedMail) -> String {
     let body = mail.text_body();
     let start = body.find("prt_").unwrap_or_else(|| panic!("no reset token in the mail:\n{body}"));
     body[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect()

@@ -156,7 +156,7 @@ async fn a_step_up_keeps_the_sid_the_rps_know_and_the_later_sign_out_reaches_eve
 
     // The step-up told nobody anything: a reset email queued after it arrives with the sink still empty
     // (the outbox sends in order).
-    let r = app.post("/api/v1/password/forgot", Some(&org.api_key), &json!({"email": user.email})).await;
+    let r = crate::passwords::forgot(&app, &org.api_key, &user.email).await;
     assert_eq!(r.status, 200, "{}", r.text);
     app.email_to(&user.email).await;
     assert!(sink.requests().is_empty(), "a step-up is not a logout: {:?}", sink.requests());
