@@ -62,6 +62,8 @@ pub struct Services {
     pub cache: crate::sessions::cache::VerificationCache,
     /// Social login's outbound client and its discovery/JWKS cache.
     pub federation: crate::federation::Federation,
+    /// The token endpoint's writes, group-committed (`oidc/group_commit.rs`).
+    pub token_writes: crate::oidc::TokenWrites,
 }
 
 impl Services {

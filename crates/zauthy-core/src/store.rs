@@ -8,7 +8,7 @@ use crate::events::Event;
 use crate::mfa::{BackupCodeRecord, MfaChallenge, TotpRecord};
 use crate::oidc::{
     AuthCode, AuthRequest, BackchannelRequest, ClientRefreshToken, Consent, CrossDeviceRequest, CrossDeviceStatus,
-    DeviceFlow, FlowStatus, Grant, OidcClient,
+    DeviceFlow, FlowStatus, Grant, OidcClient, TokenWrite,
 };
 use crate::orgs::{ApiKey, OrgSettings, Organization, Plan};
 use crate::passkeys::{CeremonyRecord, PasskeyRecord};
@@ -177,10 +177,12 @@ pub trait OidcGrantRepo {
     async fn insert_auth_code(&self, code: &AuthCode) -> Result<()>;
     /// The code with its grant, read together (one statement on the token endpoint's hot path).
     async fn find_auth_code(&self, hash: &str) -> Result<Option<(AuthCode, Option<Grant>)>>;
-    async fn spend_auth_code(&self, hash: &str, now: OffsetDateTime) -> Result<bool>;
     async fn insert_client_refresh_token(&self, token: &ClientRefreshToken) -> Result<()>;
     async fn find_client_refresh_token(&self, hash: &str) -> Result<Option<ClientRefreshToken>>;
-    async fn spend_client_refresh_token(&self, hash: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Carries out `writes` in order (through the caller's transaction): each spends its unspent code or
+    /// refresh token and, if it did, stores the refresh token it issues. True for each write that spent its
+    /// token; false when it was spent before, is unknown, or an earlier write in `writes` spent it.
+    async fn write_tokens(&self, writes: &[&TokenWrite], now: OffsetDateTime) -> Result<Vec<bool>>;
     /// Inserts or replaces the user's consent to the client.
     async fn save_consent(&self, consent: &Consent) -> Result<()>;
     async fn find_consent(&self, user_id: &str, client_id: &str) -> Result<Option<Consent>>;

@@ -209,6 +209,30 @@ pub(crate) async fn spend_once<E: sea_orm::EntityTrait>(
     Ok(result.rows_affected == 1)
 }
 
+/// [`spend_once`] for many rows in one statement (`UPDATE … WHERE id IN (…) AND used_at IS NULL RETURNING id`,
+/// on both databases): the ids of those it spent. A row a concurrent transaction spends first is not among
+/// them (PostgreSQL re-checks the condition after waiting for that row's lock).
+pub(crate) async fn spend_each<E: sea_orm::EntityTrait>(
+    db: &impl ConnectionTrait,
+    [id_column, used_at, updated_at]: [E::Column; 3],
+    ids: &[&str],
+    now: time::OffsetDateTime,
+) -> Result<std::collections::HashSet<String>> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryTrait, sea_query::Expr};
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut update = E::update_many()
+        .col_expr(used_at, Expr::value(ms(now)))
+        .col_expr(updated_at, Expr::value(ms(now)))
+        .filter(id_column.is_in(ids.iter().copied()))
+        .filter(used_at.is_null())
+        .into_query();
+    update.returning_col(id_column);
+    let rows = db.query_all(&update).await.map_err(db_err)?;
+    rows.iter().map(|row| row.try_get_by_index::<String>(0).map_err(db_err)).collect()
+}
+
 /// The bound every generic repository impl needs (a pool or an open transaction).
 pub trait Db: ConnectionTrait + Send + Sync {}
 impl<C: ConnectionTrait + Send + Sync> Db for C {}

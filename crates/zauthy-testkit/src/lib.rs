@@ -225,12 +225,19 @@ impl TestApp {
     }
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> TestResponse {
-        let response = request.send().await.expect("request failed to send");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.expect("response body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        TestResponse { status, headers, body, text }
+        send(request).await
+    }
+
+    /// Sends all `requests` at once (each on its own task, so the server sees them concurrently) and returns
+    /// the answers in the order of the requests.
+    pub async fn send_at_once(&self, requests: impl IntoIterator<Item = reqwest::RequestBuilder>) -> Vec<TestResponse> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, request) in requests.into_iter().enumerate() {
+            tasks.spawn(async move { (i, send(request).await) });
+        }
+        let mut answers = tasks.join_all().await;
+        answers.sort_by_key(|(i, _)| *i);
+        answers.into_iter().map(|(_, answer)| answer).collect()
     }
 
     fn with_bearer(&self, request: reqwest::RequestBuilder, bearer: Option<&str>) -> reqwest::RequestBuilder {
@@ -329,4 +336,13 @@ impl TestApp {
     pub async fn email_to(&self, to: &str) -> smtp::ReceivedMail {
         self.smtp.wait_for_mail_to(to, Duration::from_secs(10)).await.expect("no email arrived")
     }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> TestResponse {
+    let response = request.send().await.expect("request failed to send");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("response body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    TestResponse { status, headers, body, text }
 }

@@ -66,6 +66,7 @@ pub fn services(config: &Config, store: SqlStore, clock: Arc<dyn Clock>) -> anyh
         keys: KeyRing::new(master),
         outbox_wakeup: Arc::new(Notify::new()),
         cache: Default::default(),
+        token_writes: Default::default(),
         federation: zauthy_core::federation::Federation::new(Arc::new(crate::federation::HttpFederationClient::new(
             config.federation.settings(),
         )?)),

@@ -3,7 +3,7 @@
 //! rotating refresh token when `offline_access` was granted. Standard claims come from the granted scopes.
 
 use super::token::TokenResponse;
-use super::{ClientRefreshToken, GRANT_REFRESH_TOKEN, Grant, OidcClient, SubjectType};
+use super::{ClientRefreshToken, GRANT_REFRESH_TOKEN, Grant, OidcClient, Spent, SubjectType, TokenWrite};
 use crate::accounts::User;
 use crate::error::Result;
 use crate::services::Services;
@@ -14,6 +14,7 @@ use data_encoding::BASE64URL_NOPAD;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::Digest;
+use time::OffsetDateTime;
 
 /// A refresh token issued to a client lives this long unused; each rotation starts a new one.
 pub const CLIENT_REFRESH_TTL_SECS: i64 = 30 * 24 * 3600;
@@ -111,6 +112,20 @@ impl PreparedTokens {
 }
 
 impl Services {
+    /// Spends the code or refresh token with the SHA-256 `hash` and stores the refresh token of `tokens`,
+    /// committed together with the other token requests in flight (`group_commit.rs`). The answer once that
+    /// has committed, or `None` when the token had been spent before.
+    pub(crate) async fn commit_tokens(
+        &self,
+        tokens: PreparedTokens,
+        spends: Spent,
+        hash: String,
+        now: OffsetDateTime,
+    ) -> Result<Option<TokenResponse>> {
+        let write = TokenWrite { spends, hash, issues: tokens.refresh };
+        Ok(self.commit_token_write(write, now).await?.then_some(tokens.response))
+    }
+
     /// Access token, ID token (for `openid`) and refresh token (for `offline_access`) of `grant`, written
     /// through `repo` (the caller's transaction). `with_nonce` only for the code exchange.
     pub(crate) async fn issue_grant_tokens(

@@ -11,6 +11,7 @@ mod consent;
 mod cross_device;
 mod device;
 mod discovery;
+mod group_commit;
 mod introspect;
 mod issue;
 mod logout;
@@ -29,9 +30,10 @@ pub use cross_device::{
     ApprovalView, CrossDeviceOutcome, CrossDeviceRequest, CrossDeviceStatus, StartedCrossDevice, normalize_code,
 };
 pub use device::{DeviceAuthorization, DeviceFlow, DeviceStep};
+pub use group_commit::TokenWrites;
 pub use logout::EndSession;
 pub use polling::FlowStatus;
-pub use records::{AuthCode, AuthParams, AuthRequest, ClientRefreshToken, Consent, Grant};
+pub use records::{AuthCode, AuthParams, AuthRequest, ClientRefreshToken, Consent, Grant, Spent, TokenWrite};
 pub use token::{ClientAuth, OAuthError, TokenResponse};
 
 use serde::{Deserialize, Serialize};

@@ -79,6 +79,23 @@ pub struct ClientRefreshToken {
     pub created_at: OffsetDateTime,
 }
 
+/// What a token request spends: each works once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spent {
+    AuthCode,
+    RefreshToken,
+}
+
+/// One token request's write: spend the code or refresh token with the SHA-256 `hash` and, only if this spent
+/// it, store `issues` (the next refresh token). Concurrent requests' writes commit together in one transaction
+/// (`Services::commit_token_write`).
+#[derive(Debug, Clone)]
+pub struct TokenWrite {
+    pub spends: Spent,
+    pub hash: String,
+    pub issues: Option<ClientRefreshToken>,
+}
+
 /// The scopes a user has agreed to share with a client; asked again only for more.
 #[derive(Debug, Clone)]
 pub struct Consent {

@@ -4,7 +4,8 @@
 //! again revokes everything issued from its grant (RFC 6749 §4.1.2, RFC 9700 §4.14).
 
 use super::{
-    ClientType, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, Grant as OidcGrant, OidcClient,
+    ClientType, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, Grant as OidcGrant,
+    OidcClient, Spent,
 };
 use crate::accounts::User;
 use crate::error::Result;
@@ -305,14 +306,10 @@ impl Services {
             return Ok(Err(invalid_grant("the authorization was revoked")));
         };
         let tokens = self.prepare_grant_tokens(&client, &grant, &user, true).await?;
-        let tx = self.store.begin().await?;
-        if !tx.spend_auth_code(&hash, now).await? {
-            drop(tx);
+        let Some(tokens) = self.commit_tokens(tokens, Spent::AuthCode, hash, now).await? else {
             self.revoke_on_reuse(&grant.id, "authorization_code").await?;
             return Ok(Err(invalid_grant("the code was already used; the tokens issued from it are revoked")));
-        }
-        let tokens = tokens.write(&*tx).await?;
-        tx.commit().await?;
+        };
         Ok(Ok(tokens))
     }
 
@@ -361,14 +358,10 @@ impl Services {
             Arc::make_mut(&mut grant).scope.retain(|s| narrowed.contains(s) || s == "offline_access");
         }
         let tokens = self.prepare_grant_tokens(&client, &grant, &user, false).await?;
-        let tx = self.store.begin().await?;
-        if !tx.spend_client_refresh_token(&hash, now).await? {
-            drop(tx);
+        let Some(tokens) = self.commit_tokens(tokens, Spent::RefreshToken, hash, now).await? else {
             self.revoke_on_reuse(&grant.id, "refresh_token").await?;
             return Ok(Err(invalid_grant("the refresh token was already used; the grant is revoked")));
-        }
-        let tokens = tokens.write(&*tx).await?;
-        tx.commit().await?;
+        };
         Ok(Ok(tokens))
     }
 }

@@ -3,13 +3,13 @@
 
 use crate::entities::{oidc_auth_requests as requests, oidc_codes as codes, oidc_consents as consents};
 use crate::entities::{oidc_grants as grants, oidc_refresh_tokens as refresh};
-use crate::{Conn, Db, at, corrupt, db_err, ms, spend_once};
+use crate::{Conn, Db, at, corrupt, db_err, ms, spend_each, spend_once};
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use time::OffsetDateTime;
 use zauthy_core::error::{CoreError, Result};
-use zauthy_core::oidc::{AuthCode, AuthRequest, ClientRefreshToken, Consent, Grant};
+use zauthy_core::oidc::{AuthCode, AuthRequest, ClientRefreshToken, Consent, Grant, Spent, TokenWrite};
 use zauthy_core::store::OidcGrantRepo;
 
 fn words(text: &str) -> Vec<String> {
@@ -43,6 +43,17 @@ fn to_consent(m: consents::Model) -> Consent {
         client_id: m.client_id,
         created_at: at(m.created_at),
         updated_at: at(m.updated_at),
+    }
+}
+
+fn refresh_model(t: &ClientRefreshToken) -> refresh::ActiveModel {
+    refresh::ActiveModel {
+        id: Set(t.hash.clone()),
+        grant_id: Set(t.grant_id.clone()),
+        expires_at: Set(ms(t.expires_at)),
+        used_at: Set(t.used_at.map(ms)),
+        created_at: Set(ms(t.created_at)),
+        updated_at: Set(ms(t.created_at)),
     }
 }
 
@@ -192,23 +203,8 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
         Ok(Some((code, grant.map(to_grant).transpose()?)))
     }
 
-    async fn spend_auth_code(&self, hash: &str, now: OffsetDateTime) -> Result<bool> {
-        use codes::Column as C;
-        spend_once::<codes::Entity>(&self.0, [C::Id, C::UsedAt, C::UpdatedAt], hash, now).await
-    }
-
     async fn insert_client_refresh_token(&self, t: &ClientRefreshToken) -> Result<()> {
-        refresh::Entity::insert(refresh::ActiveModel {
-            id: Set(t.hash.clone()),
-            grant_id: Set(t.grant_id.clone()),
-            expires_at: Set(ms(t.expires_at)),
-            used_at: Set(t.used_at.map(ms)),
-            created_at: Set(ms(t.created_at)),
-            updated_at: Set(ms(t.created_at)),
-        })
-        .exec_without_returning(&self.0)
-        .await
-        .map_err(db_err)?;
+        refresh::Entity::insert(refresh_model(t)).exec_without_returning(&self.0).await.map_err(db_err)?;
         Ok(())
     }
 
@@ -222,9 +218,37 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
         }))
     }
 
-    async fn spend_client_refresh_token(&self, hash: &str, now: OffsetDateTime) -> Result<bool> {
-        use refresh::Column as C;
-        spend_once::<refresh::Entity>(&self.0, [C::Id, C::UsedAt, C::UpdatedAt], hash, now).await
+    async fn write_tokens(&self, writes: &[&TokenWrite], now: OffsetDateTime) -> Result<Vec<bool>> {
+        let hashes =
+            |kind: Spent| writes.iter().filter(|w| w.spends == kind).map(|w| w.hash.as_str()).collect::<Vec<_>>();
+        let mut spent_codes = {
+            use codes::Column as C;
+            spend_each::<codes::Entity>(&self.0, [C::Id, C::UsedAt, C::UpdatedAt], &hashes(Spent::AuthCode), now)
+                .await?
+        };
+        let mut spent_refresh = {
+            use refresh::Column as C;
+            let spent = hashes(Spent::RefreshToken);
+            spend_each::<refresh::Entity>(&self.0, [C::Id, C::UsedAt, C::UpdatedAt], &spent, now).await?
+        };
+        // In order: of two writes spending the same token, the first has it.
+        let spent: Vec<bool> = writes
+            .iter()
+            .map(|w| match w.spends {
+                Spent::AuthCode => spent_codes.remove(&w.hash),
+                Spent::RefreshToken => spent_refresh.remove(&w.hash),
+            })
+            .collect();
+        let issued: Vec<refresh::ActiveModel> = writes
+            .iter()
+            .zip(&spent)
+            .filter_map(|(w, &spent)| w.issues.as_ref().filter(|_| spent))
+            .map(refresh_model)
+            .collect();
+        if !issued.is_empty() {
+            refresh::Entity::insert_many(issued).exec_without_returning(&self.0).await.map_err(db_err)?;
+        }
+        Ok(spent)
     }
 
     async fn save_consent(&self, c: &Consent) -> Result<()> {

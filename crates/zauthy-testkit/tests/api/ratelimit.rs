@@ -21,28 +21,14 @@ async fn forgot(app: &TestApp, org: &TestOrg) -> TestResponse {
     app.post("/api/v1/password/forgot", Some(&org.api_key), &json!({"email": unique_email("nobody")})).await
 }
 
-/// Sends `n` requests at once and returns the answers: the limiter must count each exactly once.
-async fn burst(n: u64, request: impl Fn() -> reqwest::RequestBuilder) -> Vec<TestResponse> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..n {
-        let request = request();
-        tasks.spawn(async move {
-            let response = request.send().await.expect("request failed to send");
-            let (status, headers) = (response.status().as_u16(), response.headers().clone());
-            let text = response.text().await.expect("response body");
-            TestResponse { status, headers, body: serde_json::from_str(&text).unwrap_or_default(), text }
-        });
-    }
-    tasks.join_all().await
-}
-
 /// Spends `n` requests of the organization's auth budget at once; each answer reports one fewer remaining.
 async fn spend_auth(app: &TestApp, org: &TestOrg, n: u64) -> Vec<TestResponse> {
     let forgot_url = app.url("/api/v1/password/forgot");
-    let responses = burst(n, || {
-        app.client.post(&forgot_url).bearer_auth(&org.api_key).json(&json!({"email": unique_email("nobody")}))
-    })
-    .await;
+    let responses = app
+        .send_at_once((0..n).map(|_| {
+            app.client.post(&forgot_url).bearer_auth(&org.api_key).json(&json!({"email": unique_email("nobody")}))
+        }))
+        .await;
     for r in &responses {
         assert_eq!(r.status, 200, "{}", r.text);
     }
@@ -116,11 +102,12 @@ async fn general_requests_are_counted_separately_from_auth_requests() {
     // The auth budget is gone, the general one untouched: 60 a minute on the free plan, over all its endpoints.
     let (users, keys) = (app.url("/api/v1/users"), app.url("/api/v1/api-keys"));
     let flip = std::sync::atomic::AtomicBool::new(false);
-    let general = burst(60, || {
-        let url = if flip.fetch_xor(true, std::sync::atomic::Ordering::Relaxed) { &users } else { &keys };
-        app.client.get(url).bearer_auth(&org.api_key)
-    })
-    .await;
+    let general = app
+        .send_at_once((0..60).map(|_| {
+            let url = if flip.fetch_xor(true, std::sync::atomic::Ordering::Relaxed) { &users } else { &keys };
+            app.client.get(url).bearer_auth(&org.api_key)
+        }))
+        .await;
     let refused = app.get("/api/v1/users", Some(&org.api_key)).await;
 
     for r in &general {

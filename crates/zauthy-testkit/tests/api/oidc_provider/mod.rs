@@ -6,6 +6,7 @@
 mod address;
 mod backchannel_logout;
 mod ciba;
+mod concurrency;
 mod cross_device;
 mod device;
 mod flow;
@@ -91,14 +92,23 @@ pub fn callback(r: &TestResponse) -> std::collections::HashMap<String, String> {
 
 /// A form post to one of the provider's OAuth endpoints with Basic client authentication.
 pub async fn post_oauth(app: &TestApp, org: &TestOrg, endpoint: &str, rp: &Rp, form: &[(&str, &str)]) -> TestResponse {
+    app.send(oauth_request(app, org, endpoint, rp, form)).await
+}
+
+/// The request `post_oauth` sends, unsent.
+pub fn oauth_request(
+    app: &TestApp,
+    org: &TestOrg,
+    endpoint: &str,
+    rp: &Rp,
+    form: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
     let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-    let request = app
-        .client
+    app.client
         .post(app.url(&format!("/o/{}/{endpoint}", org.id)))
         .basic_auth(&rp.id, Some(&rp.secret))
         .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(body);
-    app.send(request).await
+        .body(body)
 }
 
 /// The authorization_code grant at the token endpoint, with Basic client authentication.
