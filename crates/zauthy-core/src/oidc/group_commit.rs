@@ -6,8 +6,9 @@
 //! Here a request queues its write and waits. One flusher per node takes everything queued (up to
 //! [`MAX_BATCH`]) and writes it in one transaction: one `UPDATE … RETURNING` per kind of token spent and one
 //! multi-row `INSERT`. Then it answers each request. With no load a batch is one write, as before; under load
-//! the batch grows with the queue. A request answers only after its write has committed, and a failed batch
-//! fails every request in it with nothing written.
+//! the batch grows with the queue. A request answers only after its write has committed. A failed batch is
+//! written again one request at a time, so only a request whose own write fails gets an error, with nothing of
+//! it written.
 //!
 //! The flusher is a spawned task, so a request dropped while waiting (its client went away) does not abort
 //! the others' transaction: its write still commits, as it would have had the client gone away after commit.
@@ -46,7 +47,7 @@ fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
 impl Services {
     /// Commits `write` together with whatever other token writes are queued on this node; true when it spent
     /// its token (false: spent before, by another request, or unknown).
-    pub(crate) async fn commit_token_write(&self, write: TokenWrite, now: OffsetDateTime) -> Result<bool> {
+    pub async fn commit_token_write(&self, write: TokenWrite, now: OffsetDateTime) -> Result<bool> {
         let (answer, answered) = oneshot::channel();
         let start = {
             let mut queue = lock(&self.token_writes.0);
@@ -82,10 +83,20 @@ async fn flush(queue: Arc<Mutex<Queue>>, store: Arc<dyn Store>) {
                     let _ = waiting.answer.send(Ok(spent));
                 }
             }
-            Err(e) => {
-                tracing::error!(error = %e, writes = writes.len(), "token write batch failed");
+            // One write's failure (a grant deleted meanwhile breaks its refresh token's foreign key; two nodes'
+            // batches deadlocking on PostgreSQL) must not fail the others: each is retried in a transaction of
+            // its own, so only the culprit fails.
+            Err(e) if batch.len() > 1 => {
+                tracing::warn!(error = %e, writes = writes.len(), "token write batch failed; writing each alone");
                 for waiting in batch {
-                    let _ = waiting.answer.send(Err(CoreError::internal("the token write failed")));
+                    let alone = write_batch(&*store, &[&waiting.write], waiting.now).await;
+                    let _ = waiting.answer.send(alone.map(|spent| spent[0]));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "token write failed");
+                if let Some(waiting) = batch.into_iter().next() {
+                    let _ = waiting.answer.send(Err(e));
                 }
             }
         }

@@ -132,3 +132,38 @@ async fn in_one_batch_only_the_first_write_spending_a_code_has_it_and_only_its_r
     let r = exchange(&app, &org, &rp, &codes[0], Some(VERIFIER)).await;
     assert_eq!(r.body["error"], "invalid_grant", "the batch spent the code: {}", r.text);
 }
+
+/// A batch whose transaction fails is written again one request at a time: only the request whose own write
+/// breaks (here a refresh token for a grant that no longer exists) gets an error.
+#[tokio::test]
+async fn a_write_that_fails_in_a_batch_fails_alone_and_the_others_in_it_commit() {
+    use zauthy_core::crypto::{new_opaque_token, sha256_hex};
+    use zauthy_core::oidc::{ClientRefreshToken, Spent, TokenWrite};
+    let (app, _org, _rp, codes) = codes(2).await;
+    let services = &app.services;
+    let now = services.now();
+    let write = |code: &str, grant_id: &str| TokenWrite {
+        spends: Spent::AuthCode,
+        hash: sha256_hex(code),
+        issues: Some(ClientRefreshToken {
+            hash: sha256_hex(&new_opaque_token("crt_")),
+            grant_id: grant_id.to_owned(),
+            expires_at: now + time::Duration::days(1),
+            used_at: None,
+            created_at: now,
+        }),
+    };
+    let (_, grant) = services.store.find_auth_code(&sha256_hex(&codes[0])).await.unwrap().unwrap();
+    let good = write(&codes[0], &grant.unwrap().id);
+    let broken = write(&codes[1], "gr_gone");
+    // Both are queued before the flusher runs (this test's runtime has one thread), so they share a batch.
+    let (good_result, broken_result) =
+        tokio::join!(services.commit_token_write(good.clone(), now), services.commit_token_write(broken.clone(), now));
+    assert!(good_result.expect("the good write commits"), "and it spent its code");
+    assert!(broken_result.is_err(), "the broken write fails");
+    let refresh_hash = |w: &TokenWrite| w.issues.as_ref().unwrap().hash.clone();
+    assert!(services.store.find_client_refresh_token(&refresh_hash(&good)).await.unwrap().is_some());
+    assert!(services.store.find_client_refresh_token(&refresh_hash(&broken)).await.unwrap().is_none());
+    let (broken_code, _) = services.store.find_auth_code(&broken.hash).await.unwrap().unwrap();
+    assert!(broken_code.used_at.is_none(), "nothing of the broken write was kept");
+}
