@@ -236,3 +236,27 @@ pub(crate) async fn spend_each<E: sea_orm::EntityTrait>(
 /// The bound every generic repository impl needs (a pool or an open transaction).
 pub trait Db: ConnectionTrait + Send + Sync {}
 impl<C: ConnectionTrait + Send + Sync> Db for C {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{DbBackend, Statement};
+
+    /// `.cargo/config.toml` builds the bundled SQLite with `SQLITE_ENABLE_QPSG`; without it every `LIMIT ?`
+    /// lookup is re-prepared on each execution (see docs/benchmarks.md).
+    #[tokio::test]
+    async fn the_bundled_sqlite_keeps_its_query_plans_when_a_limit_is_bound_again() {
+        let store = connect("sqlite::memory:", 1).await.unwrap();
+        let row = store
+            .0
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT sqlite_compileoption_used('ENABLE_QPSG') AS qpsg",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let qpsg: i32 = row.try_get("", "qpsg").unwrap();
+        assert_eq!(qpsg, 1, "SQLite was built without SQLITE_ENABLE_QPSG: is .cargo/config.toml read?");
+    }
+}
