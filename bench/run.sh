@@ -45,6 +45,7 @@ done
 log "building release binaries"
 cargo build --release --quiet -p zauthy -p zauthy-bench
 # ZAUTHY_BENCH_ZAUTHY_BIN: another zauthy binary to measure (e.g. an earlier commit's, for an A/B comparison).
+# Build that commit with its own CARGO_TARGET_DIR, or it replaces this checkout's binary (docs/benchmarks.md).
 ZAUTHY_BIN=${ZAUTHY_BENCH_ZAUTHY_BIN:-$CARGO_TARGET_DIR/release/zauthy}
 BENCH_BIN=$CARGO_TARGET_DIR/release/zauthy-bench
 
