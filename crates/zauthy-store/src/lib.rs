@@ -99,6 +99,9 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<SqlStore
                 // memory-mapped they read its pages in place again instead of copying each one in through
                 // `pread`. Rails 8 ships the same default. Pages still in the WAL are read as before.
                 .pragma("mmap_size", MMAP_SIZE.to_string())
+                // Statement journals (a multi-row UPDATE in a transaction, as each group commit's) and sorts
+                // stay in memory instead of a temporary file created and unlinked for each one.
+                .pragma("temp_store", "memory")
         });
     }
     let db = Database::connect(options.clone()).await?;
@@ -259,13 +262,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn every_sqlite_connection_reading_or_writing_maps_the_database_file_into_memory() {
+    async fn every_sqlite_connection_reading_or_writing_maps_the_database_file_and_keeps_temporary_files_in_memory() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("zauthy.db").display());
         let store = connect(&url, 2).await.unwrap();
         let Writer::Queue(Some((_, writer))) = &store.2 else { panic!("SQLite has a write queue") };
         for db in [&store.0, writer] {
             assert_eq!(number(db, "PRAGMA mmap_size").await, MMAP_SIZE as i64);
+            assert_eq!(number(db, "PRAGMA temp_store").await, 2, "temporary tables and journals in memory");
         }
         store.close().await.unwrap();
     }
