@@ -93,11 +93,11 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<SqlStore
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(WRITE_WAIT)
                 .foreign_keys(true)
-                // Every commit empties the page cache of each reading connection (16 of them); with the file
-                // memory-mapped they read its pages in place again instead of copying each one in through
-                // `pread`. Rails 8 ships the same default. Pages still in the WAL are read as before.
+                // Every commit empties the page cache of each reading connection; with the file memory-mapped
+                // they read its pages in place again instead of copying each one in through `pread` (Rails 8
+                // maps its SQLite files too). Pages still in the WAL are read as before.
                 .pragma("mmap_size", MMAP_SIZE.to_string())
                 // Statement journals (a multi-row UPDATE in a transaction, as each group commit's) and sorts
                 // stay in memory instead of a temporary file created and unlinked for each one.
@@ -257,7 +257,7 @@ mod tests {
     #[tokio::test]
     async fn the_bundled_sqlite_keeps_its_query_plans_when_a_limit_is_bound_again() {
         let store = connect("sqlite::memory:", 1).await.unwrap();
-        let qpsg = number(&store.0, "SELECT sqlite_compileoption_used('ENABLE_QPSG') AS n").await;
+        let qpsg = number(&store.0, "SELECT sqlite_compileoption_used('ENABLE_QPSG')").await;
         assert_eq!(qpsg, 1, "SQLite was built without SQLITE_ENABLE_QPSG: is .cargo/config.toml read?");
     }
 
