@@ -198,6 +198,7 @@ impl Services {
     /// Deletes the short-lived records that are dead at the service clock's now, in batches of
     /// `PRUNE_BATCH` (each its own transaction), at most `MAX_BATCHES` per kind.
     pub async fn prune_expired_records(&self) -> Result<PruneReport> {
+        self.cache.codes.forget_expired(self.now());
         let expired_before = self.now() - PRUNE_GRACE;
         let cutoffs = PruneCutoffs {
             expired_before,

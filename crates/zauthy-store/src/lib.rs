@@ -220,13 +220,14 @@ pub(crate) async fn spend_once<E: sea_orm::EntityTrait>(
     Ok(result.rows_affected == 1)
 }
 
-/// [`spend_once`] for many rows in one statement (`UPDATE … WHERE id IN (…) AND used_at IS NULL RETURNING id`,
-/// on both databases): the ids of those it spent. A row a concurrent transaction spends first is not among
-/// them (PostgreSQL re-checks the condition after waiting for that row's lock).
+/// [`spend_once`] for many rows in one statement (`UPDATE … WHERE id IN (…) AND used_at IS NULL AND also
+/// RETURNING id`, on both databases): the ids of those it spent. A row a concurrent transaction spends first is
+/// not among them (PostgreSQL re-checks the condition after waiting for that row's lock).
 pub(crate) async fn spend_each<E: sea_orm::EntityTrait>(
     db: &impl ConnectionTrait,
     [id_column, used_at, updated_at]: [E::Column; 3],
     ids: &[&str],
+    also: sea_orm::sea_query::Expr,
     now: time::OffsetDateTime,
 ) -> Result<std::collections::HashSet<String>> {
     use sea_orm::{ColumnTrait, QueryFilter, QueryTrait, sea_query::Expr};
@@ -238,6 +239,7 @@ pub(crate) async fn spend_each<E: sea_orm::EntityTrait>(
         .col_expr(updated_at, Expr::value(ms(now)))
         .filter(id_column.is_in(ids.iter().copied()))
         .filter(used_at.is_null())
+        .filter(also)
         .into_query();
     update.returning_col(id_column);
     let rows = db.query_all(&update).await.map_err(db_err)?;

@@ -190,7 +190,39 @@ impl TestApp {
         // (`services.prune_expired_records`); the job's own test turns it back on.
         config.prune_interval_secs = 0;
         adjust(&mut config);
+        Self::start(config, listener, data_dir, smtp, sms, database).await
+    }
+
+    /// Another node of this app's deployment: the same database, master key and public URL (so the same
+    /// issuers and keys), with its own port, clock, data directory, SMTP sink and SMS receiver. What one node
+    /// does reaches the other only through the database, as behind a load balancer.
+    pub async fn another_node(&self) -> TestApp {
+        self.try_another_node().await.expect("second node failed to start")
+    }
+
+    async fn try_another_node(&self) -> anyhow::Result<TestApp> {
+        let data_dir = tempfile::tempdir()?;
+        let smtp = SmtpSink::start().await?;
+        let sms = HttpSink::start(twilio_accepted()).await?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let mut config = self.config.clone();
+        config.listen = format!("127.0.0.1:{}", listener.local_addr()?.port());
+        config.data_dir = data_dir.path().to_owned();
+        config.email.smtp_port = Some(smtp.port());
+        config.sms.base_url = sms.base_url();
+        Self::start(config, listener, data_dir, smtp, sms, self.database).await
+    }
+
+    async fn start(
+        config: Config,
+        listener: TcpListener,
+        data_dir: tempfile::TempDir,
+        smtp: SmtpSink,
+        sms: HttpSink,
+        database: &'static str,
+    ) -> anyhow::Result<TestApp> {
         config.validate()?;
+        let port = listener.local_addr()?.port();
         let clock = Arc::new(ManualClock::default());
         let app = zauthy::Application::build_on(&config, clock.clone(), listener).await?;
         let services = app.services();

@@ -14,6 +14,7 @@ use crate::sessions::Session;
 use crate::store::Repo;
 use crate::{crypto, ids};
 use serde_json::json;
+use std::sync::Arc;
 use time::Duration;
 
 /// Single-factor and multi-factor authentication, the two `acr` values the provider issues and accepts.
@@ -268,7 +269,7 @@ impl Services {
         };
         tx.insert_grant(&grant).await?;
         let code = crypto::new_opaque_token("ac");
-        tx.insert_auth_code(&AuthCode {
+        let record = AuthCode {
             hash: crypto::sha256_hex(&code),
             grant_id: grant.id.clone(),
             redirect_uri: p.redirect_uri.clone(),
@@ -276,9 +277,10 @@ impl Services {
             expires_at: now + CODE_TTL,
             used_at: None,
             created_at: now,
-        })
-        .await?;
+        };
+        tx.insert_auth_code(&record).await?;
         tx.commit().await?;
+        self.cache.codes.keep(record, Arc::new(grant));
         let mut params = vec![("code", code)];
         if let Some(state) = &p.state {
             params.push(("state", state.clone()));

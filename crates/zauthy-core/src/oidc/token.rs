@@ -217,16 +217,44 @@ impl Services {
         let Some(grant) = self.cached_grant(grant_id).await? else {
             return Ok(None);
         };
+        Ok(self.grant_user(client, &grant).await?.map(|user| (grant, user)))
+    }
+
+    /// The user of `grant`, if the grant is `client`'s and not revoked and the user is not blocked.
+    async fn grant_user(&self, client: &OidcClient, grant: &OidcGrant) -> Result<Option<Arc<User>>> {
         if grant.client_id != client.id || grant.revoked_at.is_some() {
             return Ok(None);
         }
-        let Some(user) = self.cached_user(&grant.org_id, &grant.user_id).await? else {
-            return Ok(None);
+        let user = self.cached_user(&grant.org_id, &grant.user_id).await?;
+        Ok(user.filter(|user| !user.is_blocked))
+    }
+
+    /// The token write did not spend the code or refresh token `hash` of `grant_id`. Either it was spent
+    /// before, so someone holds a copy and the grant ends, or its grant was revoked (`write_tokens` spends only
+    /// while the grant stands) or deleted since the token was read.
+    async fn refused_spend(&self, kind: Spent, hash: &str, grant_id: &str) -> Grant<TokenResponse> {
+        let (used, name, reused, unknown) = match kind {
+            Spent::AuthCode => (
+                self.store.find_auth_code(hash).await?.map(|(code, _)| code.used_at.is_some()),
+                "authorization_code",
+                "the code was already used; the tokens issued from it are revoked",
+                "the code is unknown",
+            ),
+            Spent::RefreshToken => (
+                self.store.find_client_refresh_token(hash).await?.map(|token| token.used_at.is_some()),
+                "refresh_token",
+                "the refresh token was already used; the grant is revoked",
+                "the refresh token is unknown",
+            ),
         };
-        if user.is_blocked {
-            return Ok(None);
-        }
-        Ok(Some((grant, user)))
+        Ok(Err(match used {
+            Some(true) => {
+                self.revoke_on_reuse(grant_id, name).await?;
+                invalid_grant(reused)
+            }
+            Some(false) => invalid_grant("the authorization was revoked"),
+            None => invalid_grant(unknown),
+        }))
     }
 
     /// A spent code or refresh token came back: someone holds a copy. End the whole grant.
@@ -269,16 +297,23 @@ impl Services {
             return Ok(Err(OAuthError::new("invalid_request", "code is missing or malformed")));
         };
         let hash = crypto::sha256_hex(code);
-        let generation = self.cache.generation();
-        let Some((stored, Some(grant))) = self.store.find_auth_code(&hash).await? else {
-            return Ok(Err(invalid_grant("the code is unknown")));
+        // A code this node issued is exchanged as issued: the write below spends it only if it is unspent and
+        // its grant stands, which is all a read of it would add (`IssuedCodes`).
+        let now = self.now();
+        let (stored, grant) = match self.cache.codes.take(&hash, now) {
+            Some(issued) => issued,
+            None => {
+                let generation = self.cache.generation();
+                let Some((stored, Some(grant))) = self.store.find_auth_code(&hash).await? else {
+                    return Ok(Err(invalid_grant("the code is unknown")));
+                };
+                // Read with the code: kept for the refreshes, introspection and userinfo calls that follow.
+                (stored, self.keep_grant(grant, generation))
+            }
         };
-        // Read with the code: kept for the refreshes, introspection and userinfo calls that follow.
-        let grant = self.keep_grant(grant, generation);
         if grant.client_id != client.id || grant.org_id != org_id {
             return Ok(Err(invalid_grant("the code was issued to another client")));
         }
-        let now = self.now();
         if stored.used_at.is_some() {
             self.revoke_on_reuse(&grant.id, "authorization_code").await?;
             return Ok(Err(invalid_grant("the code was already used; the tokens issued from it are revoked")));
@@ -302,15 +337,14 @@ impl Services {
             }
             (None, None) => {}
         }
-        let Some((grant, user)) = self.live_grant(&client, &grant.id).await? else {
+        let Some(user) = self.grant_user(&client, &grant).await? else {
             return Ok(Err(invalid_grant("the authorization was revoked")));
         };
         let tokens = self.prepare_grant_tokens(&client, &grant, &user, true).await?;
-        let Some(tokens) = self.commit_tokens(tokens, Spent::AuthCode, hash, now).await? else {
-            self.revoke_on_reuse(&grant.id, "authorization_code").await?;
-            return Ok(Err(invalid_grant("the code was already used; the tokens issued from it are revoked")));
-        };
-        Ok(Ok(tokens))
+        match self.commit_tokens(tokens, Spent::AuthCode, hash.clone(), now).await? {
+            Some(tokens) => Ok(Ok(tokens)),
+            None => self.refused_spend(Spent::AuthCode, &hash, &grant.id).await,
+        }
     }
 
     /// RFC 6749 §6 with rotation: each refresh token works once and brings the next; `scope` may narrow.
@@ -346,9 +380,10 @@ impl Services {
         if stored.expires_at <= now {
             return Ok(Err(invalid_grant("the refresh token has expired")));
         }
-        let Some((mut grant, user)) = self.live_grant(&client, &grant.id).await? else {
+        let Some(user) = self.grant_user(&client, &grant).await? else {
             return Ok(Err(invalid_grant("the authorization was revoked")));
         };
+        let mut grant = grant;
         if let Some(requested) = scope {
             let narrowed: Vec<String> = requested.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
             if let Some(extra) = narrowed.iter().find(|s| !grant.scope.contains(s)) {
@@ -358,10 +393,9 @@ impl Services {
             Arc::make_mut(&mut grant).scope.retain(|s| narrowed.contains(s) || s == "offline_access");
         }
         let tokens = self.prepare_grant_tokens(&client, &grant, &user, false).await?;
-        let Some(tokens) = self.commit_tokens(tokens, Spent::RefreshToken, hash, now).await? else {
-            self.revoke_on_reuse(&grant.id, "refresh_token").await?;
-            return Ok(Err(invalid_grant("the refresh token was already used; the grant is revoked")));
-        };
-        Ok(Ok(tokens))
+        match self.commit_tokens(tokens, Spent::RefreshToken, hash.clone(), now).await? {
+            Some(tokens) => Ok(Ok(tokens)),
+            None => self.refused_spend(Spent::RefreshToken, &hash, &grant.id).await,
+        }
     }
 }

@@ -5,12 +5,26 @@ use crate::entities::{oidc_auth_requests as requests, oidc_codes as codes, oidc_
 use crate::entities::{oidc_grants as grants, oidc_refresh_tokens as refresh};
 use crate::{Conn, Db, at, corrupt, db_err, ms, spend_each, spend_once};
 use async_trait::async_trait;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, OnConflict, Query};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use time::OffsetDateTime;
 use zauthy_core::error::{CoreError, Result};
 use zauthy_core::oidc::{AuthCode, AuthRequest, ClientRefreshToken, Consent, Grant, Spent, TokenWrite};
 use zauthy_core::store::OidcGrantRepo;
+
+/// `EXISTS (SELECT 1 FROM oidc_grants WHERE id = {grant_id} AND revoked_at IS NULL)`: a code or refresh token
+/// is spent only while its grant stands, so no token comes from a grant revoked before the spend committed,
+/// whatever a node's cache still says about the grant.
+fn of_live_grant(grant_id: impl IntoColumnRef) -> Expr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(grants::Entity)
+            .and_where(Expr::col((grants::Entity, grants::Column::Id)).equals(grant_id))
+            .and_where(Expr::col((grants::Entity, grants::Column::RevokedAt)).is_null())
+            .to_owned(),
+    )
+}
 
 fn words(text: &str) -> Vec<String> {
     text.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()
@@ -223,13 +237,14 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
             |kind: Spent| writes.iter().filter(|w| w.spends == kind).map(|w| w.hash.as_str()).collect::<Vec<_>>();
         let mut spent_codes = {
             use codes::Column as C;
-            spend_each::<codes::Entity>(&self.0, [C::Id, C::UsedAt, C::UpdatedAt], &hashes(Spent::AuthCode), now)
+            let live = of_live_grant((codes::Entity, C::GrantId));
+            spend_each::<codes::Entity>(&self.0, [C::Id, C::UsedAt, C::UpdatedAt], &hashes(Spent::AuthCode), live, now)
                 .await?
         };
         let mut spent_refresh = {
             use refresh::Column as C;
-            let spent = hashes(Spent::RefreshToken);
-            spend_each::<refresh::Entity>(&self.0, [C::Id, C::UsedAt, C::UpdatedAt], &spent, now).await?
+            let (spent, live) = (hashes(Spent::RefreshToken), of_live_grant((refresh::Entity, C::GrantId)));
+            spend_each::<refresh::Entity>(&self.0, [C::Id, C::UsedAt, C::UpdatedAt], &spent, live, now).await?
         };
         // In order: of two writes spending the same token, the first has it.
         let spent: Vec<bool> = writes

@@ -13,6 +13,7 @@ mod flow;
 mod freshness;
 mod logout;
 mod magic_link;
+mod nodes;
 mod pairwise;
 mod private_key_jwt;
 mod pruning;
