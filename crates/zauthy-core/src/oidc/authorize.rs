@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::ids;
 use crate::services::Services;
 use std::collections::HashMap;
+use std::sync::Arc;
 use time::Duration;
 
 /// How long a pending authorization request (and a pushed one) waits for the user.
@@ -174,11 +175,11 @@ impl Services {
         &self,
         org_id: &str,
         p: &HashMap<String, String>,
-    ) -> Result<std::result::Result<(OidcClient, String), OAuthError>> {
+    ) -> Result<std::result::Result<(Arc<OidcClient>, String), OAuthError>> {
         let Some(client_id) = p.get("client_id").filter(|c| ids::is_valid_id(ids::OIDC_CLIENT, c)) else {
             return Ok(Err(bad("invalid_request", "client_id is missing or unknown")));
         };
-        let client = match self.store.find_oidc_client(client_id).await? {
+        let client = match self.cached_oidc_client(client_id).await? {
             Some((client, _)) if client.org_id == org_id => client,
             _ => return Ok(Err(bad("invalid_request", "client_id is missing or unknown"))),
         };

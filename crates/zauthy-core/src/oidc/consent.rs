@@ -77,7 +77,8 @@ fn first_factor_of(session: &Session) -> SignInMethod {
 }
 
 impl Services {
-    async fn live_request(&self, org_id: &str, request_id: &str) -> Result<(AuthRequest, OidcClient)> {
+    /// The pending request `request_id` and its client (through the node's cache, as at `authorize`).
+    async fn live_request(&self, org_id: &str, request_id: &str) -> Result<(AuthRequest, Arc<OidcClient>)> {
         if !request_id.starts_with("areq_") || request_id.len() > 100 {
             return Err(request_gone());
         }
@@ -85,8 +86,10 @@ impl Services {
         if request.org_id != org_id || request.used_at.is_some() || request.expires_at <= self.now() {
             return Err(request_gone());
         }
-        let client = self.org_client(org_id, &request.client_id).await.map_err(|_| request_gone())?;
-        Ok((request, client))
+        match self.cached_oidc_client(&request.client_id).await? {
+            Some((client, _)) if client.org_id == org_id => Ok((request, client)),
+            _ => Err(request_gone()),
+        }
     }
 
     fn finish_with_error(&self, request: &AuthRequest, error: &'static str, description: &str) -> AuthorizationStep {

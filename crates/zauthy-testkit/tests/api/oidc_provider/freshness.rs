@@ -1,7 +1,9 @@
 //! The provider keeps clients, grants, users and checked signatures in a short-lived per-node cache; a change
-//! made through this node must still reach the token, introspection and userinfo endpoints at once.
+//! made through this node must still reach the authorize, token, introspection and userinfo endpoints and the
+//! hosted pages at once.
 
 use super::*;
+use zauthy_testkit::browser::{Browser, location};
 
 async fn userinfo(app: &TestApp, org: &TestOrg, access: &str) -> TestResponse {
     app.send(app.client.get(app.url(&format!("/o/{}/userinfo", org.id))).bearer_auth(access)).await
@@ -72,4 +74,47 @@ async fn a_rotated_secret_or_deleted_client_stops_authenticating_at_once() {
     let r = post_oauth(&app, &org, "introspect", &rotated, &[("token", &access)]).await;
     assert_eq!((r.status, r.body["error"].as_str()), (401, Some("invalid_client")), "{}", r.text);
     assert_eq!(userinfo(&app, &org, &access).await.status, 401, "a deleted client's tokens end with it");
+}
+
+#[tokio::test]
+async fn a_redirect_uri_taken_off_a_client_and_a_deleted_client_are_refused_at_authorize_and_consent_at_once() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = register(&app, &org, json!({})).await;
+    let params = [
+        ("client_id", rp.id.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid email"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    // Through the pages once, so that this node has the client cached.
+    code_for(&app, &org, &rp, &user, &[]).await;
+    // A request kept before the client goes, to be finished on the pages after.
+    let mut browser = Browser::new(&app);
+    let pending = browser.get(&authorize_url(&app, &org, &params)).await;
+    let pending_at = location(&pending).expect("to the sign-in page");
+
+    let path = format!("/api/v1/oidc/clients/{}", rp.id);
+    let r = app.patch(&path, Some(&org.api_key), &json!({"redirect_uris": ["https://rp.example/other"]})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = Browser::new(&app).get(&authorize_url(&app, &org, &params)).await;
+    assert_eq!((r.status, location(&r)), (400, None), "the URI taken off: {}", r.text);
+
+    let r = app.delete(&path, Some(&org.api_key)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let moved = [("redirect_uri", "https://rp.example/other")];
+    let r = Browser::new(&app).get(&authorize_url(&app, &org, &with_params(&params, &moved))).await;
+    assert_eq!((r.status, location(&r)), (400, None), "the deleted client: {}", r.text);
+    let r = browser.get(&pending_at).await;
+    assert_eq!((r.status, location(&r)), (400, None), "the pending request of a deleted client is gone: {}", r.text);
+    assert!(r.text.contains("expired or was already used"), "{}", r.text);
+}
+
+fn with_params<'a>(params: &[(&'a str, &'a str)], replace: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut out: Vec<_> = params.iter().filter(|(k, _)| !replace.iter().any(|(r, _)| r == k)).copied().collect();
+    out.extend_from_slice(replace);
+    out
 }
