@@ -82,14 +82,7 @@ async fn a_redirect_uri_taken_off_a_client_and_a_deleted_client_are_refused_at_a
     let org = app.create_org().await;
     let user = app.signup_user(&org.api_key).await;
     let rp = register(&app, &org, json!({})).await;
-    let params = [
-        ("client_id", rp.id.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("response_type", "code"),
-        ("scope", "openid email"),
-        ("code_challenge", CHALLENGE),
-        ("code_challenge_method", "S256"),
-    ];
+    let params = base(&rp);
     // Through the pages once, so that this node has the client cached.
     code_for(&app, &org, &rp, &user, &[]).await;
     // A request kept before the client goes, to be finished on the pages after.
@@ -105,16 +98,10 @@ async fn a_redirect_uri_taken_off_a_client_and_a_deleted_client_are_refused_at_a
 
     let r = app.delete(&path, Some(&org.api_key)).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let moved = [("redirect_uri", "https://rp.example/other")];
-    let r = Browser::new(&app).get(&authorize_url(&app, &org, &with_params(&params, &moved))).await;
+    let moved = with(params, "redirect_uri", "https://rp.example/other");
+    let r = Browser::new(&app).get(&authorize_url(&app, &org, &moved)).await;
     assert_eq!((r.status, location(&r)), (400, None), "the deleted client: {}", r.text);
     let r = browser.get(&pending_at).await;
     assert_eq!((r.status, location(&r)), (400, None), "the pending request of a deleted client is gone: {}", r.text);
     assert!(r.text.contains("expired or was already used"), "{}", r.text);
-}
-
-fn with_params<'a>(params: &[(&'a str, &'a str)], replace: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut out: Vec<_> = params.iter().filter(|(k, _)| !replace.iter().any(|(r, _)| r == k)).copied().collect();
-    out.extend_from_slice(replace);
-    out
 }

@@ -141,6 +141,26 @@ pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 /// S256 of `VERIFIER` (RFC 7636 appendix B).
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
+/// The parameters of an authorization request of `rp` with PKCE (`CHALLENGE`), scope `openid`.
+pub fn base(rp: &Rp) -> Vec<(&str, &str)> {
+    vec![
+        ("client_id", rp.id.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("state", "s"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ]
+}
+
+/// `params` with `key` set to `value` (replacing it if present).
+pub fn with<'a>(mut params: Vec<(&'a str, &'a str)>, key: &'a str, value: &'a str) -> Vec<(&'a str, &'a str)> {
+    params.retain(|(k, _)| *k != key);
+    params.push((key, value));
+    params
+}
+
 /// A code for `user` through the pages, with PKCE (`VERIFIER`) and the given extra parameters (which replace
 /// the defaults of the same name).
 pub async fn code_for(app: &TestApp, org: &TestOrg, rp: &Rp, user: &TestUser, extra: &[(&str, &str)]) -> String {

@@ -4,6 +4,28 @@
 
 use super::*;
 
+/// Two nodes on one database, an organization with a client, a user, and a code the first node issued.
+struct Deployment {
+    app: TestApp,
+    other: TestApp,
+    org: TestOrg,
+    user: TestUser,
+    rp: Rp,
+    code: String,
+}
+
+impl Deployment {
+    async fn with_a_code() -> Self {
+        let app = TestApp::spawn().await;
+        let other = app.another_node().await;
+        let org = app.create_org().await;
+        let user = app.signup_user(&org.api_key).await;
+        let rp = register(&app, &org, json!({})).await;
+        let code = code_for(&app, &org, &rp, &user, &[]).await;
+        Deployment { app, other, org, user, rp, code }
+    }
+}
+
 async fn withdraw_consent(node: &TestApp, rp: &Rp, user: &TestUser) {
     let r = node.delete(&format!("/api/v1/oidc/consents/{}", rp.id), Some(&user.access_token)).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -11,12 +33,7 @@ async fn withdraw_consent(node: &TestApp, rp: &Rp, user: &TestUser) {
 
 #[tokio::test]
 async fn a_code_exchanged_on_another_node_is_refused_as_reused_on_the_node_that_issued_it() {
-    let app = TestApp::spawn().await;
-    let other = app.another_node().await;
-    let org = app.create_org().await;
-    let user = app.signup_user(&org.api_key).await;
-    let rp = register(&app, &org, json!({})).await;
-    let code = code_for(&app, &org, &rp, &user, &[]).await;
+    let Deployment { app, other, org, rp, code, .. } = Deployment::with_a_code().await;
 
     let first = exchange(&other, &org, &rp, &code, Some(VERIFIER)).await;
     assert_eq!(first.status, 200, "{}", first.text);
@@ -28,12 +45,7 @@ async fn a_code_exchanged_on_another_node_is_refused_as_reused_on_the_node_that_
 
 #[tokio::test]
 async fn a_code_whose_consent_was_withdrawn_on_another_node_is_refused_on_the_node_that_issued_it() {
-    let app = TestApp::spawn().await;
-    let other = app.another_node().await;
-    let org = app.create_org().await;
-    let user = app.signup_user(&org.api_key).await;
-    let rp = register(&app, &org, json!({})).await;
-    let code = code_for(&app, &org, &rp, &user, &[]).await;
+    let Deployment { app, other, org, user, rp, code } = Deployment::with_a_code().await;
 
     withdraw_consent(&other, &rp, &user).await;
     let r = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
@@ -45,12 +57,7 @@ async fn a_code_whose_consent_was_withdrawn_on_another_node_is_refused_on_the_no
 
 #[tokio::test]
 async fn a_refresh_token_whose_grant_was_revoked_on_another_node_is_refused_while_this_node_still_caches_the_grant() {
-    let app = TestApp::spawn().await;
-    let other = app.another_node().await;
-    let org = app.create_org().await;
-    let user = app.signup_user(&org.api_key).await;
-    let rp = register(&app, &org, json!({})).await;
-    let code = code_for(&app, &org, &rp, &user, &[]).await;
+    let Deployment { app, other, org, user, rp, code } = Deployment::with_a_code().await;
     let tokens = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
     assert_eq!(tokens.status, 200, "{}", tokens.text);
     let refresh = |token: String| {
@@ -69,12 +76,7 @@ async fn a_refresh_token_whose_grant_was_revoked_on_another_node_is_refused_whil
 
 #[tokio::test]
 async fn a_code_issued_on_one_node_is_exchanged_on_another_with_the_same_id_token() {
-    let app = TestApp::spawn().await;
-    let other = app.another_node().await;
-    let org = app.create_org().await;
-    let user = app.signup_user(&org.api_key).await;
-    let rp = register(&app, &org, json!({})).await;
-    let code = code_for(&app, &org, &rp, &user, &[]).await;
+    let Deployment { app, other, org, user, rp, code } = Deployment::with_a_code().await;
 
     let r = exchange(&other, &org, &rp, &code, Some(VERIFIER)).await;
     assert_eq!(r.status, 200, "{}", r.text);

@@ -6,24 +6,6 @@ use super::*;
 use time::Duration;
 use zauthy_testkit::browser::Browser;
 
-fn base(rp: &Rp) -> Vec<(&str, &str)> {
-    vec![
-        ("client_id", rp.id.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("state", "s"),
-        ("code_challenge", CHALLENGE),
-        ("code_challenge_method", "S256"),
-    ]
-}
-
-fn with<'a>(mut params: Vec<(&'a str, &'a str)>, key: &'a str, value: &'a str) -> Vec<(&'a str, &'a str)> {
-    params.retain(|(k, _)| *k != key);
-    params.push((key, value));
-    params
-}
-
 #[tokio::test]
 async fn an_unregistered_or_near_miss_redirect_uri_is_shown_as_an_error_and_never_followed() {
     let app = TestApp::spawn().await;
