@@ -246,14 +246,18 @@ pub trait CrossDeviceRepo {
     /// The newest pending request of the organization with this code.
     async fn find_cross_device_by_code(&self, org_id: &str, code_hash: &str) -> Result<Option<CrossDeviceRequest>>;
     async fn find_cross_device_by_hint(&self, hint_hash: &str) -> Result<Option<CrossDeviceRequest>>;
-    /// Pending, unexpired requests listed for the user (trusted browser, phone number).
+    /// Pending, unexpired requests listed for the user (targeted: trusted browser or reached by code; or
+    /// notified: the laptop typed their phone number).
     async fn list_cross_device_for_user(
         &self,
         org_id: &str,
         user_id: &str,
         now: OffsetDateTime,
     ) -> Result<Vec<CrossDeviceRequest>>;
+    /// Makes a pending request approvable by this user, unless it already is by someone (false then).
     async fn target_cross_device(&self, id: &str, user_id: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Lists a pending, untargeted request on this user's phone, approvable only with the laptop's code; once.
+    async fn notify_cross_device(&self, id: &str, user_id: &str, now: OffsetDateTime) -> Result<bool>;
     /// Records the phone's answer if the request is still pending; false otherwise.
     #[allow(clippy::too_many_arguments)]
     async fn answer_cross_device(

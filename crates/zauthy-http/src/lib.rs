@@ -154,8 +154,8 @@ pub fn router(state: AppState) -> Router {
     let (root, _) = root_routes().split_for_parts();
     let (oauth, _) = oidc::public_router().split_for_parts();
     let oauth = oauth.layer(axum::middleware::from_fn_with_state(state.clone(), oidc::oauth_pipeline));
+    // The page only: `/openapi.json` is `ops::openapi_json`, built on its first request.
     let docs = utoipa_swagger_ui::SwaggerUi::new("/docs")
-        .url("/openapi.json", openapi())
         // The default validator is validator.swagger.io: the docs page must work air-gapped and call no one.
         .config(utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none"));
     let metrics = state.metrics.clone();
@@ -171,6 +171,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone())
         .merge(docs)
+        .route("/openapi.json", axum::routing::get(ops::openapi_json))
         .fallback(not_found)
         // Innermost, so a panic becomes an ordinary 500 that is counted, traced and carries the request id.
         .layer(CatchPanicLayer::custom(|_| {

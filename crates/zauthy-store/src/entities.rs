@@ -718,6 +718,7 @@ pub mod cross_device_requests {
         pub user_id: Option<String>,
         pub session_id: Option<String>,
         pub approved_scope: String,
+        pub notified_user_id: Option<String>,
         pub trust_browser: bool,
         pub hint_hash: Option<String>,
         pub hint_expires_at: Option<i64>,

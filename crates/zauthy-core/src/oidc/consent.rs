@@ -129,10 +129,12 @@ impl Services {
             return Ok(AuthorizationStep::SignIn { again: false, login_hint: p.login_hint.clone() });
         };
         let now = self.now();
-        let too_old = p.max_age.is_some_and(|max| now - session.created_at > Duration::seconds(max));
-        let forced = p.prompt.iter().any(|v| v == "login")
-            && session.created_at < request.created_at
-            && p.hinted_session.is_none();
+        // A sign-in made during this request is the re-authentication `max_age` asks for, however short:
+        // otherwise `max_age=0` (OIDC Core 3.1.2.1: "equivalent to prompt=login") could never be met.
+        let signed_in_before = session.created_at < request.created_at;
+        let too_old =
+            signed_in_before && p.max_age.is_some_and(|max| now - session.created_at > Duration::seconds(max));
+        let forced = p.prompt.iter().any(|v| v == "login") && signed_in_before && p.hinted_session.is_none();
         if too_old || forced {
             if silent {
                 return Ok(self.finish_with_error(&request, "login_required", "the sign-in is older than max_age"));
@@ -172,7 +174,8 @@ impl Services {
                 scopes: p.scope.clone(),
             }));
         }
-        let redirect = self.issue_code(&request, &client, user, session, p.scope.clone()).await?;
+        // Covered by the remembered consent: nothing was asked, so the consent stays as it is.
+        let redirect = self.issue_code(&request, &client, user, session, p.scope.clone(), false).await?;
         Ok(AuthorizationStep::Finish(redirect))
     }
 
@@ -233,10 +236,11 @@ impl Services {
         };
         let granted: Vec<String> =
             request.params.scope.iter().filter(|s| *s == "openid" || chosen.contains(s)).cloned().collect();
-        self.issue_code(&request, &client, user, session, granted).await
+        self.issue_code(&request, &client, user, session, granted, true).await
     }
 
-    /// Spends the request and makes the grant and its code, remembering the consent, in one transaction.
+    /// Spends the request and makes the grant and its code, in one transaction; when the user `decided` on the
+    /// consent page, their decision is remembered in the same transaction.
     async fn issue_code(
         &self,
         request: &AuthRequest,
@@ -244,6 +248,7 @@ impl Services {
         user: &User,
         session: &Session,
         granted: Vec<String>,
+        decided: bool,
     ) -> Result<AuthRedirect> {
         let now = self.now();
         let p = &request.params;
@@ -251,9 +256,8 @@ impl Services {
         if !tx.spend_auth_request(&request.id, now).await? {
             return Err(request_gone());
         }
-        let previous = tx.find_consent(&user.id, &client.id).await?;
-        if previous.as_ref().is_none_or(|c| c.scope != granted) {
-            self.remember_consent(&*tx, user, client, previous, &granted).await?;
+        if decided {
+            self.remember_consent(&*tx, user, client, &p.scope, &granted).await?;
         }
         let grant = Grant {
             id: ids::new_id(ids::OIDC_GRANT),
@@ -292,34 +296,49 @@ impl Services {
         Ok(AuthRedirect { redirect_uri: p.redirect_uri.clone(), form_post: p.response_mode == "form_post", params })
     }
 
+    /// Remembers what the user decided when `offered` these scopes and left `granted` ticked: the granted ones,
+    /// plus those consented to earlier that were not offered this time, so a narrower request never shrinks
+    /// the consent (and an unticked scope leaves it). Writes nothing when that changes nothing.
     pub(super) async fn remember_consent(
         &self,
         repo: &dyn Repo,
         user: &User,
         client: &OidcClient,
-        previous: Option<Consent>,
+        offered: &[String],
         granted: &[String],
     ) -> Result<()> {
+        let previous = repo.find_consent(&user.id, &client.id).await?;
+        let mut scope: Vec<String> =
+            previous.iter().flat_map(|c| &c.scope).filter(|s| !offered.contains(s)).cloned().collect();
+        for s in granted {
+            if !scope.contains(s) {
+                scope.push(s.clone());
+            }
+        }
+        if previous.as_ref().is_some_and(|c| c.scope.len() == scope.len() && scope.iter().all(|s| c.scope.contains(s)))
+        {
+            return Ok(());
+        }
         let now = self.now();
         let (id, created_at) =
             previous.map(|c| (c.id, c.created_at)).unwrap_or_else(|| (ids::new_id(ids::OIDC_CONSENT), now));
+        repo.insert_event(&Event::new(
+            &user.org_id,
+            types::OIDC_CONSENT_GRANTED,
+            Some(&user.id),
+            json!({"user_id": user.id, "client_id": client.id, "scopes": scope}),
+            now,
+        ))
+        .await?;
         repo.save_consent(&Consent {
             id,
             org_id: user.org_id.clone(),
             user_id: user.id.clone(),
             client_id: client.id.clone(),
-            scope: granted.to_vec(),
+            scope,
             created_at,
             updated_at: now,
         })
-        .await?;
-        repo.insert_event(&Event::new(
-            &user.org_id,
-            types::OIDC_CONSENT_GRANTED,
-            Some(&user.id),
-            json!({"user_id": user.id, "client_id": client.id, "scopes": granted}),
-            now,
-        ))
         .await
     }
 

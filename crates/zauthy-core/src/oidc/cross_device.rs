@@ -60,8 +60,11 @@ pub struct CrossDeviceRequest {
     pub code_hash: String,
     /// SHA-256 of the laptop's secret (its cookie), which alone may learn the result.
     pub poll_hash: String,
-    /// Set when the laptop is trusted by (or the phone number belongs to) a user: it is listed for them.
+    /// The one user who may approve it: the one who trusted the laptop, or who reached it with its code.
     pub target_user_id: Option<String>,
+    /// The owner of the phone number the laptop typed: listed on their phone, but only the code lets them
+    /// approve (seed 001: an untrusted browser needs the code, so nobody can push a sign-in to a phone).
+    pub notified_user_id: Option<String>,
     pub status: CrossDeviceStatus,
     pub user_id: Option<String>,
     pub session_id: Option<String>,
@@ -89,6 +92,8 @@ pub struct ApprovalView {
     pub client_name: String,
     pub scope: Vec<String>,
     pub created_at: OffsetDateTime,
+    /// Only notified (phone number), not yet reached with the code: the phone must ask for the code first.
+    pub needs_code: bool,
 }
 
 /// Where the laptop goes when the phone has answered.
@@ -176,6 +181,7 @@ impl Services {
             code_hash: self.cross_device_code_hash(org_id, &code),
             poll_hash: crypto::sha256_hex(&poll_secret),
             target_user_id,
+            notified_user_id: None,
             status: CrossDeviceStatus::Pending,
             user_id: None,
             session_id: None,
@@ -191,8 +197,8 @@ impl Services {
         Ok(StartedCrossDevice { request, code, poll_secret })
     }
 
-    /// The laptop typed a phone number: when it belongs to a user, the request is listed on their phone.
-    /// The answer is the same either way (no enumeration).
+    /// The laptop typed a phone number: when it belongs to a user, the request is listed on their phone, to be
+    /// approved with the laptop's code. The answer is the same either way (no enumeration).
     pub async fn target_cross_device_by_phone(&self, org_id: &str, poll_secret: &str, phone: &str) -> Result<()> {
         let request = self.polled_request(org_id, poll_secret).await?;
         let Ok(phone) = crate::accounts::parse_phone(phone) else {
@@ -200,7 +206,7 @@ impl Services {
         };
         let users = self.store.find_users_by_phone(org_id, &phone, 2).await?;
         if let [user] = users.as_slice() {
-            self.store.target_cross_device(&request.id, &user.id, self.now()).await?;
+            self.store.notify_cross_device(&request.id, &user.id, self.now()).await?;
         }
         Ok(())
     }
@@ -213,36 +219,38 @@ impl Services {
         Ok(request)
     }
 
-    /// The phone: the pending request behind a typed or scanned code.
-    pub async fn cross_device_by_code(&self, org_id: &str, code: &str) -> Result<ApprovalView> {
+    /// The phone: the pending request behind a typed or scanned code. The code proves the user is looking at
+    /// that laptop, so the request becomes theirs to answer (and the step-up second factor can come back to it
+    /// by id); a request another user has already claimed is not found.
+    pub async fn cross_device_by_code(&self, org_id: &str, code: &str, user: &User) -> Result<ApprovalView> {
         let code = normalize_code(code);
         if code.len() != 8 {
             return Err(wrong_code());
         }
         let request = self.store.find_cross_device_by_code(org_id, &self.cross_device_code_hash(org_id, &code)).await?;
         let request = request.filter(|r| r.status == CrossDeviceStatus::Pending && r.expires_at > self.now());
-        self.approval_view(request.ok_or_else(wrong_code)?).await
+        let mut request = request.ok_or_else(wrong_code)?;
+        if request.target_user_id.is_none() && self.store.target_cross_device(&request.id, &user.id, self.now()).await?
+        {
+            request.target_user_id = Some(user.id.clone());
+        }
+        if request.target_user_id.as_deref() != Some(&user.id) {
+            return Err(wrong_code());
+        }
+        self.approval_view(request).await
     }
 
-    /// The phone: a pending request listed for this user (trusted laptop or phone number).
+    /// The phone: a pending request listed for this user (trusted laptop, reached with its code, or notified
+    /// by phone number; the last one with `needs_code`).
     pub async fn cross_device_for_user(&self, org_id: &str, user: &User, request_id: &str) -> Result<ApprovalView> {
         let request = self.store.find_cross_device(request_id).await?.filter(|r| {
             r.org_id == org_id
-                && r.target_user_id.as_deref() == Some(&user.id)
+                && (r.target_user_id.as_deref() == Some(&user.id)
+                    || (r.target_user_id.is_none() && r.notified_user_id.as_deref() == Some(&user.id)))
                 && r.status == CrossDeviceStatus::Pending
                 && r.expires_at > self.now()
         });
         self.approval_view(request.ok_or_else(gone)?).await
-    }
-
-    /// Lists a request the user reached by code for them too, so the step-up second factor can come back to
-    /// it by id.
-    pub async fn target_cross_device_for(&self, org_id: &str, request_id: &str, user: &User) -> Result<()> {
-        let request = self.store.find_cross_device(request_id).await?.filter(|r| r.org_id == org_id);
-        if let Some(r) = request.filter(|r| r.target_user_id.is_none()) {
-            self.store.target_cross_device(&r.id, &user.id, self.now()).await?;
-        }
-        Ok(())
     }
 
     /// A client of any organization (carrier discovery starts from the client alone).
@@ -257,14 +265,23 @@ impl Services {
     pub async fn pending_cross_device(&self, org_id: &str, user: &User) -> Result<Vec<ApprovalView>> {
         let mut out = Vec::new();
         for r in self.store.list_cross_device_for_user(org_id, &user.id, self.now()).await? {
-            out.push(self.approval_view(r).await?);
+            // Notified, but another user has since claimed it with the code: not theirs any more.
+            if r.target_user_id.as_ref().is_none_or(|t| *t == user.id) {
+                out.push(self.approval_view(r).await?);
+            }
         }
         Ok(out)
     }
 
     async fn approval_view(&self, r: CrossDeviceRequest) -> Result<ApprovalView> {
         let client = self.org_client(&r.org_id, &r.client_id).await.map_err(|_| gone())?;
-        Ok(ApprovalView { request_id: r.id, client_name: client.name, scope: r.scope, created_at: r.created_at })
+        Ok(ApprovalView {
+            needs_code: r.target_user_id.is_none(),
+            request_id: r.id,
+            client_name: client.name,
+            scope: r.scope,
+            created_at: r.created_at,
+        })
     }
 
     /// Whether approving for `client_id` needs a second factor this session does not have.
@@ -291,7 +308,8 @@ impl Services {
             r.org_id == org_id
                 && r.status == CrossDeviceStatus::Pending
                 && r.expires_at > now
-                && r.target_user_id.as_ref().is_none_or(|t| *t == user.id)
+                // Trusted by this user, or reached by them with the code: never just by knowing the id.
+                && r.target_user_id.as_deref() == Some(&user.id)
         });
         let request = request.ok_or_else(gone)?;
         if approve.is_some() && self.cross_device_needs_mfa(org_id, request_id, session).await? {
@@ -303,8 +321,7 @@ impl Services {
             Some((chosen, trust)) => {
                 let granted: Vec<String> =
                     request.scope.iter().filter(|s| *s == "openid" || chosen.contains(s)).cloned().collect();
-                let previous = tx.find_consent(&user.id, &client.id).await?;
-                self.remember_consent(&*tx, user, &client, previous, &granted).await?;
+                self.remember_consent(&*tx, user, &client, &request.scope, &granted).await?;
                 tx.answer_cross_device(
                     &request.id,
                     CrossDeviceStatus::Approved,

@@ -154,13 +154,11 @@ impl Services {
         client: &OidcClient,
         user: &User,
         session: &Session,
+        offered: &[String],
         granted: Vec<String>,
     ) -> Result<Grant> {
         let now = self.now();
-        let previous = repo.find_consent(&user.id, &client.id).await?;
-        if previous.as_ref().is_none_or(|c| c.scope != granted) {
-            self.remember_consent(repo, user, client, previous, &granted).await?;
-        }
+        self.remember_consent(repo, user, client, offered, &granted).await?;
         let grant = Grant {
             id: ids::new_id(ids::OIDC_GRANT),
             org_id: client.org_id.clone(),
@@ -192,8 +190,8 @@ impl Services {
             ConsentDecision::Deny => (FlowStatus::Denied, None),
             ConsentDecision::Approve(chosen) => {
                 let granted = chosen_scopes(approval.requested, &chosen);
-                let grant =
-                    self.grant_for_approval(repo, approval.client, approval.user, approval.session, granted).await?;
+                let (client, user, session) = (approval.client, approval.user, approval.session);
+                let grant = self.grant_for_approval(repo, client, user, session, approval.requested, granted).await?;
                 (FlowStatus::Approved, Some(grant))
             }
         })

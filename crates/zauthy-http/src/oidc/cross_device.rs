@@ -1,11 +1,15 @@
 //! The secondary-device flow's pages (seed 001). On the laptop, `/o/{org_id}/discovery` shows a QR code and
 //! a numeric code and polls until the phone answers, then goes back to the client with a `login_hint_token`.
-//! On the phone, `/o/{org_id}/approve` takes the code (typed or scanned), lists requests from trusted
-//! browsers, and asks the user to approve, with a second factor when required. Also carrier discovery:
+//! On the phone, `/o/{org_id}/approve` takes the code (typed or scanned; lookups count against the same
+//! budget as device codes), lists requests from trusted browsers (approvable from the list) and those sent
+//! to the user's phone number (which still need the code), and asks the user to approve, with a second factor
+//! when required. Also carrier discovery:
 //! `GET /.well-known/openid-configuration?client_id=…&mccmnc=…` at the root.
 
 use super::authorize::to_client;
+use super::device::count_code_attempt;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Client;
 use crate::pages::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, cookie, esc, page, redirect, set_cookie};
 use crate::state::AppState;
 use axum::extract::{Query, State};
@@ -73,7 +77,7 @@ async fn discovery_page(
 {qr}
 {waiting}
 <form method="post" action="{phone_action}">{field}
-<label for="phone">Or get the request on your phone by number</label>
+<label for="phone">Or send it to your phone by number (you still enter the code above there)</label>
 <input type="tel" id="phone" name="phone" autocomplete="tel" placeholder="+14155550100">
 <button type="submit" class="secondary">Send to my phone</button>
 </form>"#,
@@ -165,6 +169,7 @@ async fn approve_page(
     org: HostedOrg,
     browser: BrowserUser,
     headers: HeaderMap,
+    client: Client,
     Query(q): Params,
 ) -> Result<Response, PageError> {
     let Some((user, session)) = browser.0.as_ref() else {
@@ -176,16 +181,25 @@ async fn approve_page(
         return Ok(redirect(&format!("{}?{target}", org.path("/login"))));
     };
     let view = match (param(&q, "code"), param(&q, "request")) {
-        (Some(code), _) => Some(state.services.cross_device_by_code(&org.0.id, code).await),
+        (Some(code), _) => {
+            count_code_attempt(&state, &org, user, &client.0)?;
+            Some(state.services.cross_device_by_code(&org.0.id, code, user).await)
+        }
         (None, Some(id)) => Some(state.services.cross_device_for_user(&org.0.id, user, id).await),
         (None, None) => None,
     };
     let csrf = Csrf::for_page(&state, &org.0.id, &headers);
     let body = match view {
+        Some(Ok(view)) if view.needs_code => {
+            let ask = format!(
+                r#"<p><strong id="client-name">{}</strong> is asking to sign you in on another device. Enter the code that device shows to continue.</p>"#,
+                esc(&view.client_name)
+            );
+            format!("{ask}{}", code_form(&org))
+        }
         Some(Ok(view)) => {
             if state.services.cross_device_needs_mfa(&org.0.id, &view.request_id, session).await? {
                 let back = org.path(&format!("/approve?request={}", view.request_id));
-                state.services.target_cross_device_for(&org.0.id, &view.request_id, user).await?;
                 return match state.services.start_step_up(user, session).await? {
                     Some(token) => Ok(crate::pages::mfa_page(&state, &org, &headers, &token, Some(&back), None)),
                     None => Err(PageError::new(

@@ -73,8 +73,14 @@ fn device_path(org: &HostedOrg, user_code: Option<&str>) -> String {
     }
 }
 
-/// Counts one user-code lookup; past the budget the page answers 429 whatever the code.
-fn count_attempt(state: &AppState, org: &HostedOrg, user: &User, meta: &ClientMeta) -> Result<(), PageError> {
+/// Counts one lookup of a code typed on the phone (a device grant's user code or a secondary-device code,
+/// one budget for both); past the budget the page answers 429 whatever the code.
+pub(super) fn count_code_attempt(
+    state: &AppState,
+    org: &HostedOrg,
+    user: &User,
+    meta: &ClientMeta,
+) -> Result<(), PageError> {
     let by_user =
         state.limiter.check(&format!("device-code:{}:{}", org.0.id, user.id), ATTEMPTS_PER_USER, ATTEMPT_WINDOW);
     let by_address = match &meta.ip {
@@ -195,7 +201,7 @@ async fn device_page(
     let Some(typed) = typed else {
         return Ok(entry_page(&org, None));
     };
-    count_attempt(&state, &org, &signed_in.0, &client.0)?;
+    count_code_attempt(&state, &org, &signed_in.0, &client.0)?;
     match state.services.device_step(&org.0.id, typed, signed_in).await {
         Ok(DeviceStep::SecondFactor { mfa_token }) => {
             let here = device_path(&org, Some(typed));
@@ -234,7 +240,7 @@ async fn decide(
             return Err(PageError::new(StatusCode::BAD_REQUEST, "invalid_request", "decision must be approve or deny"));
         }
     };
-    count_attempt(&state, &org, &signed_in.0, &client.0)?;
+    count_code_attempt(&state, &org, &signed_in.0, &client.0)?;
     let typed = field("user_code").unwrap_or_default();
     let status = match state.services.decide_device_flow(&org.0.id, typed, signed_in, decision).await {
         Ok(status) => status,

@@ -135,16 +135,24 @@ pub async fn sign_in_cookie(state: &AppState, org_id: &str, session_id: &str) ->
 }
 
 /// A local path on this organization's pages to go to after sign-in; anything else (other hosts,
-/// `//evil.com`, other organizations) falls back to the account page, so no open redirect.
+/// `//evil.com`, other organizations, `/o/{org}/../{other}/…`) falls back to the account page, so no open
+/// redirect. The path is checked as the browser will resolve it: dot segments, also percent-encoded ones
+/// (`%2e%2e`), are resolved first as the URL standard does, and the resolved path is what is returned.
 pub fn safe_return_to(org_id: &str, requested: Option<&str>) -> String {
+    const BASE: &str = "http://return-to.invalid/";
     let prefix = format!("/o/{org_id}/");
-    match requested {
-        Some(p)
-            if p.starts_with(&prefix) && !p.contains("//") && !p.contains('\\') && !p.chars().any(char::is_control) =>
-        {
-            p.to_owned()
-        }
-        _ => format!("/o/{org_id}/account"),
+    let resolved = requested
+        .filter(|p| {
+            p.starts_with(&prefix) && !p.contains("//") && !p.contains('\\') && !p.chars().any(char::is_control)
+        })
+        .and_then(|p| url::Url::parse(BASE).ok()?.join(p).ok())
+        .filter(|u| u.as_str().starts_with(BASE) && u.path().starts_with(&prefix));
+    match resolved {
+        Some(u) => match u.query() {
+            Some(query) => format!("{}?{query}", u.path()),
+            None => u.path().to_owned(),
+        },
+        None => format!("/o/{org_id}/account"),
     }
 }
 
@@ -239,11 +247,20 @@ mod tests {
     fn return_paths_stay_on_the_organizations_pages() {
         let org = "org_aaaaaaaaaaaaaaaaaaaaaaaa";
         assert_eq!(safe_return_to(org, Some("/o/org_aaaaaaaaaaaaaaaaaaaaaaaa/passkeys")), format!("/o/{org}/passkeys"));
+        // Returned as the browser would resolve it, query kept.
+        assert_eq!(
+            safe_return_to(org, Some("/o/org_aaaaaaaaaaaaaaaaaaaaaaaa/x/./../consent?request=a%20b&s=1")),
+            format!("/o/{org}/consent?request=a%20b&s=1")
+        );
         for bad in [
             "https://evil.com",
             "//evil.com",
             "/o/org_bbbbbbbbbbbbbbbbbbbbbbbb/x",
             "/o/org_aaaaaaaaaaaaaaaaaaaaaaaa//evil.com",
+            "/o/org_aaaaaaaaaaaaaaaaaaaaaaaa/../org_bbbbbbbbbbbbbbbbbbbbbbbb/authorize?x=1",
+            "/o/org_aaaaaaaaaaaaaaaaaaaaaaaa/%2e%2e/org_bbbbbbbbbbbbbbbbbbbbbbbb/x",
+            "/o/org_aaaaaaaaaaaaaaaaaaaaaaaa/.%2E/.%2e/evil",
+            "/o/org_aaaaaaaaaaaaaaaaaaaaaaaa/\\evil.com",
         ] {
             assert_eq!(safe_return_to(org, Some(bad)), format!("/o/{org}/account"), "{bad}");
         }

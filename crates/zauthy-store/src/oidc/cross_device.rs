@@ -27,6 +27,7 @@ fn to_request(m: requests::Model) -> Result<CrossDeviceRequest> {
         code_hash: m.code_hash,
         poll_hash: m.poll_hash,
         target_user_id: m.target_user_id,
+        notified_user_id: m.notified_user_id,
         user_id: m.user_id,
         session_id: m.session_id,
         trust_browser: m.trust_browser,
@@ -68,6 +69,7 @@ impl<C: Db> CrossDeviceRepo for Conn<C> {
             code_hash: Set(r.code_hash.clone()),
             poll_hash: Set(r.poll_hash.clone()),
             target_user_id: Set(r.target_user_id.clone()),
+            notified_user_id: Set(r.notified_user_id.clone()),
             status: Set(r.status.as_str().to_owned()),
             user_id: Set(r.user_id.clone()),
             session_id: Set(r.session_id.clone()),
@@ -114,7 +116,11 @@ impl<C: Db> CrossDeviceRepo for Conn<C> {
     ) -> Result<Vec<CrossDeviceRequest>> {
         let rows = requests::Entity::find()
             .filter(requests::Column::OrgId.eq(org_id))
-            .filter(requests::Column::TargetUserId.eq(user_id))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(requests::Column::TargetUserId.eq(user_id))
+                    .add(requests::Column::NotifiedUserId.eq(user_id)),
+            )
             .filter(requests::Column::Status.eq("pending"))
             .filter(requests::Column::ExpiresAt.gt(ms(now)))
             .order_by_desc(requests::Column::CreatedAt)
@@ -130,7 +136,21 @@ impl<C: Db> CrossDeviceRepo for Conn<C> {
                 .col_expr(requests::Column::TargetUserId, Expr::value(user_id))
                 .col_expr(requests::Column::UpdatedAt, Expr::value(ms(now)))
                 .filter(requests::Column::Id.eq(id))
-                .filter(requests::Column::Status.eq("pending")),
+                .filter(requests::Column::Status.eq("pending"))
+                .filter(requests::Column::TargetUserId.is_null()),
+        )
+        .await
+    }
+
+    async fn notify_cross_device(&self, id: &str, user_id: &str, now: OffsetDateTime) -> Result<bool> {
+        self.update_request(
+            requests::Entity::update_many()
+                .col_expr(requests::Column::NotifiedUserId, Expr::value(user_id))
+                .col_expr(requests::Column::UpdatedAt, Expr::value(ms(now)))
+                .filter(requests::Column::Id.eq(id))
+                .filter(requests::Column::Status.eq("pending"))
+                .filter(requests::Column::TargetUserId.is_null())
+                .filter(requests::Column::NotifiedUserId.is_null()),
         )
         .await
     }

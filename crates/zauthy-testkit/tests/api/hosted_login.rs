@@ -145,7 +145,13 @@ async fn a_wrong_password_shows_the_form_again_with_the_error() {
 #[tokio::test]
 async fn return_to_never_leaves_the_organizations_pages() {
     let (app, org, user) = setup().await;
-    for target in ["https://evil.com", "//evil.com", "/o/org_bbbbbbbbbbbbbbbbbbbbbbbb/account"] {
+    let escapes = [
+        format!("/o/{}/../org_bbbbbbbbbbbbbbbbbbbbbbbb/account", org.id),
+        format!("/o/{}/%2e%2e/org_bbbbbbbbbbbbbbbbbbbbbbbb/account", org.id),
+    ];
+    let targets =
+        ["https://evil.com", "//evil.com", "/o/org_bbbbbbbbbbbbbbbbbbbbbbbb/account", &escapes[0], &escapes[1]];
+    for target in targets {
         let mut jar = Jar::default();
         let r = password_sign_in(&app, &org, &user, &mut jar, target).await;
         assert_eq!(r.status, 303, "{}", r.text);

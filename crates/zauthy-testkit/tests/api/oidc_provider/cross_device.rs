@@ -248,3 +248,83 @@ async fn carrier_discovery_answers_for_the_mccmnc_and_sends_the_user_to_the_disc
     let r = app.get(&format!("/.well-known/openid-configuration?client_id={}&mccmnc=50501", rp.id), None).await;
     assert_eq!((r.status, r.body["error"].as_str()), (400, Some("invalid_client")));
 }
+
+/// Posts an approval of `request` by its id alone, with the browser's CSRF token (from a page that has one).
+async fn answer_by_id(browser: &mut Browser<'_>, org: &TestOrg, rp: &Rp, request: &str) -> TestResponse {
+    let page = browser.get(&discovery_path(org, rp)).await;
+    browser.submit(&page, &format!("/o/{}/approve", org.id), &[("request", request), ("decision", "approve")]).await
+}
+
+#[tokio::test]
+async fn a_request_sent_to_a_phone_number_is_listed_there_but_only_the_laptops_code_lets_the_phone_approve_it() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let r = app.patch("/api/v1/me", Some(&user.access_token), &json!({"phone": "+14155550100"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let rp = register(&app, &org, json!({})).await;
+    let mut laptop = Browser::new(&app);
+    let page = laptop.get(&discovery_path(&org, &rp)).await;
+    let code = user_code(&page.text);
+    let sent = laptop.submit(&page, &format!("/o/{}/discovery/phone", org.id), &[("phone", "+14155550100")]).await;
+    assert!(sent.status < 400, "{}", sent.text);
+
+    // Listed on the phone, but opening it asks for the code; approving by id alone is refused.
+    let mut phone = Browser::new(&app);
+    let login = phone.get(&format!("/o/{}/login", org.id)).await;
+    phone.sign_in(login, &user.email, &user.password).await;
+    let list = phone.get(&format!("/o/{}/approve", org.id)).await;
+    let marker = r#"class="pending-request" href=""#;
+    let at = list.text.find(marker).unwrap_or_else(|| panic!("the request is listed on the phone: {}", list.text));
+    let link = list.text[at + marker.len()..].split('"').next().unwrap().replace("&amp;", "&");
+    let request = link.split("request=").nth(1).unwrap().to_owned();
+    let opened = phone.get(&link).await;
+    assert!(opened.text.contains("Acme Web"), "{}", opened.text);
+    assert!(opened.text.contains(r#"id="code-form""#) && !opened.text.contains("approve-form"), "{}", opened.text);
+    let forced = answer_by_id(&mut phone, &org, &rp, &request).await;
+    assert!(!forced.text.contains(r#"id="done""#), "{}", forced.text);
+    assert_eq!(status(&mut laptop, &org).await, "pending");
+
+    // With the code it goes through as usual.
+    phone_approves(&mut phone, &org, &user, &format!("/o/{}/approve?code={code}", org.id), false).await;
+    let back = laptop_completes(&mut laptop, &org).await;
+    let (sub, _) = rp_signs_in_with_hint(&app, &org, &rp, &back["login_hint_token"]).await;
+    assert_eq!(sub, user.id);
+}
+
+#[tokio::test]
+async fn a_code_reached_by_one_user_cannot_be_answered_by_another_and_code_guessing_is_cut_off() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let (alice, mallory) = (app.signup_user(&org.api_key).await, app.signup_user(&org.api_key).await);
+    let rp = register(&app, &org, json!({})).await;
+    let mut laptop = Browser::new(&app);
+    let page = laptop.get(&discovery_path(&org, &rp)).await;
+    let code = user_code(&page.text);
+    let mut phone = Browser::new(&app);
+    let login = phone.get(&format!("/o/{}/login", org.id)).await;
+    phone.sign_in(login, &alice.email, &alice.password).await;
+    let r = phone.get(&format!("/o/{}/approve?code={code}", org.id)).await;
+    let request = hidden_value(&r.text, "request").expect("alice reached the request with its code");
+
+    // Mallory knows the request id (not the code): she can neither open nor answer it, even with the code now.
+    let mut other = Browser::new(&app);
+    let login = other.get(&format!("/o/{}/login", org.id)).await;
+    other.sign_in(login, &mallory.email, &mallory.password).await;
+    let r = other.get(&format!("/o/{}/approve?request={request}", org.id)).await;
+    assert!(!r.text.contains("approve-form"), "{}", r.text);
+    let r = answer_by_id(&mut other, &org, &rp, &request).await;
+    assert!(!r.text.contains(r#"id="done""#), "{}", r.text);
+    let r = other.get(&format!("/o/{}/approve?code={code}", org.id)).await;
+    assert!(!r.text.contains("approve-form"), "{}", r.text);
+    assert_eq!(status(&mut laptop, &org).await, "pending");
+
+    // Every lookup counts (Mallory has made one): after 20 in ten minutes even a right code is refused.
+    let mut statuses = Vec::new();
+    for n in 0..19 {
+        statuses.push(other.get(&format!("/o/{}/approve?code={:08}", org.id, 10_000_000 + n)).await.status);
+    }
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let r = other.get(&format!("/o/{}/approve?code={code}", org.id)).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+}

@@ -6,6 +6,7 @@ use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IntrospectionUrl, IssuerUrl, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenIntrospectionResponse, TokenResponse,
 };
+use zauthy_core::clock::Clock;
 use zauthy_testkit::browser::Browser;
 
 pub(super) fn rp_http() -> openidconnect::reqwest::Client {
@@ -455,4 +456,129 @@ async fn the_relying_party_library_gets_a_client_credentials_token_and_introspec
     assert!(answer.active());
     assert_eq!(answer.client_id().map(|c| c.as_str()), Some(rp.id.as_str()));
     assert_eq!(answer.sub(), Some(rp.id.as_str()));
+}
+
+#[tokio::test]
+async fn introspection_reports_the_clients_refresh_tokens_while_they_last_and_never_its_id_tokens() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = register(&app, &org, json!({})).await;
+    let other = register(&app, &org, json!({"name": "Other"})).await;
+    let code = code_for(&app, &org, &rp, &user, &[]).await;
+    let tokens = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
+    assert_eq!(tokens.status, 200, "{}", tokens.text);
+    // The ID token is signed for the client, but it is no bearer credential.
+    let r = post_oauth(&app, &org, "introspect", &rp, &[("token", &tokens.str("/id_token"))]).await;
+    assert_eq!(r.body, json!({"active": false}), "{}", r.text);
+
+    let refresh = tokens.str("/refresh_token");
+    let r =
+        post_oauth(&app, &org, "introspect", &rp, &[("token", &refresh), ("token_type_hint", "refresh_token")]).await;
+    assert_eq!(r.body["active"], true, "{}", r.text);
+    assert_eq!(r.body["token_type"], "refresh_token");
+    assert_eq!(r.body["client_id"], rp.id.as_str());
+    assert_eq!(r.body["sub"], user.id.as_str());
+    assert_eq!(r.body["scope"], "openid email offline_access");
+    assert_eq!(r.body["iss"], app.services.issuer(&org.id));
+    assert!(r.body["exp"].as_i64().unwrap() > r.body["iat"].as_i64().unwrap());
+    let r = post_oauth(&app, &org, "introspect", &other, &[("token", &refresh)]).await;
+    assert_eq!(r.body, json!({"active": false}), "another client's refresh token: {}", r.text);
+
+    // Rotation spends it; the new one is active until its grant is revoked.
+    let rotated =
+        post_oauth(&app, &org, "token", &rp, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let r = post_oauth(&app, &org, "introspect", &rp, &[("token", &refresh)]).await;
+    assert_eq!(r.body, json!({"active": false}), "a spent refresh token: {}", r.text);
+    let next = rotated.str("/refresh_token");
+    let r = post_oauth(&app, &org, "introspect", &rp, &[("token", &next)]).await;
+    assert_eq!(r.body["active"], true, "{}", r.text);
+    let r = post_oauth(&app, &org, "revoke", &rp, &[("token", &next)]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = post_oauth(&app, &org, "introspect", &rp, &[("token", &next)]).await;
+    assert_eq!(r.body, json!({"active": false}), "a revoked grant's refresh token: {}", r.text);
+    let r = post_oauth(&app, &org, "introspect", &rp, &[("token", &rotated.str("/id_token"))]).await;
+    assert_eq!(r.body, json!({"active": false}), "{}", r.text);
+}
+
+#[tokio::test]
+async fn max_age_zero_makes_the_user_sign_in_again_and_that_sign_in_is_enough_however_long_it_took() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = register(&app, &org, json!({})).await;
+    let mut browser = Browser::new(&app);
+    let login = browser.get(&format!("/o/{}/login", org.id)).await;
+    browser.sign_in(login, &user.email, &user.password).await;
+    code_for(&app, &org, &rp, &user, &[("scope", "openid")]).await;
+    app.clock.advance(time::Duration::seconds(30));
+
+    // Signed in 30 s ago: max_age=60 is met without a page, max_age=0 asks for the password again.
+    let r = browser.get(&authorize_url(&app, &org, &with(base(&rp), "max_age", "60"))).await;
+    let r = browser.follow(r).await;
+    assert!(callback(&r).contains_key("code"), "{}", r.text);
+    let r = browser.get(&authorize_url(&app, &org, &with(base(&rp), "max_age", "0"))).await;
+    let page = browser.follow(r).await;
+    assert!(page.text.contains(r#"id="password-form""#), "{}", page.text);
+
+    // The new sign-in satisfies the request even when the user took a few seconds to get on.
+    let action = format!("/o/{}/login", org.id);
+    let return_to = hidden_value(&page.text, "return_to").unwrap();
+    let before = app.clock.now().unix_timestamp();
+    let r = browser
+        .submit(&page, &action, &[("email", &user.email), ("password", &user.password), ("return_to", &return_to)])
+        .await;
+    let after = app.clock.now().unix_timestamp();
+    app.clock.advance(time::Duration::seconds(3));
+    let r = browser.follow(r).await;
+    let code = callback(&r)["code"].clone();
+    let tokens = exchange(&app, &org, &rp, &code, Some(VERIFIER)).await;
+    let auth_time = jwt_claims(&tokens.str("/id_token"))["auth_time"].as_i64().unwrap();
+    assert!((before..=after).contains(&auth_time), "auth_time {auth_time} is the new sign-in's ({before}..={after})");
+}
+
+#[tokio::test]
+async fn a_narrower_request_answered_from_the_remembered_consent_leaves_that_consent_as_it_was() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = register(&app, &org, json!({})).await;
+    let mut browser = Browser::new(&app);
+    // Consent to openid, email and offline_access.
+    let r = approve(
+        &mut browser,
+        &authorize_url(&app, &org, &with(base(&rp), "scope", "openid email offline_access")),
+        &user,
+        None,
+    )
+    .await;
+    assert!(callback(&r).contains_key("code"), "{}", r.text);
+    let silent = |scope: &'static str| with(with(base(&rp), "scope", scope), "prompt", "none");
+
+    // openid alone needs no page, and does not shrink the consent: email still needs none.
+    let r = browser.get(&authorize_url(&app, &org, &silent("openid"))).await;
+    assert!(callback(&browser.follow(r).await).contains_key("code"));
+    let r = browser.get(&authorize_url(&app, &org, &silent("openid email"))).await;
+    let answer = callback(&browser.follow(r).await);
+    assert!(answer.contains_key("code"), "{answer:?}");
+
+    // Unticking a scope on the page takes it out; what was not offered stays.
+    let r = approve(
+        &mut browser,
+        &authorize_url(&app, &org, &with(with(base(&rp), "scope", "openid email phone"), "prompt", "consent")),
+        &user,
+        Some(&["phone"]),
+    )
+    .await;
+    assert!(callback(&r).contains_key("code"), "{}", r.text);
+    let r = browser.get(&authorize_url(&app, &org, &silent("openid email"))).await;
+    assert_eq!(callback(&browser.follow(r).await)["error"], "consent_required");
+    let r = browser.get(&authorize_url(&app, &org, &silent("openid phone offline_access"))).await;
+    assert!(callback(&browser.follow(r).await).contains_key("code"));
+    let consents = app.get("/api/v1/oidc/consents", Some(&user.access_token)).await;
+    let mut scopes: Vec<&str> =
+        consents.body["consents"][0]["scopes"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    scopes.sort_unstable();
+    assert_eq!(scopes, ["offline_access", "openid", "phone"], "{}", consents.text);
 }
