@@ -57,7 +57,8 @@ pub struct Services {
     pub config: CoreConfig,
     pub hasher: PasswordHasher,
     pub keys: KeyRing,
-    /// Woken when a transaction queued outbox work, so the local worker sends it without waiting to poll.
+    /// Woken (`wake_outbox`) when a transaction queued outbox work, so the local workers send it without
+    /// waiting to poll.
     pub outbox_wakeup: Arc<Notify>,
     pub cache: crate::sessions::cache::VerificationCache,
     /// Social login's outbound client and its discovery/JWKS cache.
@@ -69,6 +70,13 @@ pub struct Services {
 impl Services {
     pub fn now(&self) -> OffsetDateTime {
         self.clock.now()
+    }
+
+    /// After a commit that queued outbox messages: wakes every outbox worker of this node (each lane's
+    /// workers claim their own; a worker not waiting at that moment has registered its interest before it
+    /// last looked for work, see `run_outbox_worker`).
+    pub fn wake_outbox(&self) {
+        self.outbox_wakeup.notify_waiters();
     }
 
     /// Each organization is its own issuer.

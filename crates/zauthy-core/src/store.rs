@@ -2,7 +2,7 @@
 //! once for SQLite and PostgreSQL. A `Transaction` has the same methods and commits all-or-nothing.
 
 use crate::accounts::{Email, User, UserWithSecret};
-use crate::email::OutboxMessage;
+use crate::email::{OutboxLane, OutboxMessage};
 use crate::error::Result;
 use crate::events::Event;
 use crate::mfa::{BackupCodeRecord, MfaChallenge, TotpRecord};
@@ -399,9 +399,10 @@ pub trait WebhookRepo {
 pub trait OutboxRepo {
     /// Writes the message as given; `Services::queue_message` seals its payload first, and is what to call.
     async fn enqueue(&self, message: &OutboxMessage) -> Result<()>;
-    /// Claims the oldest due message with a lease so no other worker takes it until `lease_until`.
+    /// Claims the oldest due message of `lane` with a lease so no other worker takes it until `lease_until`.
     async fn claim_next_outbox(
         &self,
+        lane: OutboxLane,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> Result<Option<OutboxMessage>>;

@@ -7,8 +7,9 @@ use async_trait::async_trait;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use time::OffsetDateTime;
-use zauthy_core::email::OutboxMessage;
+use zauthy_core::email::{OutboxLane, OutboxMessage};
 use zauthy_core::error::Result;
+use zauthy_core::oidc::KIND_BACKCHANNEL_LOGOUT;
 use zauthy_core::store::OutboxRepo;
 
 const PENDING: &str = "pending";
@@ -48,11 +49,17 @@ impl<C: Db> OutboxRepo for Conn<C> {
 
     async fn claim_next_outbox(
         &self,
+        lane: OutboxLane,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> Result<Option<OutboxMessage>> {
+        let in_lane = match lane {
+            OutboxLane::Messages => outbox::Column::Kind.ne(KIND_BACKCHANNEL_LOGOUT),
+            OutboxLane::Logout => outbox::Column::Kind.eq(KIND_BACKCHANNEL_LOGOUT),
+        };
         let candidates = outbox::Entity::find()
             .filter(outbox::Column::Status.eq(PENDING))
+            .filter(in_lane)
             .filter(outbox::Column::NextAttemptAt.lte(ms(now)))
             .filter(claimable(now))
             .order_by_asc(outbox::Column::NextAttemptAt)

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use zauthy_core::clock::Clock;
-use zauthy_core::email::{DeliveryOutcome, MessageSender};
+use zauthy_core::email::{DeliveryOutcome, MessageSender, OutboxLane};
 use zauthy_core::passwords::PasswordHasher;
 use zauthy_core::tokens::KeyRing;
 use zauthy_core::webhooks::WebhookTransport;
@@ -121,7 +121,7 @@ impl Application {
     /// in-flight requests.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = tokio::spawn(run_outbox_worker(self.services.clone(), self.sender.clone(), stop_rx.clone()));
+        let worker = tokio::spawn(run_outbox_workers(self.services.clone(), self.sender.clone(), stop_rx.clone()));
         let webhooks = tokio::spawn(crate::webhook_worker::run(
             self.services.clone(),
             self.webhooks.clone(),
@@ -148,24 +148,45 @@ impl Application {
     }
 }
 
-/// Delivers outbox messages until told to stop. Woken at once by local commits, and polls every second for
-/// work queued by other nodes or due for retry.
-pub async fn run_outbox_worker(
+/// Back-channel logout notices sent at once per node: a few endpoints that never answer (each send waits out
+/// its timeout) slow the others down but never stop them. Emails and text messages have a worker of their own.
+const LOGOUT_WORKERS: usize = 4;
+
+/// Delivers outbox messages until told to stop: one worker for emails and text messages, `LOGOUT_WORKERS`
+/// for back-channel logout notices, each claiming its own messages (`OutboxLane`).
+pub async fn run_outbox_workers(services: Arc<Services>, sender: Arc<dyn MessageSender>, stop: watch::Receiver<bool>) {
+    let lanes = std::iter::once(OutboxLane::Messages).chain(std::iter::repeat_n(OutboxLane::Logout, LOGOUT_WORKERS));
+    let workers: Vec<_> = lanes
+        .map(|lane| tokio::spawn(run_outbox_worker(services.clone(), sender.clone(), lane, stop.clone())))
+        .collect();
+    for worker in workers {
+        let _ = worker.await;
+    }
+}
+
+/// Delivers the lane's messages until told to stop. Woken at once by local commits, and polls every second
+/// for work queued by other nodes or due for retry.
+async fn run_outbox_worker(
     services: Arc<Services>,
     sender: Arc<dyn MessageSender>,
+    lane: OutboxLane,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
         if *stop.borrow() {
             return;
         }
-        match services.try_deliver_next(&*sender).await {
+        // Registered before looking, so a wake-up that comes while this worker sends is not lost.
+        let wakeup = services.outbox_wakeup.notified();
+        tokio::pin!(wakeup);
+        wakeup.as_mut().enable();
+        match services.try_deliver_next(&*sender, lane).await {
             Ok(DeliveryOutcome::Empty) => {}
             Ok(_) => continue,
             Err(e) => tracing::error!(error = ?e, "outbox worker"),
         }
         tokio::select! {
-            _ = services.outbox_wakeup.notified() => {}
+            _ = wakeup => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = stop.changed() => {}
         }

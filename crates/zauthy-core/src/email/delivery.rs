@@ -1,6 +1,6 @@
 //! The outbox worker's single step: claim one due message, hand it to the sender, record the result.
 
-use super::{DeliveryOutcome, OutboxMessage};
+use super::{DeliveryOutcome, OutboxLane, OutboxMessage};
 use crate::error::{CoreError, Result};
 use crate::services::Services;
 use crate::store::Repo;
@@ -55,9 +55,10 @@ impl Services {
         Ok(())
     }
 
-    pub async fn try_deliver_next(&self, sender: &dyn MessageSender) -> Result<DeliveryOutcome> {
+    /// Sends the oldest due message of `lane`, if any.
+    pub async fn try_deliver_next(&self, sender: &dyn MessageSender, lane: OutboxLane) -> Result<DeliveryOutcome> {
         let now = self.now();
-        let Some(mut message) = self.store.claim_next_outbox(now, now + LEASE).await? else {
+        let Some(mut message) = self.store.claim_next_outbox(lane, now, now + LEASE).await? else {
             return Ok(DeliveryOutcome::Empty);
         };
         if let Err(why) = self.unseal(&mut message) {

@@ -30,6 +30,17 @@ pub struct EmailMessage {
 
 pub const KIND_EMAIL: &str = "email";
 
+/// Which outbox messages a worker takes. Back-channel logout notices go to endpoints an organization chose,
+/// which may be slow or never answer; they have workers of their own, so that no organization's endpoint can
+/// hold up the emails and text messages of every organization (reset links, sign-in codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxLane {
+    /// Emails and text messages to users.
+    Messages,
+    /// Back-channel logout notices to clients' servers.
+    Logout,
+}
+
 impl OutboxMessage {
     pub fn email(org_id: Option<&str>, message: &EmailMessage, now: OffsetDateTime) -> Self {
         Self {

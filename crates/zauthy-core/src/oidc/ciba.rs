@@ -203,7 +203,7 @@ impl Services {
         tx.insert_backchannel_request(&request).await?;
         self.queue_message(&*tx, OutboxMessage::email(Some(org_id), &message, now)).await?;
         tx.commit().await?;
-        self.outbox_wakeup.notify_one();
+        self.wake_outbox();
         Ok(Ok(BackchannelStarted { auth_req_id, expires_in: ttl, interval: POLL_INTERVAL_SECS }))
     }
 

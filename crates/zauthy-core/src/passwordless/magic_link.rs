@@ -142,7 +142,7 @@ impl Services {
         }
         tx.commit().await?;
         if deliver {
-            self.outbox_wakeup.notify_one();
+            self.wake_outbox();
         }
         Ok(())
     }

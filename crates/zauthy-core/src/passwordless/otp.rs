@@ -211,7 +211,7 @@ impl Services {
         }
         tx.commit().await?;
         if recipient.is_some() {
-            self.outbox_wakeup.notify_one();
+            self.wake_outbox();
         }
         Ok(())
     }

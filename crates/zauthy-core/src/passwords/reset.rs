@@ -73,7 +73,7 @@ impl Services {
         ))
         .await?;
         tx.commit().await?;
-        self.outbox_wakeup.notify_one();
+        self.wake_outbox();
         Ok(())
     }
 

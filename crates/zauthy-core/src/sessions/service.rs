@@ -60,7 +60,7 @@ impl Services {
     /// within a second), and its outbox worker sends the logout notices without waiting for its next poll.
     pub(crate) fn sessions_ended(&self) {
         self.cache.invalidate();
-        self.outbox_wakeup.notify_one();
+        self.wake_outbox();
     }
 
     /// Exchanges a refresh token for a new pair. A token presented twice revokes its whole session, because

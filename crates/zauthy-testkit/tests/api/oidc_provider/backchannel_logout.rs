@@ -4,6 +4,8 @@
 
 use super::*;
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use zauthy_core::oidc::LOGOUT_EVENT;
 use zauthy_testkit::http_sink::{Answer, HttpSink, RecordedRequest};
@@ -208,4 +210,50 @@ async fn a_backchannel_logout_uri_must_be_an_https_url_on_a_public_address_and_c
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["backchannel_logout_uri"], Value::Null, "{}", r.text);
     assert_eq!(app.get(&path, Some(&org.api_key)).await.body["backchannel_logout_uri"], Value::Null);
+}
+
+/// A logout endpoint that takes connections and never answers: each notice waits out the send timeout.
+/// Returns its URL and the number of connections it holds.
+async fn silent_endpoint() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let held = Arc::new(AtomicUsize::new(0));
+    let count = held.clone();
+    tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            sockets.push(socket);
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (url, held)
+}
+
+#[tokio::test]
+async fn logout_endpoints_that_never_answer_do_not_hold_up_another_organizations_email() {
+    let app = TestApp::spawn().await;
+    let slow_org = app.create_org().await;
+    let user = app.signup_user(&slow_org.api_key).await;
+    let (silent, held) = silent_endpoint().await;
+    let mut browser = Browser::new(&app);
+    let mut hint = String::new();
+    for n in 0..3 {
+        let uri = format!("{silent}/logout/{n}");
+        let rp = register(&app, &slow_org, json!({"name": format!("Slow {n}"), "backchannel_logout_uri": uri})).await;
+        hint = id_token(&app, &slow_org, &rp, &mut browser, &user).await;
+    }
+    // Three notices queued, each to an endpoint that will keep its send waiting for 10 s.
+    let r = browser.get(&format!("/o/{}/end_session?id_token_hint={hint}", slow_org.id)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let other = app.create_org().await;
+    let victim = app.signup_user(&other.api_key).await;
+    let r = app.post("/api/v1/password/forgot", Some(&other.api_key), &json!({"email": victim.email})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    app.smtp
+        .wait_for_mail_to(&victim.email, Duration::from_secs(5))
+        .await
+        .expect("the reset email goes out while the logout notices wait");
+    assert_eq!(held.load(Ordering::SeqCst), 3, "all three notices are being sent, and wait");
 }
