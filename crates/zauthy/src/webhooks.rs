@@ -74,18 +74,30 @@ impl WebhookTransport for HttpWebhookTransport {
     }
 }
 
+/// What the delivery history says of any failure to resolve the host name. One message for a name that
+/// does not exist and for one that resolves only to private addresses: the history is the organization's to
+/// read, and telling the two apart would let it map the names of this server's internal network.
+pub const UNRESOLVED: &str = "the destination's host name does not resolve to a public address";
+
 /// The error and its causes: reqwest's own message ("error sending request for url …") does not say why,
-/// and the delivery history should (refused address, DNS failure, timeout, TLS).
+/// and the delivery history should (timeout, refused connection, TLS). Name resolution failures are all
+/// `UNRESOLVED`; their detail goes to the server's log only.
 fn with_causes(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
+    let mut unresolved = false;
     let mut cause = std::error::Error::source(error);
     while let Some(e) = cause {
         let message = e.to_string();
+        unresolved |= message.starts_with("dns error");
         if !text.contains(&message) {
             text.push_str(": ");
             text.push_str(&message);
         }
         cause = e.source();
+    }
+    if unresolved {
+        tracing::info!(detail = %text, "webhook destination did not resolve to a public address");
+        return UNRESOLVED.to_owned();
     }
     text
 }

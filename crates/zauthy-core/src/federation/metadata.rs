@@ -87,6 +87,26 @@ struct Cached<T> {
     fetched: Instant,
 }
 
+/// Documents kept per node, of each kind (discovery, JWKS). Any organization can name any URL, so the caches
+/// are bounded: past this, expired entries go first, then the oldest.
+const MAX_CACHED: usize = 256;
+/// Keys kept of one provider's JWKS.
+const MAX_KEYS: usize = 32;
+
+/// Keeps `value` for `key`, within `MAX_CACHED` entries.
+fn remember<T>(cache: &Mutex<HashMap<String, Cached<T>>>, key: &str, value: Arc<T>, ttl: Duration) {
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= MAX_CACHED && !cache.contains_key(key) {
+        cache.retain(|_, c| c.fetched.elapsed() < ttl);
+        if cache.len() >= MAX_CACHED
+            && let Some(oldest) = cache.iter().min_by_key(|(_, c)| c.fetched).map(|(k, _)| k.clone())
+        {
+            cache.remove(&oldest);
+        }
+    }
+    cache.insert(key.to_owned(), Cached { value, fetched: Instant::now() });
+}
+
 /// The outbound client and what it fetched recently.
 pub struct Federation {
     pub http: Arc<dyn FederationHttp>,
@@ -179,12 +199,16 @@ impl Services {
         if metadata.allowed_algs().is_empty() {
             return Err(discovery_failed("the provider signs ID tokens with no algorithm zauthy accepts"));
         }
+        // Only what the checks above and `allowed_algs` read is kept: a document padded with long lists
+        // costs no memory in the cache.
+        let mut metadata = metadata;
+        metadata.response_types_supported.retain(|r| r == "code");
+        if let Some(methods) = metadata.code_challenge_methods_supported.as_mut() {
+            methods.retain(|m| m == "S256");
+        }
+        metadata.id_token_signing_alg_values_supported.retain(|a| SUPPORTED_ALGS.contains(&a.as_str()));
         let metadata = Arc::new(metadata);
-        self.federation
-            .discovery
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(discovery_url.to_owned(), Cached { value: metadata.clone(), fetched: Instant::now() });
+        remember(&self.federation.discovery, discovery_url, metadata.clone(), ttl);
         Ok(metadata)
     }
 
@@ -213,17 +237,32 @@ impl Services {
             }
         }
         let value = self.fetch_upstream_json(OutboundRequest::get(jwks_uri), "the JWKS").await?;
-        // Keys we cannot read (encryption keys, unknown types) are skipped rather than failing the set.
+        // Keys we cannot read (encryption keys, unknown types) are skipped rather than failing the set; a
+        // provider publishes a few keys at a time, so more than `MAX_KEYS` are not kept.
         let keys: Vec<Jwk> = value["keys"]
             .as_array()
-            .map(|keys| keys.iter().filter_map(|k| serde_json::from_value(k.clone()).ok()).collect())
+            .map(|keys| keys.iter().filter_map(|k| serde_json::from_value(k.clone()).ok()).take(MAX_KEYS).collect())
             .unwrap_or_default();
         let set = Arc::new(JwkSet { keys });
-        self.federation
-            .jwks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(jwks_uri.to_owned(), Cached { value: set.clone(), fetched: Instant::now() });
+        remember(&self.federation.jwks, jwks_uri, set.clone(), ttl);
         Ok(set)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_cache_keeps_at_most_max_cached_entries_and_always_the_newest() {
+        let cache: Mutex<HashMap<String, Cached<u32>>> = Mutex::default();
+        let ttl = Duration::from_secs(3600);
+        for n in 0..(MAX_CACHED as u32 + 40) {
+            remember(&cache, &format!("https://idp{n}.example/"), Arc::new(n), ttl);
+        }
+        let cache = cache.lock().unwrap();
+        assert_eq!(cache.len(), MAX_CACHED);
+        let newest = format!("https://idp{}.example/", MAX_CACHED + 39);
+        assert_eq!(cache.get(&newest).map(|c| *c.value), Some(MAX_CACHED as u32 + 39));
     }
 }
