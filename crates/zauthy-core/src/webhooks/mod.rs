@@ -210,6 +210,7 @@ pub fn is_public_address(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfec0 // fec0::/10 site-local
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
                 || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 can reach IPv4 private space
+                || (s[0] == 0x2001 && s[1] == 0) // 2001::/32 Teredo embeds an IPv4 address too
                 || s[0] == 0x2002) // 6to4 embeds any IPv4
         }
     }
@@ -299,6 +300,9 @@ mod tests {
             "::ffff:10.0.0.1",
             "2001:db8::1",
             "ff02::1",
+            "64:ff9b::a00:1",
+            "2002:7f00:1::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             assert!(!is_public_address(ip.parse().unwrap()), "{ip}");
         }
