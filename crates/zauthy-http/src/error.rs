@@ -139,7 +139,10 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
         "last_sign_in_method",
         "Unlinking would leave the account no way to sign in (no password, passkey or other provider).",
     ),
-    ("cannot_modify_self", "An administrator tried to block or delete their own account."),
+    (
+        "cannot_modify_self",
+        "An administrator tried to block, unlock, delete or reset the MFA of their own account, or change their role.",
+    ),
     ("missing_authorization", "The endpoint needs an Authorization: Bearer header."),
     ("invalid_authorization_header", "The Authorization header is not a Bearer credential."),
     ("invalid_api_key", "The API key is unknown or was deleted."),

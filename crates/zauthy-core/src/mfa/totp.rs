@@ -232,17 +232,22 @@ impl Services {
         self.remove_mfa(org_id, user_id, actor.user_id()).await
     }
 
-    /// An administrator's reset for a user who lost their authenticator.
+    /// An administrator's reset for a user who lost their authenticator, with the rules of every admin action:
+    /// only an owner (or the API key) resets an owner's, and nobody their own (that is `/mfa/disable`, with the
+    /// password).
     pub async fn reset_user_mfa(&self, actor: &Actor, user_id: &str) -> Result<()> {
-        let org_id = actor.require_admin(crate::accounts::Role::Admin)?;
-        if !crate::ids::is_valid_id(crate::ids::USER, user_id) || self.store.find_user(org_id, user_id).await?.is_none()
-        {
-            return Err(CoreError::NotFound { entity: "user" });
+        actor.require_admin(crate::accounts::Role::Admin)?;
+        if actor.user_id() == Some(user_id) {
+            return Err(CoreError::invalid(
+                "cannot_modify_self",
+                "To turn off your own two-factor authentication, use POST /api/v1/mfa/disable with your password",
+            ));
         }
+        let target = self.target_for_admin_action(actor, user_id).await?;
         if self.store.find_totp(user_id).await?.is_none_or(|t| t.confirmed_at.is_none()) {
             return Err(not_enabled());
         }
-        self.remove_mfa(org_id, user_id, actor.user_id()).await
+        self.remove_mfa(&target.org_id, user_id, actor.user_id()).await
     }
 
     async fn remove_mfa(&self, org_id: &str, user_id: &str, by: Option<&str>) -> Result<()> {

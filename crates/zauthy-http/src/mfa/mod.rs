@@ -176,11 +176,12 @@ pub async fn regenerate_backup_codes(
 }
 
 /// Remove a user's second factor (they lost their authenticator and backup codes). Permissions: API key, or an
-/// owner or admin.
+/// owner or admin (only an owner or the API key resets an owner's; nobody their own: that is `/mfa/disable`,
+/// with the password).
 #[utoipa::path(delete, path = "/users/{user_id}/mfa", tag = "mfa", security(("bearer" = [])),
     params(("user_id" = String, Path)),
     responses((status = 200, body = SuccessResponse),
-        (status = 400, body = ErrorBody, description = "mfa_not_enabled"),
+        (status = 400, body = ErrorBody, description = "mfa_not_enabled, cannot_modify_self"),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn reset_user_mfa(
     State(state): State<AppState>,

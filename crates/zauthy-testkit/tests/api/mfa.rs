@@ -432,6 +432,39 @@ async fn disabling_mfa_needs_the_password() {
     assert_error(&again, 400, "mfa_not_enabled");
 }
 
+/// A user promoted to admin with the API key and signed in again, so the token carries the role.
+async fn promoted_admin(app: &TestApp, org: &TestOrg) -> TestUser {
+    let user = app.signup_user(&org.api_key).await;
+    let r = app.patch(&format!("/api/v1/users/{}", user.id), Some(&org.api_key), &json!({"role": "admin"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let login = app.login(&org.api_key, &user.email, &user.password).await;
+    assert_eq!(login.str("/user/role"), "admin", "{}", login.text);
+    TestUser { access_token: login.str("/access_token"), refresh_token: login.str("/refresh_token"), ..user }
+}
+
+#[tokio::test]
+async fn an_admin_cannot_reset_the_owners_mfa_or_their_own() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let admin = promoted_admin(&app, &org).await;
+    enrol(&app, &org.owner).await;
+    enrol(&app, &admin).await;
+    let reset = |user_id: &str, bearer: &str| {
+        app.send(app.client.delete(app.url(&format!("/api/v1/users/{user_id}/mfa"))).bearer_auth(bearer))
+    };
+
+    assert_error(&reset(&org.owner.id, &admin.access_token).await, 403, "forbidden");
+    assert_error(&reset(&admin.id, &admin.access_token).await, 400, "cannot_modify_self");
+    assert_error(&reset(&org.owner.id, &org.owner.access_token).await, 400, "cannot_modify_self");
+    for user in [&org.owner, &admin] {
+        assert_eq!(app.get("/api/v1/mfa/status", Some(&user.access_token)).await.body["enabled"], true);
+    }
+    // The owner may reset the admin's, the API key the owner's.
+    assert_eq!(reset(&admin.id, &org.owner.access_token).await.status, 200);
+    assert_eq!(reset(&org.owner.id, &org.api_key).await.status, 200);
+    assert_eq!(app.get("/api/v1/mfa/status", Some(&org.owner.access_token)).await.body["enabled"], false);
+}
+
 #[tokio::test]
 async fn an_administrator_can_reset_a_users_mfa_but_not_across_organizations() {
     let app = TestApp::spawn().await;

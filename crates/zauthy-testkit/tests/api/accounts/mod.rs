@@ -409,6 +409,32 @@ async fn an_unlock_by_the_organization_ends_a_lock_at_once() {
     assert_error(&fail_logins(&app, &org, &by_key, 1).await, 401, "invalid_credentials");
 }
 
+#[tokio::test]
+async fn an_admin_cannot_unlock_the_owner_or_themself() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let admin = signup_admin(&app, &org).await;
+    let owner = org.owner.clone();
+    for user in [&owner, &admin] {
+        assert_locked_for(&app, &fail_logins(&app, &org, user, 5).await, Duration::minutes(30));
+    }
+
+    let owner_by_admin = user_action(&app, &admin.access_token, &owner.id, "unlock").await;
+    let self_by_admin = user_action(&app, &admin.access_token, &admin.id, "unlock").await;
+
+    assert_error(&owner_by_admin, 403, "forbidden");
+    assert_error(&self_by_admin, 400, "cannot_modify_self");
+    for user in [&owner, &admin] {
+        let still = get_user(&app, &org.api_key, &user.id).await;
+        assert!(still.body["locked_until"].is_string(), "{}", still.text);
+        assert_error(&app.login(&org.api_key, &user.email, PASSWORD).await, 429, "account_locked");
+    }
+    // The owner (or the API key) may end either lock.
+    assert_eq!(user_action(&app, &owner.access_token, &admin.id, "unlock").await.status, 200);
+    assert_eq!(user_action(&app, &org.api_key, &owner.id, "unlock").await.status, 200);
+    assert_eq!(app.login(&org.api_key, &owner.email, PASSWORD).await.status, 200);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Transparent rehash
 // ---------------------------------------------------------------------------------------------------------------
