@@ -60,6 +60,7 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
     ("mfa_code_reused", "This TOTP code (time step) was already accepted once; wait for the next code."),
     ("backup_code_used", "This backup code was already used."),
     ("invalid_mfa_token", "The mfa_token is unknown or malformed."),
+    ("mfa_attempts_exceeded", "Five codes were tried with this mfa_token; sign in again for a new one."),
     ("authorization_request_expired", "The pending OIDC sign-in request expired or was already used; start again."),
     ("cross_device_request_expired", "The sign-in request from another device expired or was already answered."),
     ("invalid_mccmnc", "An mccmnc code must be 5 or 6 digits."),

@@ -112,21 +112,36 @@ impl Services {
         Ok(())
     }
 
-    /// Changes the signed-in user's password; other sessions end, this one stays.
-    pub async fn change_password(&self, actor: &Actor, current: &str, new_password: &str) -> Result<()> {
+    /// Changes the signed-in user's password; other sessions end, this one stays. A wrong current password
+    /// counts toward the lockout like a wrong login, so a stolen access token cannot guess the password.
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        current: &str,
+        new_password: &str,
+        meta: &ClientMeta,
+    ) -> Result<()> {
         let (org_id, user_id, session_id) = actor.require_user()?;
         let found = self.store.find_user(org_id, user_id).await?.ok_or(CoreError::NotFound { entity: "user" })?;
-        let stored = found.password_hash.unwrap_or_default();
-        if current.chars().count() > super::MAX_PASSWORD_CHARS || !self.hasher.verify(current, &stored).await?.ok {
-            return Err(CoreError::unauthenticated("invalid_credentials", "The current password is wrong"));
-        }
+        let wrong = || CoreError::unauthenticated("invalid_credentials", "The current password is wrong");
+        let Some(stored) = found.password_hash.filter(|_| current.chars().count() <= super::MAX_PASSWORD_CHARS) else {
+            return Err(wrong());
+        };
         check_password_policy(new_password)?;
         if current == new_password {
             return Err(CoreError::invalid("password_unchanged", "The new password must differ from the current one"));
         }
+        let attempt = self.reserve_attempt(&found.user).await?;
+        if !self.hasher.verify(current, &stored).await?.ok {
+            return Err(match self.attempt_failed(&attempt, meta).await {
+                CoreError::Unauthenticated { code: "invalid_credentials", .. } => wrong(),
+                other => other,
+            });
+        }
         let hash = self.hasher.hash(new_password).await?;
         let now = self.now();
         let tx = self.store.begin().await?;
+        self.attempt_succeeded(&*tx, &attempt).await?;
         tx.set_password_hash(user_id, &hash, now).await?;
         tx.invalidate_reset_tokens(user_id, now).await?;
         let others = Ending::AllBut(Some(session_id));

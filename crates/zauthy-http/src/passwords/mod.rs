@@ -72,13 +72,15 @@ pub struct ChangePasswordRequest {
 #[utoipa::path(post, path = "/password/change", tag = "passwords", security(("bearer" = [])), request_body = ChangePasswordRequest,
     responses((status = 200, body = SuccessResponse),
         (status = 400, body = ErrorBody, description = "weak_password, password_unchanged"),
-        (status = 401, body = ErrorBody, description = "invalid_credentials")))]
+        (status = 401, body = ErrorBody, description = "invalid_credentials (counts toward the lockout)"),
+        (status = 429, body = ErrorBody, description = "account_locked")))]
 pub async fn change_password(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    Client(client): Client,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<Json<SuccessResponse>> {
-    state.services.change_password(&actor, &body.current_password, &body.new_password).await?;
+    state.services.change_password(&actor, &body.current_password, &body.new_password, &client).await?;
     Ok(SuccessResponse::ok())
 }
 

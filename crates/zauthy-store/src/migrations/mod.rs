@@ -38,6 +38,10 @@ impl MigratorTrait for Migrator {
                 sql: include_str!("m0017_pairwise_subjects.sql"),
             }),
             Box::new(SqlMigration { name: "m0018_phone_verified", sql: include_str!("m0018_phone_verified.sql") }),
+            Box::new(SqlMigration {
+                name: "m0019_mfa_challenge_attempts",
+                sql: include_str!("m0019_mfa_challenge_attempts.sql"),
+            }),
         ]
     }
 }

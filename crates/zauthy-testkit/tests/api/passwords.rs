@@ -305,6 +305,28 @@ async fn changing_the_password_with_a_wrong_current_password_is_refused() {
 }
 
 #[tokio::test]
+async fn wrong_current_passwords_at_password_change_count_toward_the_lockout() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+
+    for _ in 1..=4 {
+        assert_error(&change(&app, &user.access_token, "WrongP@ss999", NEW_PASSWORD).await, 401, "invalid_credentials");
+    }
+    let fifth = change(&app, &user.access_token, "WrongP@ss999", NEW_PASSWORD).await;
+
+    assert_error(&fifth, 429, "account_locked");
+    assert!(fifth.body["locked_until"].is_string(), "{}", fifth.text);
+    // Locked: the right current password is refused here and at login, and the password is unchanged.
+    assert_error(&change(&app, &user.access_token, PASSWORD, NEW_PASSWORD).await, 429, "account_locked");
+    assert_error(&app.login(&org.api_key, &user.email, PASSWORD).await, 429, "account_locked");
+    let stored = app.get(&format!("/api/v1/users/{}", user.id), Some(&org.api_key)).await;
+    assert_eq!(stored.body["failed_login_attempts"], 5, "{}", stored.text);
+    app.clock.advance(Duration::minutes(31));
+    assert_eq!(app.login(&org.api_key, &user.email, PASSWORD).await.status, 200);
+}
+
+#[tokio::test]
 async fn changing_the_password_to_the_same_one_or_a_weak_one_is_refused() {
     let app = TestApp::spawn().await;
     let org = app.create_org().await;

@@ -410,6 +410,42 @@ async fn an_unlock_by_the_organization_ends_a_lock_at_once() {
 }
 
 #[tokio::test]
+async fn concurrent_wrong_passwords_are_checked_at_most_five_times_and_the_right_one_among_them_does_not_pass_the_lock()
+{
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let login = |password: &str| {
+        let body = json!({"email": user.email, "password": password});
+        app.client.post(app.url("/api/v1/login")).bearer_auth(&org.api_key).json(&body)
+    };
+    let mut requests: Vec<_> = (0..39).map(|_| login("WrongP@ss999")).collect();
+    requests.push(login(PASSWORD));
+
+    let answers = app.send_at_once(requests).await;
+
+    let (right, wrong) = answers.split_last().expect("forty answers");
+    let refused = wrong.iter().filter(|r| r.error() == "invalid_credentials").count();
+    let stored = get_user(&app, &org.api_key, &user.id).await;
+    let attempts = stored.body["failed_login_attempts"].as_i64().expect("a counter");
+    assert!(attempts <= 5, "{attempts} failures counted in a burst: {}", stored.text);
+    for r in wrong {
+        assert!(matches!(r.error(), "invalid_credentials" | "account_locked"), "{}", r.text);
+    }
+    if right.status == 200 {
+        // It was checked before five wrong guesses were: it reset the counter, which then counted again.
+        assert!(refused <= 8, "{refused} wrong passwords checked");
+    } else {
+        // Five guesses were reserved (the last of them locked the account) before it was answered.
+        assert_error(right, 429, "account_locked");
+        assert!(refused <= 4, "{refused} wrong passwords checked besides the one that locked");
+        assert_eq!(attempts, 5, "{}", stored.text);
+        assert!(stored.body["locked_until"].is_string(), "{}", stored.text);
+        assert_error(&app.login(&org.api_key, &user.email, PASSWORD).await, 429, "account_locked");
+    }
+}
+
+#[tokio::test]
 async fn an_admin_cannot_unlock_the_owner_or_themself() {
     let app = TestApp::spawn().await;
     let org = app.create_org().await;
