@@ -444,13 +444,15 @@ pub trait PasswordlessRepo {
     async fn count_otp_attempt(&self, id: &str, max_attempts: i32, now: OffsetDateTime) -> Result<bool>;
     /// Marks the code used only if it was unused.
     async fn mark_one_time_code_used(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
-    /// How many sends the destination had since `since`, and when the oldest of them was.
+    /// How many sends the destination had since `since`, and when the oldest and the newest of them were.
+    /// Holds the organization's row locked until the transaction ends, so that concurrent sends of one
+    /// organization are counted one after another on PostgreSQL too (SQLite runs writers one at a time).
     async fn passwordless_sends_since(
         &self,
         org_id: &str,
         destination_hash: &str,
         since: OffsetDateTime,
-    ) -> Result<(u64, Option<OffsetDateTime>)>;
+    ) -> Result<(u64, Option<OffsetDateTime>, Option<OffsetDateTime>)>;
     /// Records a send (old ones are pruned: `crate::prune::Prunable::PasswordlessSends`).
     async fn record_passwordless_send(&self, send: &SendRecord) -> Result<()>;
     /// Up to `limit` users of the organization with this phone number.
