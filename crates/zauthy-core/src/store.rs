@@ -50,7 +50,18 @@ pub trait UserRepo {
         offset: u64,
     ) -> Result<(Vec<User>, u64)>;
     /// Atomically adds one failed attempt and returns the new count.
-    async fn increment_failed_logins(&self, user_id: &str, now: OffsetDateTime) -> Result<i32>;
+    /// Counts a password or second-factor guess as failed before it is checked: adds one to the failure
+    /// counter only while the user is not locked, in one statement, and returns the new count; `None` when the
+    /// user is locked (or gone). Concurrent reservations are counted one after another on both databases.
+    async fn reserve_login_attempt(&self, user_id: &str, now: OffsetDateTime) -> Result<Option<i32>>;
+    /// Sets the failure counter and lock, for a guess that turned out right (the caller holds the row locked).
+    async fn set_failed_logins(
+        &self,
+        user_id: &str,
+        attempts: i32,
+        locked_until: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<()>;
     async fn set_locked_until(&self, user_id: &str, until: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<()>;
     /// Resets the failure counter and lock, and stamps the login time.
     async fn record_successful_login(&self, user_id: &str, now: OffsetDateTime) -> Result<()>;
@@ -142,6 +153,8 @@ pub trait MfaRepo {
     async fn insert_mfa_challenge(&self, challenge: &MfaChallenge) -> Result<()>;
     async fn find_mfa_challenge(&self, token_hash: &str) -> Result<Option<MfaChallenge>>;
     /// Spends the challenge if unused; false when it was already used.
+    /// Counts one code tried against the challenge, unless it is spent or had `max_attempts` already; false then.
+    async fn count_mfa_attempt(&self, id: &str, max_attempts: i32, now: OffsetDateTime) -> Result<bool>;
     async fn spend_mfa_challenge(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
 }
 
@@ -436,13 +449,15 @@ pub trait PasswordlessRepo {
     async fn count_otp_attempt(&self, id: &str, max_attempts: i32, now: OffsetDateTime) -> Result<bool>;
     /// Marks the code used only if it was unused.
     async fn mark_one_time_code_used(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
-    /// How many sends the destination had since `since`, and when the oldest of them was.
+    /// How many sends the destination had since `since`, and when the oldest and the newest of them were.
+    /// Holds the organization's row locked until the transaction ends, so that concurrent sends of one
+    /// organization are counted one after another on PostgreSQL too (SQLite runs writers one at a time).
     async fn passwordless_sends_since(
         &self,
         org_id: &str,
         destination_hash: &str,
         since: OffsetDateTime,
-    ) -> Result<(u64, Option<OffsetDateTime>)>;
+    ) -> Result<(u64, Option<OffsetDateTime>, Option<OffsetDateTime>)>;
     /// Records a send (old ones are pruned: `crate::prune::Prunable::PasswordlessSends`).
     async fn record_passwordless_send(&self, send: &SendRecord) -> Result<()>;
     /// Up to `limit` users of the organization with this phone number.

@@ -20,26 +20,49 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if !is_json(req.headers()) {
             return Err(json_rejection(JsonRejection::MissingJsonContentType(Default::default())));
         }
-        let bytes = match axum::body::Bytes::from_request(req, state).await {
-            Ok(bytes) => bytes,
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "The request body is too large",
-                ));
-            }
-            Err(rejection) => {
-                return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", rejection.body_text()));
-            }
-        };
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-            return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "The body must be a JSON object"));
+        decode(&read_body(req, state).await?).map(Self)
+    }
+}
+
+/// [`ApiJson`] for endpoints whose every field is optional: an empty body means `T::default()`; any other
+/// body must pass exactly `ApiJson`'s checks (JSON content type, an object, the size limit).
+pub struct OptionalApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json = is_json(req.headers());
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
         }
-        match axum::Json::<T>::from_bytes(&bytes) {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !json {
+            return Err(json_rejection(JsonRejection::MissingJsonContentType(Default::default())));
         }
+        decode(&bytes).map(Self)
+    }
+}
+
+/// The whole body, within the body limit.
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
+    match axum::body::Bytes::from_request(req, state).await {
+        Ok(bytes) => Ok(bytes),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large"))
+        }
+        Err(rejection) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", rejection.body_text())),
+    }
+}
+
+/// A JSON object into `T`; arrays are refused (see [`ApiJson`]).
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", "The body must be a JSON object"));
+    }
+    match axum::Json::<T>::from_bytes(bytes) {
+        Ok(axum::Json(value)) => Ok(value),
+        Err(rejection) => Err(json_rejection(rejection)),
     }
 }
 

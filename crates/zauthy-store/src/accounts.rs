@@ -4,7 +4,9 @@ use crate::entities::{browser_sessions, mfa_challenges, password_reset_tokens, r
 use crate::{Conn, Db, at, corrupt, db_err, ms};
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+};
 use time::OffsetDateTime;
 use zauthy_core::accounts::{Address, AddressMembers, Email, Role, User, UserWithSecret};
 use zauthy_core::error::{CoreError, Result};
@@ -155,11 +157,38 @@ impl<C: Db> UserRepo for Conn<C> {
         Ok((users, total))
     }
 
-    async fn increment_failed_logins(&self, user_id: &str, now: OffsetDateTime) -> Result<i32> {
+    async fn reserve_login_attempt(&self, user_id: &str, now: OffsetDateTime) -> Result<Option<i32>> {
+        // One statement on both databases: PostgreSQL re-checks the lock condition after waiting for a
+        // concurrent reservation's row lock, SQLite runs writers one at a time.
         let column = users::Column::FailedLoginAttempts;
-        self.update_user(user_id, None, vec![(column, Expr::col(column).add(1))], now).await?;
-        let row = users::Entity::find_by_id(user_id).one(&self.0).await.map_err(db_err)?;
-        row.map(|u| u.failed_login_attempts).ok_or(CoreError::NotFound { entity: "user" })
+        let mut update = users::Entity::update_many()
+            .col_expr(column, Expr::col(column).add(1))
+            .col_expr(users::Column::UpdatedAt, Expr::value(ms(now)))
+            .filter(users::Column::Id.eq(user_id))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(users::Column::LockedUntil.is_null())
+                    .add(users::Column::LockedUntil.lte(ms(now))),
+            )
+            .into_query();
+        update.returning_col(column);
+        let row = self.0.query_one(&update).await.map_err(db_err)?;
+        row.map(|row| row.try_get_by_index::<i32>(0).map_err(db_err)).transpose()
+    }
+
+    async fn set_failed_logins(
+        &self,
+        user_id: &str,
+        attempts: i32,
+        locked_until: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let sets = vec![
+            (users::Column::FailedLoginAttempts, Expr::value(attempts)),
+            (users::Column::LockedUntil, Expr::value(locked_until.map(ms))),
+        ];
+        self.update_user(user_id, None, sets, now).await?;
+        Ok(())
     }
 
     async fn set_locked_until(&self, user_id: &str, until: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<()> {

@@ -302,6 +302,7 @@ pub mod mfa_challenges {
         pub replaces_session_id: Option<String>,
         pub expires_at: i64,
         pub used_at: Option<i64>,
+        pub attempts: i32,
         pub created_at: i64,
         pub updated_at: i64,
     }

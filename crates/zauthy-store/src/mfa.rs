@@ -4,7 +4,7 @@
 use crate::entities::{mfa_backup_codes as codes, mfa_challenges as challenges, mfa_totp as totp};
 use crate::{Conn, Db, at, db_err, ms};
 use async_trait::async_trait;
-use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use time::OffsetDateTime;
 use zauthy_core::error::Result;
@@ -155,6 +155,7 @@ impl<C: Db> MfaRepo for Conn<C> {
             replaces_session_id: Set(c.replaces_session_id.clone()),
             expires_at: Set(ms(c.expires_at)),
             used_at: Set(c.used_at.map(ms)),
+            attempts: Set(0),
             created_at: Set(ms(c.created_at)),
             updated_at: Set(ms(c.created_at)),
         })
@@ -171,6 +172,20 @@ impl<C: Db> MfaRepo for Conn<C> {
             .await
             .map_err(db_err)?;
         Ok(row.map(to_challenge))
+    }
+
+    async fn count_mfa_attempt(&self, id: &str, max_attempts: i32, now: OffsetDateTime) -> Result<bool> {
+        let column = challenges::Column::Attempts;
+        let result = challenges::Entity::update_many()
+            .col_expr(column, Expr::col(column).add(1))
+            .col_expr(challenges::Column::UpdatedAt, Expr::value(ms(now)))
+            .filter(challenges::Column::Id.eq(id))
+            .filter(challenges::Column::UsedAt.is_null())
+            .filter(column.lt(max_attempts))
+            .exec(&self.0)
+            .await
+            .map_err(db_err)?;
+        Ok(result.rows_affected == 1)
     }
 
     async fn spend_mfa_challenge(&self, id: &str, now: OffsetDateTime) -> Result<bool> {

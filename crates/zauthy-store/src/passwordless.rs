@@ -3,7 +3,7 @@
 //! several nodes cannot both win.
 
 use crate::accounts::to_user;
-use crate::entities::{magic_links, one_time_codes, passwordless_sends, users};
+use crate::entities::{magic_links, one_time_codes, organizations, passwordless_sends, users};
 use crate::{Conn, Db, at, corrupt, db_err, ms};
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -149,7 +149,9 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
         org_id: &str,
         destination_hash: &str,
         since: OffsetDateTime,
-    ) -> Result<(u64, Option<OffsetDateTime>)> {
+    ) -> Result<(u64, Option<OffsetDateTime>, Option<OffsetDateTime>)> {
+        // sea-query writes no lock clause for SQLite, where the immediate transaction serializes writers.
+        organizations::Entity::find_by_id(org_id).lock_exclusive().one(&self.0).await.map_err(db_err)?;
         let times = passwordless_sends::Entity::find()
             .select_only()
             .column(passwordless_sends::Column::CreatedAt)
@@ -161,7 +163,7 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
             .all(&self.0)
             .await
             .map_err(db_err)?;
-        Ok((times.len() as u64, times.first().copied().map(at)))
+        Ok((times.len() as u64, times.first().copied().map(at), times.last().copied().map(at)))
     }
 
     async fn record_passwordless_send(&self, s: &SendRecord) -> Result<()> {

@@ -1,6 +1,6 @@
 //! Signup and password login, with the lockout schedule and constant-shape failures.
 
-use super::{Address, AddressMembers, Email, Role, User, lockout_duration_after};
+use super::{Address, AddressMembers, Email, Role, User};
 use crate::actor::Actor;
 use crate::error::{CoreError, Result};
 use crate::events::{Event, types};
@@ -87,9 +87,7 @@ pub(crate) fn amr_of(method: &str, second_factor: Option<&str>) -> Vec<String> {
     out
 }
 
-fn invalid_credentials() -> CoreError {
-    CoreError::unauthenticated("invalid_credentials", "Invalid email or password")
-}
+use super::lockout::invalid_credentials;
 
 /// E.164: a plus, a non-zero country digit, 7 to 15 digits in all.
 pub fn parse_phone(raw: &str) -> Result<String> {
@@ -159,15 +157,19 @@ impl Services {
             self.hasher.verify_dummy(&req.password).await?;
             return Err(invalid_credentials());
         };
+        // Counted before it is checked, so concurrent guesses cannot outrun the lockout.
+        let attempt = self.reserve_attempt(&user).await?;
         let verified = self.hasher.verify(&req.password, &stored_hash).await?;
         if !verified.ok {
-            return Err(self.record_failed_login(&user, meta).await);
+            return Err(self.attempt_failed(&attempt, meta).await);
         }
         if user.is_blocked {
+            self.release_attempt(&attempt).await?;
             return Err(CoreError::forbidden_code("user_blocked", "This account has been blocked"));
         }
         let rehash = if verified.needs_rehash { Some(self.hasher.hash(&req.password).await?) } else { None };
         let tx = self.store.begin().await?;
+        self.attempt_succeeded(&*tx, &attempt).await?;
         if let Some(hash) = &rehash {
             tx.set_password_hash(&user.id, hash, now).await?;
         }
@@ -219,41 +221,5 @@ impl Services {
         .await?;
         let user = User { failed_login_attempts: 0, locked_until: None, last_login_at: Some(now), ..user };
         Ok(LoginOutcome::Success { user, tokens })
-    }
-
-    /// Counts a failure, locks on the schedule, and returns the error to answer with.
-    pub(crate) async fn record_failed_login(&self, user: &User, meta: &ClientMeta) -> CoreError {
-        let result: Result<CoreError> = async {
-            let now = self.now();
-            let tx = self.store.begin().await?;
-            let attempts = tx.increment_failed_logins(&user.id, now).await?;
-            tx.insert_event(&Event::new(
-                &user.org_id,
-                types::USER_LOGIN_FAILED,
-                Some(&user.id),
-                json!({"user_id": user.id, "failed_attempts": attempts, "ip": meta.ip}),
-                now,
-            ))
-            .await?;
-            let answer = if let Some(duration) = lockout_duration_after(attempts) {
-                let until = now + duration;
-                tx.set_locked_until(&user.id, Some(until), now).await?;
-                tx.insert_event(&Event::new(
-                    &user.org_id,
-                    types::USER_LOCKED,
-                    Some(&user.id),
-                    json!({"user_id": user.id, "failed_attempts": attempts, "locked_until": until.unix_timestamp()}),
-                    now,
-                ))
-                .await?;
-                CoreError::locked(until, now)
-            } else {
-                invalid_credentials()
-            };
-            tx.commit().await?;
-            Ok(answer)
-        }
-        .await;
-        result.unwrap_or_else(|e| e)
     }
 }

@@ -81,8 +81,9 @@ impl crate::services::Services {
     }
 
     /// Admins may manage users and admins; only an owner (or the API key) may touch an owner; nobody
-    /// blocks or deletes themselves.
-    async fn target_for_admin_action(&self, actor: &Actor, user_id: &str) -> Result<User> {
+    /// blocks, unlocks, deletes or resets the second factor of themselves (for that, users prove who they
+    /// are: `/mfa/disable` takes their password).
+    pub(crate) async fn target_for_admin_action(&self, actor: &Actor, user_id: &str) -> Result<User> {
         let org_id = actor.require_admin(Role::Admin)?;
         let target = self.find_org_user(org_id, user_id).await?;
         if actor.user_id() == Some(user_id) {
@@ -208,8 +209,8 @@ impl crate::services::Services {
     }
 
     pub async fn unlock_user(&self, actor: &Actor, user_id: &str) -> Result<User> {
-        let org_id = actor.require_admin(Role::Admin)?;
-        let target = self.find_org_user(org_id, user_id).await?;
+        let target = self.target_for_admin_action(actor, user_id).await?;
+        let org_id = target.org_id.as_str();
         let now = self.now();
         let tx = self.store.begin().await?;
         tx.unlock_user(org_id, user_id, now).await?;

@@ -4,7 +4,7 @@
 
 use super::totp::{backup_code_hash, invalid_code};
 use super::{METHOD_BACKUP_CODE, METHOD_TOTP, MfaChallenge};
-use crate::accounts::{LoginOutcome, SignInMethod, User};
+use crate::accounts::{LoginOutcome, ReservedAttempt, SignInMethod, User};
 use crate::actor::Actor;
 use crate::error::{CoreError, Result};
 use crate::events::{Event, types};
@@ -16,6 +16,8 @@ use time::{Duration, OffsetDateTime};
 
 /// How long a first factor's `mfa_token` waits for the second.
 const CHALLENGE_TTL: Duration = Duration::minutes(5);
+/// Codes one `mfa_token` may try, whatever the account's lockout says (that counts across tokens).
+pub const MFA_CHALLENGE_MAX_ATTEMPTS: i32 = 5;
 const TOKEN_PREFIX: &str = "mfa_tmp";
 
 /// The second factor presented with an `mfa_token`.
@@ -124,26 +126,51 @@ impl Services {
         let org = self.store.find_org(org_id).await?.ok_or(CoreError::NotFound { entity: "organization" })?;
         let record = self.store.find_totp(&user.id).await?.filter(|t| t.confirmed_at.is_some());
 
-        let tx = self.store.begin().await?;
-        match &proof {
+        // Both counted before the code is checked: the token's tries, then the account's lockout.
+        if !self.store.count_mfa_attempt(&challenge.id, MFA_CHALLENGE_MAX_ATTEMPTS, now).await? {
+            let spent = self.store.find_mfa_challenge(&challenge.token_hash).await?.is_none_or(|c| c.used_at.is_some());
+            return Err(if spent {
+                CoreError::unauthenticated("mfa_token_used", "This mfa_token was already used; sign in again")
+            } else {
+                CoreError::unauthenticated(
+                    "mfa_attempts_exceeded",
+                    "Too many wrong codes were tried with this mfa_token; sign in again",
+                )
+            });
+        }
+        let attempt = self.reserve_attempt(&user).await?;
+        let step = match &proof {
             MfaProof::Totp(code) => {
                 let step = match &record {
                     Some(record) => self.check_totp(&self.totp_of(record, &org.name, user.email.as_str())?, code),
                     None => None,
                 };
                 let Some(step) = step else {
-                    drop(tx);
-                    return Err(self.wrong_second_factor(&user, meta).await);
+                    return Err(self.wrong_second_factor(&attempt, meta).await);
                 };
-                if !tx.accept_totp_step(&user.id, step, now).await? {
+                Some(step)
+            }
+            MfaProof::BackupCode(code) => {
+                let stored = self.store.find_backup_code(&backup_code_hash(&user.id, code)).await?;
+                if stored.is_none_or(|c| c.user_id != user.id) {
+                    return Err(self.wrong_second_factor(&attempt, meta).await);
+                }
+                None
+            }
+        };
+
+        let tx = self.store.begin().await?;
+        self.attempt_succeeded(&*tx, &attempt).await?;
+        match &proof {
+            MfaProof::Totp(_) => {
+                if !tx.accept_totp_step(&user.id, step.unwrap_or_default(), now).await? {
                     return Err(code_reused());
                 }
             }
             MfaProof::BackupCode(code) => {
                 let stored = tx.find_backup_code(&backup_code_hash(&user.id, code)).await?;
                 let Some(stored) = stored.filter(|c| c.user_id == user.id) else {
-                    drop(tx);
-                    return Err(self.wrong_second_factor(&user, meta).await);
+                    return Err(invalid_code());
                 };
                 if stored.used_at.is_some() || !tx.spend_backup_code(&stored.id, now).await? {
                     return Err(CoreError::unauthenticated("backup_code_used", "This backup code was already used"));
@@ -209,8 +236,8 @@ impl Services {
 
     /// A wrong second factor counts like a wrong password; the answer stays `invalid_mfa_code` until the
     /// account locks.
-    async fn wrong_second_factor(&self, user: &User, meta: &ClientMeta) -> CoreError {
-        match self.record_failed_login(user, meta).await {
+    async fn wrong_second_factor(&self, attempt: &ReservedAttempt, meta: &ClientMeta) -> CoreError {
+        match self.attempt_failed(attempt, meta).await {
             CoreError::Unauthenticated { code: "invalid_credentials", .. } => invalid_code(),
             other => other,
         }

@@ -1,12 +1,12 @@
 //! TOTP enrolment (setup, confirmation by a first valid code), status, backup-code renewal and disabling.
 
 use super::{BACKUP_CODE_COUNT, METHOD_BACKUP_CODE, METHOD_TOTP, TotpRecord};
-use crate::accounts::User;
+use crate::accounts::{ReservedAttempt, User};
 use crate::actor::Actor;
 use crate::error::{CoreError, Result};
 use crate::events::{Event, types};
 use crate::passwords::MAX_PASSWORD_CHARS;
-use crate::services::Services;
+use crate::services::{ClientMeta, Services};
 use crate::{crypto, store::Repo};
 use data_encoding::{BASE32_NOPAD, BASE64};
 use serde_json::json;
@@ -207,16 +207,33 @@ impl Services {
     }
 
     /// Turns MFA off after the password (or, for an account without one, a current code) proves it is the user.
-    pub async fn disable_mfa(&self, actor: &Actor, password: Option<&str>, code: Option<&str>) -> Result<()> {
+    pub async fn disable_mfa(
+        &self,
+        actor: &Actor,
+        password: Option<&str>,
+        code: Option<&str>,
+        meta: &ClientMeta,
+    ) -> Result<()> {
         let (org_id, user_id, _) = actor.require_user()?;
         let (found, org_name) = self.user_and_org_name(org_id, user_id).await?;
         let record =
             self.store.find_totp(user_id).await?.filter(|t| t.confirmed_at.is_some()).ok_or_else(not_enabled)?;
+        let wrong_password = || CoreError::unauthenticated("invalid_credentials", "The password is wrong");
+        let mut attempt = None;
         match (&found.password_hash, password, code) {
+            (Some(_), Some(password), _) if password.chars().count() > MAX_PASSWORD_CHARS => {
+                return Err(wrong_password());
+            }
             (Some(hash), Some(password), _) => {
-                if password.chars().count() > MAX_PASSWORD_CHARS || !self.hasher.verify(password, hash).await?.ok {
-                    return Err(CoreError::unauthenticated("invalid_credentials", "The password is wrong"));
+                // A wrong password counts toward the lockout like a wrong login.
+                let reserved = self.reserve_attempt(&found.user).await?;
+                if !self.hasher.verify(password, hash).await?.ok {
+                    return Err(match self.attempt_failed(&reserved, meta).await {
+                        CoreError::Unauthenticated { code: "invalid_credentials", .. } => wrong_password(),
+                        other => other,
+                    });
                 }
+                attempt = Some(reserved);
             }
             (None, _, Some(code)) => {
                 let totp = self.totp_of(&record, &org_name, found.user.email.as_str())?;
@@ -229,25 +246,40 @@ impl Services {
                 return Err(CoreError::invalid("code_required", "Confirm with a code from the authenticator app"));
             }
         }
-        self.remove_mfa(org_id, user_id, actor.user_id()).await
+        self.remove_mfa(org_id, user_id, actor.user_id(), attempt.as_ref()).await
     }
 
-    /// An administrator's reset for a user who lost their authenticator.
+    /// An administrator's reset for a user who lost their authenticator, with the rules of every admin action:
+    /// only an owner (or the API key) resets an owner's, and nobody their own (that is `/mfa/disable`, with the
+    /// password).
     pub async fn reset_user_mfa(&self, actor: &Actor, user_id: &str) -> Result<()> {
-        let org_id = actor.require_admin(crate::accounts::Role::Admin)?;
-        if !crate::ids::is_valid_id(crate::ids::USER, user_id) || self.store.find_user(org_id, user_id).await?.is_none()
-        {
-            return Err(CoreError::NotFound { entity: "user" });
+        actor.require_admin(crate::accounts::Role::Admin)?;
+        if actor.user_id() == Some(user_id) {
+            return Err(CoreError::invalid(
+                "cannot_modify_self",
+                "To turn off your own two-factor authentication, use POST /api/v1/mfa/disable with your password",
+            ));
         }
+        let target = self.target_for_admin_action(actor, user_id).await?;
         if self.store.find_totp(user_id).await?.is_none_or(|t| t.confirmed_at.is_none()) {
             return Err(not_enabled());
         }
-        self.remove_mfa(org_id, user_id, actor.user_id()).await
+        self.remove_mfa(&target.org_id, user_id, actor.user_id(), None).await
     }
 
-    async fn remove_mfa(&self, org_id: &str, user_id: &str, by: Option<&str>) -> Result<()> {
+    /// `attempt`: the password that confirmed it, given back to the lockout counter in the same transaction.
+    async fn remove_mfa(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        by: Option<&str>,
+        attempt: Option<&ReservedAttempt>,
+    ) -> Result<()> {
         let now = self.now();
         let tx = self.store.begin().await?;
+        if let Some(attempt) = attempt {
+            self.attempt_succeeded(&*tx, attempt).await?;
+        }
         tx.delete_totp(user_id).await?;
         tx.delete_backup_codes(user_id).await?;
         tx.insert_event(&Event::new(

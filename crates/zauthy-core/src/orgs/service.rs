@@ -99,8 +99,10 @@ impl Services {
         self.store.find_org(org_id).await?.ok_or(CoreError::NotFound { entity: "organization" })
     }
 
+    /// API keys act above every user (they are the organization's root credential), so only an owner, or a
+    /// key itself, manages them: an admin who could mint one could make themself owner with it.
     pub async fn list_api_keys(&self, actor: &Actor) -> Result<Vec<ApiKey>> {
-        let org_id = actor.require_admin(Role::Admin)?;
+        let org_id = actor.require_admin(Role::Owner)?;
         self.store.list_api_keys(org_id).await
     }
 
@@ -110,7 +112,7 @@ impl Services {
         name: &str,
         environment: KeyEnvironment,
     ) -> Result<CreatedApiKey> {
-        let org_id = actor.require_admin(Role::Admin)?;
+        let org_id = actor.require_admin(Role::Owner)?;
         let name = clean_name(name, "name", 100)?;
         let now = self.now();
         let (created, hash) = new_api_key(org_id, &name, environment, now);
@@ -129,7 +131,7 @@ impl Services {
     }
 
     pub async fn delete_api_key(&self, actor: &Actor, key_id: &str) -> Result<()> {
-        let org_id = actor.require_admin(Role::Admin)?;
+        let org_id = actor.require_admin(Role::Owner)?;
         // Garbage (a NUL byte breaks PostgreSQL text) never reaches the store.
         if !ids::is_valid_id(ids::API_KEY, key_id) {
             return Err(CoreError::NotFound { entity: "api key" });

@@ -99,7 +99,7 @@ impl Services {
         let destination = self.destination_hash(org_id, "email", email.as_str());
         let now = self.now();
         let tx = self.store.begin().await?;
-        self.record_send(&*tx, org_id, &destination).await?;
+        self.record_send(&*tx, org_id, &destination, None).await?;
         if deliver {
             let token = crypto::new_opaque_token(TOKEN_PREFIX);
             let link = match redirect_url {

@@ -170,7 +170,7 @@ impl Services {
                 return Err(cooldown((free_at - now).whole_seconds()));
             }
         }
-        self.record_send(&*tx, org_id, &hash).await?;
+        self.record_send(&*tx, org_id, &hash, None).await?;
         let code = new_code();
         let id = ids::new_id(ids::ONE_TIME_CODE);
         let record = OneTimeCode {

@@ -10,10 +10,14 @@ use crate::services::{ClientMeta, Services};
 use crate::sessions::Ending;
 use crate::{crypto, ids};
 use serde_json::json;
+use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 /// The one answer `/password/forgot` ever gives, so it reveals nothing about which emails exist.
 pub const FORGOT_PASSWORD_MESSAGE: &str = "If an account exists, a reset link has been sent.";
+
+/// The least time between two reset emails to one address (known or not).
+pub const RESET_EMAIL_COOLDOWN: Duration = Duration::seconds(60);
 
 #[derive(Debug, Clone)]
 pub struct PasswordResetRecord {
@@ -31,13 +35,34 @@ fn invalid_reset_token() -> CoreError {
 }
 
 impl Services {
-    /// Queues a reset email if the account exists and may sign in; answers the same either way.
-    pub async fn forgot_password(&self, actor: &Actor, email: &str, meta: &ClientMeta) -> Result<()> {
-        let org_id = actor.require_api_key()?;
+    /// Queues a reset email if the account exists and may sign in; answers the same either way, after the
+    /// same work. The answer is decided by the send limits alone (those of magic links and one-time codes,
+    /// counted for every address, known or not, plus 60 s between emails to one address); the account is looked
+    /// up and the email queued afterwards, detached from the answer, so neither the answer nor the time it
+    /// takes says whether the address has an account. Errors of that part are logged.
+    pub async fn forgot_password(self: &Arc<Self>, actor: &Actor, email: &str, meta: &ClientMeta) -> Result<()> {
+        let org_id = actor.require_api_key()?.to_owned();
         let Ok(email) = Email::parse(email) else {
             return Ok(());
         };
-        let Some(found) = self.store.find_user_by_email(org_id, &email).await? else {
+        let destination = self.destination_hash(&org_id, "email", email.as_str());
+        let tx = self.store.begin().await?;
+        self.record_send(&*tx, &org_id, &destination, Some(RESET_EMAIL_COOLDOWN)).await?;
+        tx.commit().await?;
+        let services = Arc::clone(self);
+        let meta = meta.clone();
+        tokio::spawn(async move {
+            if let Err(e) = services.queue_reset_email(&org_id, &email, &meta).await {
+                tracing::error!(error = %e, org_id, "queueing a password reset email failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// The part of `forgot_password` that depends on the account: the reset token and its email, in one
+    /// transaction.
+    async fn queue_reset_email(&self, org_id: &str, email: &Email, meta: &ClientMeta) -> Result<()> {
+        let Some(found) = self.store.find_user_by_email(org_id, email).await? else {
             return Ok(());
         };
         if found.user.is_blocked {
@@ -112,21 +137,36 @@ impl Services {
         Ok(())
     }
 
-    /// Changes the signed-in user's password; other sessions end, this one stays.
-    pub async fn change_password(&self, actor: &Actor, current: &str, new_password: &str) -> Result<()> {
+    /// Changes the signed-in user's password; other sessions end, this one stays. A wrong current password
+    /// counts toward the lockout like a wrong login, so a stolen access token cannot guess the password.
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        current: &str,
+        new_password: &str,
+        meta: &ClientMeta,
+    ) -> Result<()> {
         let (org_id, user_id, session_id) = actor.require_user()?;
         let found = self.store.find_user(org_id, user_id).await?.ok_or(CoreError::NotFound { entity: "user" })?;
-        let stored = found.password_hash.unwrap_or_default();
-        if current.chars().count() > super::MAX_PASSWORD_CHARS || !self.hasher.verify(current, &stored).await?.ok {
-            return Err(CoreError::unauthenticated("invalid_credentials", "The current password is wrong"));
-        }
+        let wrong = || CoreError::unauthenticated("invalid_credentials", "The current password is wrong");
+        let Some(stored) = found.password_hash.filter(|_| current.chars().count() <= super::MAX_PASSWORD_CHARS) else {
+            return Err(wrong());
+        };
         check_password_policy(new_password)?;
         if current == new_password {
             return Err(CoreError::invalid("password_unchanged", "The new password must differ from the current one"));
         }
+        let attempt = self.reserve_attempt(&found.user).await?;
+        if !self.hasher.verify(current, &stored).await?.ok {
+            return Err(match self.attempt_failed(&attempt, meta).await {
+                CoreError::Unauthenticated { code: "invalid_credentials", .. } => wrong(),
+                other => other,
+            });
+        }
         let hash = self.hasher.hash(new_password).await?;
         let now = self.now();
         let tx = self.store.begin().await?;
+        self.attempt_succeeded(&*tx, &attempt).await?;
         tx.set_password_hash(user_id, &hash, now).await?;
         tx.invalidate_reset_tokens(user_id, now).await?;
         let others = Ending::AllBut(Some(session_id));

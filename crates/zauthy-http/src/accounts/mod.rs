@@ -263,10 +263,12 @@ pub async fn unblock_user(
     Ok(Json(state.services.set_user_blocked(&actor, &user_id, false).await?.into()))
 }
 
-/// End a lockout early and reset the failure counter. Permissions: API key, or an owner or admin.
+/// End a lockout early and reset the failure counter. Permissions: API key, or an owner or admin (only an
+/// owner or the API key unlocks an owner; nobody unlocks themself).
 #[utoipa::path(post, path = "/users/{user_id}/unlock", tag = "users", security(("bearer" = [])),
     params(("user_id" = String, Path)),
-    responses((status = 200, body = UserResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = UserResponse), (status = 400, body = ErrorBody, description = "cannot_modify_self"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn unlock_user(
     State(state): State<AppState>,
     Caller(actor): Caller,

@@ -77,7 +77,7 @@ pub enum TotpVerifyResponse {
 #[utoipa::path(post, path = "/mfa/totp/verify", tag = "mfa", security(("bearer" = [])), request_body = TotpVerifyRequest,
     responses((status = 200, body = TotpVerifyResponse),
         (status = 400, body = ErrorBody, description = "invalid_request, mfa_not_set_up"),
-        (status = 401, body = ErrorBody, description = "invalid_mfa_code, mfa_code_reused, backup_code_used, invalid_mfa_token, mfa_token_expired, mfa_token_used, mfa_token_wrong_organization"),
+        (status = 401, body = ErrorBody, description = "invalid_mfa_code, mfa_code_reused, backup_code_used, invalid_mfa_token, mfa_token_expired, mfa_token_used, mfa_attempts_exceeded, mfa_token_wrong_organization"),
         (status = 403, body = ErrorBody, description = "user_blocked"),
         (status = 409, body = ErrorBody, description = "mfa_already_enabled"),
         (status = 429, body = ErrorBody, description = "account_locked, rate_limited")))]
@@ -115,17 +115,20 @@ pub struct DisableMfaRequest {
     pub code: Option<String>,
 }
 
-/// Turn MFA off; needs the password. Permissions: the user's access token.
+/// Turn MFA off; needs the password (a wrong one counts toward the lockout). Permissions: the user's access
+/// token.
 #[utoipa::path(post, path = "/mfa/disable", tag = "mfa", security(("bearer" = [])), request_body = DisableMfaRequest,
     responses((status = 200, body = SuccessResponse),
         (status = 400, body = ErrorBody, description = "mfa_not_enabled, password_required"),
-        (status = 401, body = ErrorBody, description = "invalid_credentials, invalid_mfa_code")))]
+        (status = 401, body = ErrorBody, description = "invalid_credentials, invalid_mfa_code"),
+        (status = 429, body = ErrorBody, description = "account_locked")))]
 pub async fn disable(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    Client(client): Client,
     ApiJson(body): ApiJson<DisableMfaRequest>,
 ) -> ApiResult<Json<SuccessResponse>> {
-    state.services.disable_mfa(&actor, body.password.as_deref(), body.code.as_deref()).await?;
+    state.services.disable_mfa(&actor, body.password.as_deref(), body.code.as_deref(), &client).await?;
     Ok(SuccessResponse::ok())
 }
 
@@ -176,11 +179,12 @@ pub async fn regenerate_backup_codes(
 }
 
 /// Remove a user's second factor (they lost their authenticator and backup codes). Permissions: API key, or an
-/// owner or admin.
+/// owner or admin (only an owner or the API key resets an owner's; nobody their own: that is `/mfa/disable`,
+/// with the password).
 #[utoipa::path(delete, path = "/users/{user_id}/mfa", tag = "mfa", security(("bearer" = [])),
     params(("user_id" = String, Path)),
     responses((status = 200, body = SuccessResponse),
-        (status = 400, body = ErrorBody, description = "mfa_not_enabled"),
+        (status = 400, body = ErrorBody, description = "mfa_not_enabled, cannot_modify_self"),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn reset_user_mfa(
     State(state): State<AppState>,

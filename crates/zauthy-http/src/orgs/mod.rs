@@ -202,7 +202,7 @@ pub async fn get_organization(
     Ok(Json(org_response(&state, org)))
 }
 
-/// List API keys (prefixes only). Permissions: API key, or an owner or admin.
+/// List API keys (prefixes only). Permissions: API key, or an owner.
 #[utoipa::path(get, path = "/api-keys", tag = "organizations", security(("bearer" = [])),
     responses((status = 200, body = ApiKeyList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_api_keys(State(state): State<AppState>, Caller(actor): Caller) -> ApiResult<Json<ApiKeyList>> {
@@ -210,7 +210,7 @@ pub async fn list_api_keys(State(state): State<AppState>, Caller(actor): Caller)
     Ok(Json(ApiKeyList { api_keys: keys.into_iter().map(Into::into).collect() }))
 }
 
-/// Create an API key; the secret is in this response only. Permissions: API key, or an owner or admin.
+/// Create an API key; the secret is in this response only. Permissions: API key, or an owner.
 #[utoipa::path(post, path = "/api-keys", tag = "organizations", security(("bearer" = [])), request_body = CreateApiKeyRequest,
     responses((status = 201, body = CreatedApiKeyResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create_api_key(
@@ -223,7 +223,7 @@ pub async fn create_api_key(
     Ok((StatusCode::CREATED, Json(CreatedApiKeyResponse { key: created.key.into(), api_key: created.secret })))
 }
 
-/// Delete an API key; it stops working at once. Permissions: API key, or an owner or admin.
+/// Delete an API key; it stops working at once. Permissions: API key, or an owner.
 #[utoipa::path(delete, path = "/api-keys/{key_id}", tag = "organizations", security(("bearer" = [])),
     params(("key_id" = String, Path, description = "The key's id (key_…)")),
     responses((status = 200, body = crate::dto::SuccessResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]

@@ -5,10 +5,8 @@
 use super::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to, sign_in_cookie};
 use crate::dto::rfc3339;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, Client};
-use crate::passkeys::{
-    FinishRegistrationRequest, PasskeyOptionsResponse, PasskeyResponse, StartAuthenticationRequest, optional_json,
-};
+use crate::extract::{ApiJson, Client, OptionalApiJson};
+use crate::passkeys::{FinishRegistrationRequest, PasskeyOptionsResponse, PasskeyResponse, StartAuthenticationRequest};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -135,11 +133,10 @@ async fn authenticate_start(
     State(state): State<AppState>,
     org: HostedOrg,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    OptionalApiJson(body): OptionalApiJson<StartAuthenticationRequest>,
 ) -> ApiResult<Json<PasskeyOptionsResponse>> {
     verify_script(&state, &headers)?;
-    let email = optional_json::<StartAuthenticationRequest>(&body)?.email;
-    Ok(Json(state.services.start_passkey_authentication(&org.actor(), email.as_deref()).await?.into()))
+    Ok(Json(state.services.start_passkey_authentication(&org.actor(), body.email.as_deref()).await?.into()))
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,7 +5,7 @@
 use crate::accounts::LoginResponse;
 use crate::dto::{SuccessResponse, rfc3339};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, Caller, Client};
+use crate::extract::{ApiJson, ApiPath, Caller, Client, OptionalApiJson};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -146,10 +146,9 @@ pub async fn register_finish(
 pub async fn authenticate_start(
     State(state): State<AppState>,
     Caller(actor): Caller,
-    body: axum::body::Bytes,
+    OptionalApiJson(body): OptionalApiJson<StartAuthenticationRequest>,
 ) -> ApiResult<Json<PasskeyOptionsResponse>> {
-    let email = optional_json::<StartAuthenticationRequest>(&body)?.email;
-    Ok(Json(state.services.start_passkey_authentication(&actor, email.as_deref()).await?.into()))
+    Ok(Json(state.services.start_passkey_authentication(&actor, body.email.as_deref()).await?.into()))
 }
 
 /// Verify the assertion and sign the user in. A passkey verifies the user, so no second factor is asked
@@ -193,17 +192,6 @@ pub async fn remove(
 ) -> ApiResult<Json<SuccessResponse>> {
     state.services.delete_passkey(&actor, &passkey_id).await?;
     Ok(SuccessResponse::ok())
-}
-
-/// A JSON body that may also be absent (empty), for endpoints whose every field is optional.
-pub(crate) fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        let code = if e.is_data() { "invalid_request" } else { "invalid_json" };
-        crate::error::ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string())
-    })
 }
 
 pub fn api_router() -> OpenApiRouter<AppState> {

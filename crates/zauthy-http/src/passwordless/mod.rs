@@ -15,9 +15,9 @@ use utoipa_axum::routes;
 use zauthy_core::ClientMeta;
 use zauthy_core::passwordless::{MAGIC_LINK_SENT_MESSAGE, OTP_SENT_MESSAGE, OtpDestination, SENDS_PER_IP_PER_HOUR};
 
-/// Refuses a send when the client IP asked for too many links or codes this hour (in this node's memory;
+/// Refuses a send when the client IP asked for too many links, codes or reset emails this hour (in this node's memory;
 /// the per-destination limit, which is what stops bombing one inbox or phone, is shared through the database).
-fn check_ip_send_limit(state: &AppState, client: &ClientMeta) -> ApiResult<()> {
+pub(crate) fn check_ip_send_limit(state: &AppState, client: &ClientMeta) -> ApiResult<()> {
     if !state.config.rate_limits.enabled {
         return Ok(());
     }

@@ -26,15 +26,19 @@ pub struct MessageResponse {
 }
 
 /// Email a single-use reset token (valid 30 minutes). Always the same answer, so it reveals nothing about
-/// which emails have accounts. Permissions: API key.
+/// which emails have accounts: the send limits of magic links and codes (5 emails per address per hour, all
+/// flows together, 20 sends per client IP per hour) plus 60 s between reset emails to one address, counted for
+/// every address whether or not it has an account. Permissions: API key.
 #[utoipa::path(post, path = "/password/forgot", tag = "passwords", security(("bearer" = [])), request_body = ForgotPasswordRequest,
-    responses((status = 200, body = MessageResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = MessageResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "rate_limited (with Retry-After)")))]
 pub async fn forgot_password(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Client(client): Client,
     ApiJson(body): ApiJson<ForgotPasswordRequest>,
 ) -> ApiResult<Json<MessageResponse>> {
+    crate::passwordless::check_ip_send_limit(&state, &client)?;
     state.services.forgot_password(&actor, &body.email, &client).await?;
     Ok(Json(MessageResponse { message: FORGOT_PASSWORD_MESSAGE }))
 }
@@ -72,13 +76,15 @@ pub struct ChangePasswordRequest {
 #[utoipa::path(post, path = "/password/change", tag = "passwords", security(("bearer" = [])), request_body = ChangePasswordRequest,
     responses((status = 200, body = SuccessResponse),
         (status = 400, body = ErrorBody, description = "weak_password, password_unchanged"),
-        (status = 401, body = ErrorBody, description = "invalid_credentials")))]
+        (status = 401, body = ErrorBody, description = "invalid_credentials (counts toward the lockout)"),
+        (status = 429, body = ErrorBody, description = "account_locked")))]
 pub async fn change_password(
     State(state): State<AppState>,
     Caller(actor): Caller,
+    Client(client): Client,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<Json<SuccessResponse>> {
-    state.services.change_password(&actor, &body.current_password, &body.new_password).await?;
+    state.services.change_password(&actor, &body.current_password, &body.new_password, &client).await?;
     Ok(SuccessResponse::ok())
 }
 

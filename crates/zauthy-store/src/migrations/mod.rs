@@ -39,8 +39,12 @@ impl MigratorTrait for Migrator {
             }),
             Box::new(SqlMigration { name: "m0018_phone_verified", sql: include_str!("m0018_phone_verified.sql") }),
             Box::new(SqlMigration {
-                name: "m0019_cross_device_notice",
-                sql: include_str!("m0019_cross_device_notice.sql"),
+                name: "m0019_mfa_challenge_attempts",
+                sql: include_str!("m0019_mfa_challenge_attempts.sql"),
+            }),
+            Box::new(SqlMigration {
+                name: "m0020_cross_device_notice",
+                sql: include_str!("m0020_cross_device_notice.sql"),
             }),
         ]
     }

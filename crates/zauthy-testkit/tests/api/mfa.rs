@@ -318,6 +318,68 @@ async fn wrong_codes_count_toward_the_lockout_schedule() {
 }
 
 #[tokio::test]
+async fn concurrent_wrong_codes_on_one_mfa_token_are_checked_at_most_five_times_and_the_right_one_does_not_pass_the_lock()
+ {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let (secret, _) = enrol(&app, &user).await;
+    let token = mfa_token(&app, &org, &user).await;
+    let right = code_now(&app, &secret);
+    let wrong = if right == "123456" { "654321" } else { "123456" };
+    let attempt = |code: &str| {
+        let body = json!({"mfa_token": token, "code": code});
+        app.client.post(app.url("/api/v1/mfa/totp/verify")).bearer_auth(&org.api_key).json(&body)
+    };
+    let mut requests: Vec<_> = (0..15).map(|_| attempt(wrong)).collect();
+    requests.push(attempt(&right));
+
+    let answers = app.send_at_once(requests).await;
+
+    let (right_answer, wrong_answers) = answers.split_last().expect("sixteen answers");
+    let checked = wrong_answers.iter().filter(|r| r.error() == "invalid_mfa_code").count();
+    let stored = app.get(&format!("/api/v1/users/{}", user.id), Some(&org.api_key)).await;
+    let attempts = stored.body["failed_login_attempts"].as_i64().expect("a counter");
+    assert!(attempts <= 5, "{attempts} failures counted in a burst: {}", stored.text);
+    assert!(checked <= 4, "{checked} wrong codes checked besides the one that locked");
+    if right_answer.status != 200 {
+        assert!(matches!(right_answer.error(), "account_locked" | "mfa_attempts_exceeded"), "{}", right_answer.text);
+        assert_eq!(attempts, 5, "{}", stored.text);
+        let again = verify(&app, &org.api_key, json!({"mfa_token": token, "code": right})).await;
+        assert!(matches!(again.error(), "account_locked" | "mfa_attempts_exceeded"), "{}", again.text);
+    }
+}
+
+#[tokio::test]
+async fn an_mfa_token_is_dead_after_five_wrong_codes_even_when_the_account_is_not_locked() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let (secret, _) = enrol(&app, &user).await;
+    let token = mfa_token(&app, &org, &user).await;
+    let right = code_now(&app, &secret);
+    let wrong = if right == "123456" { "654321" } else { "123456" };
+    for _ in 1..=4 {
+        assert_error(
+            &verify(&app, &org.api_key, json!({"mfa_token": token, "code": wrong})).await,
+            401,
+            "invalid_mfa_code",
+        );
+    }
+    // The organization ends the lock the fifth failure set; the token's own limit still holds.
+    assert_error(&verify(&app, &org.api_key, json!({"mfa_token": token, "code": wrong})).await, 429, "account_locked");
+    let unlock = app.post(&format!("/api/v1/users/{}/unlock", user.id), Some(&org.api_key), &json!({})).await;
+    assert_eq!(unlock.status, 200, "{}", unlock.text);
+
+    let r = verify(&app, &org.api_key, json!({"mfa_token": token, "code": right})).await;
+
+    assert_error(&r, 401, "mfa_attempts_exceeded");
+    // A new sign-in gets a new token and five new tries.
+    let fresh = mfa_token(&app, &org, &user).await;
+    assert_eq!(verify(&app, &org.api_key, json!({"mfa_token": fresh, "code": right})).await.status, 200);
+}
+
+#[tokio::test]
 async fn mfa_tokens_are_single_use_expire_and_belong_to_one_organization() {
     let app = TestApp::spawn().await;
     let org = app.create_org().await;
@@ -430,6 +492,63 @@ async fn disabling_mfa_needs_the_password() {
     assert_eq!(app.services.store.list_events(&org.id, Some("mfa.disabled"), 10).await.unwrap().len(), 1);
     let again = app.post("/api/v1/mfa/disable", Some(&user.access_token), &json!({"password": user.password})).await;
     assert_error(&again, 400, "mfa_not_enabled");
+}
+
+#[tokio::test]
+async fn wrong_passwords_at_mfa_disable_count_toward_the_lockout() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    enrol(&app, &user).await;
+    let disable = |password: &str| {
+        let request = app.client.post(app.url("/api/v1/mfa/disable")).bearer_auth(&user.access_token);
+        app.send(request.json(&json!({"password": password})))
+    };
+
+    for _ in 1..=4 {
+        assert_error(&disable("Wrong$Pass123").await, 401, "invalid_credentials");
+    }
+    assert_error(&disable("Wrong$Pass123").await, 429, "account_locked");
+
+    // Locked: the right password is refused here and at login, and MFA stays on.
+    assert_error(&disable(&user.password).await, 429, "account_locked");
+    assert_error(&app.login(&org.api_key, &user.email, &user.password).await, 429, "account_locked");
+    assert_eq!(app.get("/api/v1/mfa/status", Some(&user.access_token)).await.body["enabled"], true);
+    let stored = app.get(&format!("/api/v1/users/{}", user.id), Some(&org.api_key)).await;
+    assert_eq!(stored.body["failed_login_attempts"], 5, "{}", stored.text);
+}
+
+/// A user promoted to admin with the API key and signed in again, so the token carries the role.
+async fn promoted_admin(app: &TestApp, org: &TestOrg) -> TestUser {
+    let user = app.signup_user(&org.api_key).await;
+    let r = app.patch(&format!("/api/v1/users/{}", user.id), Some(&org.api_key), &json!({"role": "admin"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let login = app.login(&org.api_key, &user.email, &user.password).await;
+    assert_eq!(login.str("/user/role"), "admin", "{}", login.text);
+    TestUser { access_token: login.str("/access_token"), refresh_token: login.str("/refresh_token"), ..user }
+}
+
+#[tokio::test]
+async fn an_admin_cannot_reset_the_owners_mfa_or_their_own() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let admin = promoted_admin(&app, &org).await;
+    enrol(&app, &org.owner).await;
+    enrol(&app, &admin).await;
+    let reset = |user_id: &str, bearer: &str| {
+        app.send(app.client.delete(app.url(&format!("/api/v1/users/{user_id}/mfa"))).bearer_auth(bearer))
+    };
+
+    assert_error(&reset(&org.owner.id, &admin.access_token).await, 403, "forbidden");
+    assert_error(&reset(&admin.id, &admin.access_token).await, 400, "cannot_modify_self");
+    assert_error(&reset(&org.owner.id, &org.owner.access_token).await, 400, "cannot_modify_self");
+    for user in [&org.owner, &admin] {
+        assert_eq!(app.get("/api/v1/mfa/status", Some(&user.access_token)).await.body["enabled"], true);
+    }
+    // The owner may reset the admin's, the API key the owner's.
+    assert_eq!(reset(&admin.id, &org.owner.access_token).await.status, 200);
+    assert_eq!(reset(&org.owner.id, &org.api_key).await.status, 200);
+    assert_eq!(app.get("/api/v1/mfa/status", Some(&org.owner.access_token)).await.body["enabled"], false);
 }
 
 #[tokio::test]

@@ -381,6 +381,34 @@ async fn a_plain_user_cannot_list_create_or_delete_api_keys() {
     assert_eq!(app.get("/api/v1/organizations/me", Some(&org.api_key)).await.status, 200);
 }
 
+#[tokio::test]
+async fn only_the_owner_or_an_api_key_lists_creates_or_deletes_api_keys_and_an_admin_is_forbidden() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let admin = add_member(&app, &org, Role::Admin).await;
+    let keys = app.get("/api/v1/api-keys", Some(&org.api_key)).await;
+    let default_key_id = keys.str("/api_keys/0/id");
+
+    // An API key is the organization's root credential: an admin who could mint one could make themself owner.
+    let list = app.get("/api/v1/api-keys", Some(&admin.access_token)).await;
+    let create = create_api_key(&app, &admin.access_token, json!({"name": "Mine"})).await;
+    let delete = app.delete(&format!("/api/v1/api-keys/{default_key_id}"), Some(&admin.access_token)).await;
+
+    assert_error(&list, 403, "forbidden");
+    assert_error(&create, 403, "forbidden");
+    assert_error(&delete, 403, "forbidden");
+    let unchanged = app.get("/api/v1/api-keys", Some(&org.api_key)).await;
+    assert_eq!(unchanged.body["api_keys"].as_array().map(Vec::len), Some(1), "{}", unchanged.text);
+
+    // The owner may do all three.
+    let owner = &org.owner.access_token;
+    assert_eq!(app.get("/api/v1/api-keys", Some(owner)).await.status, 200);
+    let created = create_api_key(&app, owner, json!({"name": "Owner's"})).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let deleted = app.delete(&format!("/api/v1/api-keys/{}", created.str("/id")), Some(owner)).await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Tenant isolation
 // ---------------------------------------------------------------------------------------------------------------

@@ -174,6 +174,30 @@ async fn a_discoverable_passkey_signs_in_without_an_email() {
 }
 
 #[tokio::test]
+async fn the_passkey_sign_in_start_checks_a_body_it_gets_like_every_json_endpoint() {
+    let (app, org, user) = setup().await;
+    let path = "/api/v1/passkey/authenticate/start";
+    let key = Some(org.api_key.as_str());
+    let email = json!({"email": user.email}).to_string();
+
+    let as_text = app.post_raw(path, key, Some("text/plain"), email.clone()).await;
+    let array = app.post_raw(path, key, Some("application/json"), json!([user.email]).to_string()).await;
+    let huge = format!("{{\"email\": \"{}\"}}", "a".repeat(70 * 1024));
+    let too_large = app.post_raw(path, key, Some("application/json"), huge).await;
+
+    assert_eq!((as_text.status, as_text.error()), (415, "unsupported_media_type"), "{}", as_text.text);
+    assert_eq!((array.status, array.error()), (400, "invalid_request"), "{}", array.text);
+    assert_eq!((too_large.status, too_large.error()), (413, "payload_too_large"), "{}", too_large.text);
+    assert_eq!(too_large.header("content-type"), Some("application/json"));
+    // No body at all (with or without a content type) and a JSON object still work.
+    for content_type in [None, Some("application/json")] {
+        let bare = app.post_raw(path, key, content_type, "").await;
+        assert_eq!(bare.status, 200, "{}", bare.text);
+    }
+    assert_eq!(app.post_raw(path, key, Some("application/json"), email).await.status, 200);
+}
+
+#[tokio::test]
 async fn a_discoverable_sign_in_with_the_user_handle_of_someone_else_is_refused() {
     let (app, org, user) = setup().await;
     let other = app.signup_user(&org.api_key).await;

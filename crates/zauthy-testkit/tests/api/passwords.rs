@@ -108,6 +108,111 @@ async fn forgot_password_sends_nothing_to_a_blocked_user() {
     assert_eq!(app.smtp.messages().len(), 1, "a blocked account got a reset mail");
 }
 
+/// The headers of an answer but those that differ from request to request anyway (the date, the request id,
+/// the organization's rate-limit budget left).
+fn stable_headers(r: &TestResponse) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .filter(|(name, _)| {
+            !matches!(name.as_str(), "date" | "x-request-id" | "ratelimit-remaining" | "ratelimit-reset")
+        })
+        .map(|(name, value)| (name.as_str().to_owned(), value.to_str().unwrap_or("").to_owned()))
+        .collect();
+    headers.sort();
+    headers
+}
+
+fn assert_same_answer(a: &TestResponse, b: &TestResponse) {
+    assert_eq!(
+        (a.status, &a.body, stable_headers(a)),
+        (b.status, &b.body, stable_headers(b)),
+        "{} / {}",
+        a.text,
+        b.text
+    );
+}
+
+#[tokio::test]
+async fn forgot_password_sends_one_email_a_minute_and_five_an_hour_to_an_address_known_or_not() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let nobody = unique_email("nobody");
+
+    let first = forgot(&app, &org.api_key, &user.email).await;
+    let first_unknown = forgot(&app, &org.api_key, &nobody).await;
+    let again = forgot(&app, &org.api_key, &user.email).await;
+    let again_unknown = forgot(&app, &org.api_key, &nobody).await;
+
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_same_answer(&first, &first_unknown);
+    assert_error(&again, 429, "rate_limited");
+    let retry: u64 = again.header("retry-after").expect("Retry-After").parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_same_answer(&again, &again_unknown);
+
+    for round in 2..=5 {
+        app.clock.advance(Duration::seconds(61));
+        for email in [&user.email, &nobody] {
+            assert_eq!(forgot(&app, &org.api_key, email).await.status, 200, "send {round} to {email}");
+        }
+    }
+    app.clock.advance(Duration::seconds(61));
+    let sixth = forgot(&app, &org.api_key, &user.email).await;
+    let sixth_unknown = forgot(&app, &org.api_key, &nobody).await;
+    // Magic links and codes to the address draw on the same hourly budget.
+    let link = app.post("/api/v1/magic-link/send", Some(&org.api_key), &json!({"email": user.email})).await;
+
+    assert_error(&sixth, 429, "rate_limited");
+    assert_same_answer(&sixth, &sixth_unknown);
+    assert_error(&link, 429, "rate_limited");
+    let mails = app.smtp.wait_for(5, StdDuration::from_secs(10)).await.expect("five reset mails");
+    assert!(mails.iter().all(|m| m.to == std::slice::from_ref(&user.email)), "{mails:?}");
+    // An hour after the first, the budget has room again.
+    app.clock.advance(Duration::minutes(56));
+    assert_eq!(forgot(&app, &org.api_key, &user.email).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_burst_of_forgot_password_requests_sends_one_email() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let request = || {
+        let body = json!({"email": user.email});
+        app.client.post(app.url("/api/v1/password/forgot")).bearer_auth(&org.api_key).json(&body)
+    };
+
+    let answers = app.send_at_once((0..19).map(|_| request())).await;
+
+    assert_eq!(
+        answers.iter().filter(|r| r.status == 200).count(),
+        1,
+        "{:?}",
+        answers.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    assert!(answers.iter().all(|r| r.status == 200 || r.error() == "rate_limited"));
+    app.email_to(&user.email).await;
+    // Give a second mail the time to arrive if one had been queued.
+    assert!(app.smtp.wait_for(2, StdDuration::from_millis(500)).await.is_err(), "more than one reset mail");
+}
+
+#[tokio::test]
+async fn forgot_password_is_limited_to_twenty_sends_per_client_ip_an_hour() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+
+    for n in 1..=20 {
+        let r = forgot(&app, &org.api_key, &unique_email("spray")).await;
+        assert_eq!(r.status, 200, "send {n}: {}", r.text);
+    }
+    let refused = forgot(&app, &org.api_key, &unique_email("spray")).await;
+
+    assert_error(&refused, 429, "rate_limited");
+    assert!(refused.header("retry-after").is_some());
+}
+
 #[tokio::test]
 async fn the_password_endpoints_for_anonymous_users_need_the_api_key() {
     let app = TestApp::spawn().await;
@@ -273,6 +378,9 @@ async fn a_reset_invalidates_the_users_other_outstanding_reset_tokens() {
     let org = app.create_org().await;
     let user = app.signup_user(&org.api_key).await;
     assert_eq!(forgot(&app, &org.api_key, &user.email).await.status, 200);
+    app.email_to(&user.email).await;
+    // Reset emails to one address are a minute apart at least.
+    app.clock.advance(Duration::seconds(61));
     assert_eq!(forgot(&app, &org.api_key, &user.email).await.status, 200);
     let mails = app.smtp.wait_for(2, StdDuration::from_secs(10)).await.expect("two reset mails");
     let (first, second) = (reset_token_in(&mails[0]), reset_token_in(&mails[1]));
@@ -302,6 +410,28 @@ async fn changing_the_password_with_a_wrong_current_password_is_refused() {
     assert_error(&app.login(&org.api_key, &user.email, NEW_PASSWORD).await, 401, "invalid_credentials");
     // A refused change signs nobody out.
     assert_eq!(app.verify(&org.api_key, &user.access_token).await.body["valid"], true);
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_at_password_change_count_toward_the_lockout() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+
+    for _ in 1..=4 {
+        assert_error(&change(&app, &user.access_token, "WrongP@ss999", NEW_PASSWORD).await, 401, "invalid_credentials");
+    }
+    let fifth = change(&app, &user.access_token, "WrongP@ss999", NEW_PASSWORD).await;
+
+    assert_error(&fifth, 429, "account_locked");
+    assert!(fifth.body["locked_until"].is_string(), "{}", fifth.text);
+    // Locked: the right current password is refused here and at login, and the password is unchanged.
+    assert_error(&change(&app, &user.access_token, PASSWORD, NEW_PASSWORD).await, 429, "account_locked");
+    assert_error(&app.login(&org.api_key, &user.email, PASSWORD).await, 429, "account_locked");
+    let stored = app.get(&format!("/api/v1/users/{}", user.id), Some(&org.api_key)).await;
+    assert_eq!(stored.body["failed_login_attempts"], 5, "{}", stored.text);
+    app.clock.advance(Duration::minutes(31));
+    assert_eq!(app.login(&org.api_key, &user.email, PASSWORD).await.status, 200);
 }
 
 #[tokio::test]

@@ -409,6 +409,68 @@ async fn an_unlock_by_the_organization_ends_a_lock_at_once() {
     assert_error(&fail_logins(&app, &org, &by_key, 1).await, 401, "invalid_credentials");
 }
 
+#[tokio::test]
+async fn concurrent_wrong_passwords_are_checked_at_most_five_times_and_the_right_one_among_them_does_not_pass_the_lock()
+{
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let login = |password: &str| {
+        let body = json!({"email": user.email, "password": password});
+        app.client.post(app.url("/api/v1/login")).bearer_auth(&org.api_key).json(&body)
+    };
+    let mut requests: Vec<_> = (0..39).map(|_| login("WrongP@ss999")).collect();
+    requests.push(login(PASSWORD));
+
+    let answers = app.send_at_once(requests).await;
+
+    let (right, wrong) = answers.split_last().expect("forty answers");
+    let refused = wrong.iter().filter(|r| r.error() == "invalid_credentials").count();
+    let stored = get_user(&app, &org.api_key, &user.id).await;
+    let attempts = stored.body["failed_login_attempts"].as_i64().expect("a counter");
+    assert!(attempts <= 5, "{attempts} failures counted in a burst: {}", stored.text);
+    for r in wrong {
+        assert!(matches!(r.error(), "invalid_credentials" | "account_locked"), "{}", r.text);
+    }
+    if right.status == 200 {
+        // It was checked before five wrong guesses were: it reset the counter, which then counted again.
+        assert!(refused <= 8, "{refused} wrong passwords checked");
+    } else {
+        // Five guesses were reserved (the last of them locked the account) before it was answered.
+        assert_error(right, 429, "account_locked");
+        assert!(refused <= 4, "{refused} wrong passwords checked besides the one that locked");
+        assert_eq!(attempts, 5, "{}", stored.text);
+        assert!(stored.body["locked_until"].is_string(), "{}", stored.text);
+        assert_error(&app.login(&org.api_key, &user.email, PASSWORD).await, 429, "account_locked");
+    }
+}
+
+#[tokio::test]
+async fn an_admin_cannot_unlock_the_owner_or_themself() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let admin = signup_admin(&app, &org).await;
+    let owner = org.owner.clone();
+    for user in [&owner, &admin] {
+        assert_locked_for(&app, &fail_logins(&app, &org, user, 5).await, Duration::minutes(30));
+    }
+
+    let owner_by_admin = user_action(&app, &admin.access_token, &owner.id, "unlock").await;
+    let self_by_admin = user_action(&app, &admin.access_token, &admin.id, "unlock").await;
+
+    assert_error(&owner_by_admin, 403, "forbidden");
+    assert_error(&self_by_admin, 400, "cannot_modify_self");
+    for user in [&owner, &admin] {
+        let still = get_user(&app, &org.api_key, &user.id).await;
+        assert!(still.body["locked_until"].is_string(), "{}", still.text);
+        assert_error(&app.login(&org.api_key, &user.email, PASSWORD).await, 429, "account_locked");
+    }
+    // The owner (or the API key) may end either lock.
+    assert_eq!(user_action(&app, &owner.access_token, &admin.id, "unlock").await.status, 200);
+    assert_eq!(user_action(&app, &org.api_key, &owner.id, "unlock").await.status, 200);
+    assert_eq!(app.login(&org.api_key, &owner.email, PASSWORD).await.status, 200);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Transparent rehash
 // ---------------------------------------------------------------------------------------------------------------
