@@ -46,6 +46,9 @@ const MAX_BATCHES: u32 = 20;
 pub const FINISHED_MESSAGES_KEPT: Duration = Duration::days(7);
 /// How long a finished webhook delivery stays in the delivery history (`GET /webhooks/{id}/deliveries`).
 pub const DELIVERY_HISTORY_KEPT: Duration = Duration::days(30);
+/// How long the failure count of an email without an account is kept after its last failure (an account's
+/// count stays until a sign-in succeeds; a month without guesses is where this one starts again).
+pub const UNKNOWN_FAILURES_KEPT: Duration = Duration::days(30);
 
 /// The kinds of short-lived records, each with the rule that says when a row is dead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +96,9 @@ pub enum Prunable {
     WebauthnCeremonies,
     /// Passwordless sends older than the window the per-destination send limit counts them over.
     PasswordlessSends,
+    /// Failed sign-ins with an email that has no account, `UNKNOWN_FAILURES_KEPT` after the last one (no lock
+    /// lasts that long).
+    UnknownLoginFailures,
     /// Outbox messages sent or given up more than `FINISHED_MESSAGES_KEPT` ago (their payload was erased
     /// then; the row only said when and how it went).
     OutboxMessages,
@@ -105,7 +111,7 @@ pub enum Prunable {
 
 impl Prunable {
     /// In deletion order: a kind that others refer to comes after them.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 23] = [
         Self::AuthRequests,
         Self::AuthCodes,
         Self::ClientRefreshTokens,
@@ -125,6 +131,7 @@ impl Prunable {
         Self::OneTimeCodes,
         Self::WebauthnCeremonies,
         Self::PasswordlessSends,
+        Self::UnknownLoginFailures,
         Self::OutboxMessages,
         Self::WebhookDeliveries,
         Self::Events,
@@ -151,6 +158,7 @@ impl Prunable {
             Self::OneTimeCodes => "one_time_codes",
             Self::WebauthnCeremonies => "webauthn_ceremonies",
             Self::PasswordlessSends => "passwordless_sends",
+            Self::UnknownLoginFailures => "unknown_login_failures",
             Self::OutboxMessages => "outbox",
             Self::WebhookDeliveries => "webhook_deliveries",
             Self::Events => "events",
@@ -173,6 +181,9 @@ pub struct PruneCutoffs {
     /// A webhook delivery finished before this leaves the delivery history (`expired_before` minus
     /// `DELIVERY_HISTORY_KEPT`).
     pub delivered_before: OffsetDateTime,
+    /// Failures of an email without an account last counted before this are forgotten (`expired_before` minus
+    /// `UNKNOWN_FAILURES_KEPT`).
+    pub failures_before: OffsetDateTime,
     /// Events created before this are deleted; `None` keeps them all.
     pub events_before: Option<OffsetDateTime>,
 }
@@ -206,6 +217,7 @@ impl Services {
             sent_before: expired_before - crate::passwordless::SEND_LIMIT_WINDOW,
             finished_before: expired_before - FINISHED_MESSAGES_KEPT,
             delivered_before: expired_before - DELIVERY_HISTORY_KEPT,
+            failures_before: expired_before - UNKNOWN_FAILURES_KEPT,
             events_before: self.config.event_retention_days.map(|days| expired_before - Duration::days(days)),
         };
         let mut report = PruneReport::default();

@@ -54,6 +54,16 @@ pub trait UserRepo {
     /// counter only while the user is not locked, in one statement, and returns the new count; `None` when the
     /// user is locked (or gone). Concurrent reservations are counted one after another on both databases.
     async fn reserve_login_attempt(&self, user_id: &str, now: OffsetDateTime) -> Result<Option<i32>>;
+    /// The same for an email without an account (a keyed hash of it): the new failure count, or `None` and
+    /// the lock's end while it is locked.
+    async fn reserve_unknown_login_attempt(
+        &self,
+        org_id: &str,
+        email_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<std::result::Result<i32, OffsetDateTime>>;
+    /// Locks an email without an account until `until` (the reservation reached a threshold of the schedule).
+    async fn lock_unknown_login(&self, org_id: &str, email_hash: &str, until: OffsetDateTime) -> Result<()>;
     /// Sets the failure counter and lock, for a guess that turned out right (the caller holds the row locked).
     async fn set_failed_logins(
         &self,

@@ -5,7 +5,8 @@ use crate::{Conn, Db, at, corrupt, db_err, ms};
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Statement,
 };
 use time::OffsetDateTime;
 use zauthy_core::accounts::{Address, AddressMembers, Email, Role, User, UserWithSecret};
@@ -155,6 +156,63 @@ impl<C: Db> UserRepo for Conn<C> {
             .map_err(db_err)?;
         let users = rows.into_iter().map(|m| to_user(m).map(|u| u.user)).collect::<Result<Vec<_>>>()?;
         Ok((users, total))
+    }
+
+    async fn reserve_unknown_login_attempt(
+        &self,
+        org_id: &str,
+        email_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<std::result::Result<i32, OffsetDateTime>> {
+        use crate::entities::unknown_login_failures as unknown;
+        // One statement on both databases, as for an account: the first failure inserts the row, the next add
+        // one while it is not locked.
+        let backend = self.0.get_database_backend();
+        let sql = match backend {
+            DbBackend::Postgres => {
+                "insert into unknown_login_failures (id, org_id, email_hash, failed_attempts, created_at, updated_at)
+                 values ($1, $2, $3, 1, $4, $4)
+                 on conflict (org_id, email_hash) do update
+                 set failed_attempts = unknown_login_failures.failed_attempts + 1, updated_at = excluded.updated_at
+                 where unknown_login_failures.locked_until is null or unknown_login_failures.locked_until <= $4
+                 returning failed_attempts"
+            }
+            _ => {
+                "insert into unknown_login_failures (id, org_id, email_hash, failed_attempts, created_at, updated_at)
+                 values (?1, ?2, ?3, 1, ?4, ?4)
+                 on conflict (org_id, email_hash) do update
+                 set failed_attempts = unknown_login_failures.failed_attempts + 1, updated_at = excluded.updated_at
+                 where unknown_login_failures.locked_until is null or unknown_login_failures.locked_until <= ?4
+                 returning failed_attempts"
+            }
+        };
+        let values: Vec<sea_orm::Value> =
+            vec![zauthy_core::ids::new_id("ulf").into(), org_id.into(), email_hash.into(), ms(now).into()];
+        let row = self.0.query_one_raw(Statement::from_sql_and_values(backend, sql, values)).await.map_err(db_err)?;
+        if let Some(row) = row {
+            return Ok(Ok(row.try_get_by_index::<i32>(0).map_err(db_err)?));
+        }
+        let locked = unknown::Entity::find()
+            .filter(unknown::Column::OrgId.eq(org_id))
+            .filter(unknown::Column::EmailHash.eq(email_hash))
+            .one(&self.0)
+            .await
+            .map_err(db_err)?
+            .and_then(|m| m.locked_until)
+            .ok_or_else(|| CoreError::internal("an unknown-login row neither updated nor locked"))?;
+        Ok(Err(at(locked)))
+    }
+
+    async fn lock_unknown_login(&self, org_id: &str, email_hash: &str, until: OffsetDateTime) -> Result<()> {
+        use crate::entities::unknown_login_failures as unknown;
+        unknown::Entity::update_many()
+            .col_expr(unknown::Column::LockedUntil, Expr::value(ms(until)))
+            .filter(unknown::Column::OrgId.eq(org_id))
+            .filter(unknown::Column::EmailHash.eq(email_hash))
+            .exec(&self.0)
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
     async fn reserve_login_attempt(&self, user_id: &str, now: OffsetDateTime) -> Result<Option<i32>> {

@@ -396,6 +396,28 @@ pub mod one_time_codes {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod unknown_login_failures {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "unknown_login_failures")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub org_id: String,
+        pub email_hash: String,
+        pub failed_attempts: i32,
+        pub locked_until: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod passwordless_sends {
     use sea_orm::entity::prelude::*;
 

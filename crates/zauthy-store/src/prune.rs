@@ -5,6 +5,7 @@
 //! (a grant, a session, the rows referring to them) are not locked: a row that is dead stays dead, and a
 //! parent is deleted only once no child refers to it.
 
+use crate::entities::webauthn_ceremonies as ceremonies;
 use crate::entities::{browser_sessions as browsers, refresh_tokens as session_refresh, sessions};
 use crate::entities::{cross_device_requests as cross_device, mfa_challenges as mfa, oauth_states as states};
 use crate::entities::{events, outbox, webhook_deliveries as deliveries};
@@ -12,7 +13,7 @@ use crate::entities::{magic_links as links, one_time_codes as otps, passwordless
 use crate::entities::{oidc_auth_requests as requests, oidc_backchannel_requests as backchannel};
 use crate::entities::{oidc_client_assertions as assertions, oidc_codes as codes, oidc_device_flows as device};
 use crate::entities::{oidc_grants as grants, oidc_refresh_tokens as refresh, trusted_browsers as trusted};
-use crate::entities::{password_reset_tokens as resets, webauthn_ceremonies as ceremonies};
+use crate::entities::{password_reset_tokens as resets, unknown_login_failures as unknown};
 use crate::{Conn, Db, db_err, ms};
 use async_trait::async_trait;
 use sea_orm::EntityTrait;
@@ -253,6 +254,12 @@ fn batch_of(kind: Prunable, c: &PruneCutoffs, limit: u64) -> sea_orm::sea_query:
             let dead = Cond::all().add(Expr::col(P::CreatedAt).lt(ms(c.sent_before)));
             delete_batch::<sends::Entity>(P::Id, P::CreatedAt, dead, limit)
         }
+        Prunable::UnknownLoginFailures => {
+            use unknown::Column as U;
+            // No lock outlasts its last failure by more than 24 hours, so a month-old row is never locked.
+            let dead = Cond::all().add(Expr::col(U::UpdatedAt).lt(ms(c.failures_before)));
+            delete_batch::<unknown::Entity>(U::Id, U::UpdatedAt, dead, limit)
+        }
         Prunable::OutboxMessages => {
             use outbox::Column as O;
             let dead = Cond::all()
@@ -291,6 +298,7 @@ mod tests {
             sent_before: now - time::Duration::hours(1),
             finished_before: now - time::Duration::days(7),
             delivered_before: now - time::Duration::days(30),
+            failures_before: now - time::Duration::days(30),
             events_before: None,
         }
     }

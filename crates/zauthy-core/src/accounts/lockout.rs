@@ -106,6 +106,32 @@ impl Services {
         repo.set_failed_logins(&attempt.user_id, attempts, locked_until, now).await
     }
 
+    /// A password guess for an email without an account: counted and locked on an account's schedule, under a
+    /// keyed hash of the address, then answered after the same work as a wrong password (the dummy hash) with
+    /// the same error, `invalid_credentials` or, from the guess that reaches a threshold on, `account_locked`.
+    /// So the lockout does not tell a missing account from an existing one either.
+    pub(crate) async fn unknown_account_guess(&self, org_id: &str, email: &str, password: &str) -> CoreError {
+        let answer: Result<CoreError> = async {
+            let now = self.now();
+            let key = email.trim().to_lowercase();
+            let email_hash = self.keys.mac_hex("unknown-login", format!("{org_id}\0{key}").as_bytes());
+            let tx = self.store.begin().await?;
+            let attempts = match tx.reserve_unknown_login_attempt(org_id, &email_hash, now).await? {
+                Ok(attempts) => attempts,
+                Err(until) => return Ok(CoreError::locked(until, now)),
+            };
+            let locked_until = lockout_duration_after(attempts).map(|duration| now + duration);
+            if let Some(until) = locked_until {
+                tx.lock_unknown_login(org_id, &email_hash, until).await?;
+            }
+            tx.commit().await?;
+            self.hasher.verify_dummy(password).await?;
+            Ok(locked_until.map_or_else(invalid_credentials, |until| CoreError::locked(until, now)))
+        }
+        .await;
+        answer.unwrap_or_else(|e| e)
+    }
+
     /// Gives a right guess's place back on its own, when no sign-in follows (a blocked user's right password).
     pub(crate) async fn release_attempt(&self, attempt: &ReservedAttempt) -> Result<()> {
         let tx = self.store.begin().await?;

@@ -144,21 +144,20 @@ impl Services {
             None => None,
         };
         let Some(found) = found else {
-            self.hasher.verify_dummy(&req.password).await?;
-            return Err(invalid_credentials());
+            return Err(self.unknown_account_guess(org_id, &req.email, &req.password).await);
         };
         let user = found.user;
         let now = self.now();
         if let Some(until) = user.locked_until.filter(|until| *until > now) {
             return Err(CoreError::locked(until, now));
         }
-        let Some(stored_hash) = found.password_hash else {
-            // Passwordless account: same work, same answer as a wrong password.
-            self.hasher.verify_dummy(&req.password).await?;
-            return Err(invalid_credentials());
-        };
         // Counted before it is checked, so concurrent guesses cannot outrun the lockout.
         let attempt = self.reserve_attempt(&user).await?;
+        let Some(stored_hash) = found.password_hash else {
+            // Passwordless account: the same count, work and answer as a wrong password.
+            self.hasher.verify_dummy(&req.password).await?;
+            return Err(self.attempt_failed(&attempt, meta).await);
+        };
         let verified = self.hasher.verify(&req.password, &stored_hash).await?;
         if !verified.ok {
             return Err(self.attempt_failed(&attempt, meta).await);

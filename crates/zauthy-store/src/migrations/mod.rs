@@ -46,6 +46,10 @@ impl MigratorTrait for Migrator {
                 name: "m0020_cross_device_notice",
                 sql: include_str!("m0020_cross_device_notice.sql"),
             }),
+            Box::new(SqlMigration {
+                name: "m0021_unknown_login_failures",
+                sql: include_str!("m0021_unknown_login_failures.sql"),
+            }),
         ]
     }
 }

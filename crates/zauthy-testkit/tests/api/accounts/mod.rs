@@ -306,6 +306,49 @@ async fn a_wrong_password_and_an_unknown_email_get_the_identical_answer() {
     assert!(wrong_password.body.get("access_token").is_none(), "{}", wrong_password.text);
 }
 
+/// `count` wrong-password logins for `email`, their answers in order.
+async fn wrong_logins(app: &TestApp, org: &TestOrg, email: &str, count: usize) -> Vec<TestResponse> {
+    let mut answers = Vec::new();
+    for _ in 0..count {
+        answers.push(app.login(&org.api_key, email, "WrongP@ss999").await);
+    }
+    answers
+}
+
+#[tokio::test]
+async fn an_email_without_an_account_locks_on_the_same_schedule_as_an_account_so_the_lockout_tells_nothing() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let missing = unique_email("nobody");
+
+    let emails = [user.email.clone(), missing.clone(), missing.to_uppercase()];
+    // Six wrong passwords each: four refusals, the lock (30 minutes) on the fifth, the lock again on the sixth.
+    let mut shapes = Vec::new();
+    for email in &emails {
+        let answers = wrong_logins(&app, &org, email, if email == &missing.to_uppercase() { 1 } else { 6 }).await;
+        shapes.push(answers.iter().map(|r| (r.status, r.error().to_owned())).collect::<Vec<_>>());
+        if let Some(fifth) = answers.get(4) {
+            assert_locked_for(&app, fifth, Duration::minutes(30));
+        }
+    }
+    let expected: Vec<(u16, String)> = [401, 401, 401, 401, 429, 429]
+        .iter()
+        .map(|s| (*s, if *s == 401 { "invalid_credentials" } else { "account_locked" }.to_owned()))
+        .collect();
+    assert_eq!(shapes[0], expected, "the account");
+    assert_eq!(shapes[1], expected, "the email without an account");
+    // The address is counted as written case-insensitively: the seventh guess, in capitals, is locked too.
+    assert_eq!(shapes[2], [(429, "account_locked".to_owned())]);
+
+    // When the locks end, both answer alike again.
+    app.clock.advance(Duration::minutes(31));
+    let account = app.login(&org.api_key, &user.email, "WrongP@ss999").await;
+    let nobody = app.login(&org.api_key, &missing, "WrongP@ss999").await;
+    assert_error(&account, 401, "invalid_credentials");
+    assert_eq!((nobody.status, nobody.body.clone()), (account.status, account.body.clone()));
+}
+
 #[tokio::test]
 async fn login_needs_the_organizations_api_key() {
     let app = TestApp::spawn().await;

@@ -350,3 +350,34 @@ async fn sends_are_kept_for_the_limits_hour_and_the_grace_hour_so_the_limit_stil
     }
     assert_error(&send().await, 429, "rate_limited");
 }
+
+// --- failed sign-ins with emails that have no account ----------------------------------------------------------
+
+#[tokio::test]
+async fn an_unknown_emails_failure_count_goes_a_month_after_its_last_failure_and_counting_starts_again() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let (counted, locked) = (unique_email("nobody"), unique_email("locked"));
+    let wrong = |email: String| {
+        let app = &app;
+        let key = org.api_key.clone();
+        async move { app.login(&key, &email, "WrongP@ss999").await }
+    };
+    assert_error(&wrong(counted.clone()).await, 401, "invalid_credentials");
+    for _ in 0..14 {
+        wrong(locked.clone()).await;
+    }
+    // The fifteenth failure locks for 24 hours.
+    assert_error(&wrong(locked.clone()).await, 429, "account_locked");
+
+    app.clock.advance(Duration::days(30) - Duration::hours(1));
+    // (The owner's session of the organization's creation expires meanwhile and goes too.)
+    assert_eq!(prune(&app).await.of(Prunable::UnknownLoginFailures), 0, "within the month both stay");
+    app.clock.advance(Duration::hours(2) + Duration::minutes(1));
+    assert_eq!(prune(&app).await.of(Prunable::UnknownLoginFailures), 2);
+    // Forgotten: counting starts again.
+    for _ in 0..4 {
+        assert_error(&wrong(locked.clone()).await, 401, "invalid_credentials");
+    }
+    assert_error(&wrong(locked.clone()).await, 429, "account_locked");
+}
