@@ -168,27 +168,17 @@ impl<C: Db> UserRepo for Conn<C> {
         // One statement on both databases, as for an account: the first failure inserts the row, the next add
         // one while it is not locked.
         let backend = self.0.get_database_backend();
-        let sql = match backend {
-            DbBackend::Postgres => {
-                "insert into unknown_login_failures (id, org_id, email_hash, failed_attempts, created_at, updated_at)
-                 values ($1, $2, $3, 1, $4, $4)
-                 on conflict (org_id, email_hash) do update
-                 set failed_attempts = unknown_login_failures.failed_attempts + 1, updated_at = excluded.updated_at
-                 where unknown_login_failures.locked_until is null or unknown_login_failures.locked_until <= $4
-                 returning failed_attempts"
-            }
-            _ => {
-                "insert into unknown_login_failures (id, org_id, email_hash, failed_attempts, created_at, updated_at)
-                 values (?1, ?2, ?3, 1, ?4, ?4)
-                 on conflict (org_id, email_hash) do update
-                 set failed_attempts = unknown_login_failures.failed_attempts + 1, updated_at = excluded.updated_at
-                 where unknown_login_failures.locked_until is null or unknown_login_failures.locked_until <= ?4
-                 returning failed_attempts"
-            }
-        };
+        // Written with SQLite's numbered placeholders; PostgreSQL's are the same with `$`.
+        let sql = "insert into unknown_login_failures (id, org_id, email_hash, failed_attempts, created_at, updated_at)
+             values (?1, ?2, ?3, 1, ?4, ?4)
+             on conflict (org_id, email_hash) do update
+             set failed_attempts = unknown_login_failures.failed_attempts + 1, updated_at = excluded.updated_at
+             where unknown_login_failures.locked_until is null or unknown_login_failures.locked_until <= ?4
+             returning failed_attempts";
+        let sql = if backend == DbBackend::Postgres { sql.replace('?', "$") } else { sql.to_owned() };
         let values: Vec<sea_orm::Value> =
             vec![zauthy_core::ids::new_id("ulf").into(), org_id.into(), email_hash.into(), ms(now).into()];
-        let row = self.0.query_one_raw(Statement::from_sql_and_values(backend, sql, values)).await.map_err(db_err)?;
+        let row = self.0.query_one_raw(Statement::from_sql_and_values(backend, &sql, values)).await.map_err(db_err)?;
         if let Some(row) = row {
             return Ok(Ok(row.try_get_by_index::<i32>(0).map_err(db_err)?));
         }

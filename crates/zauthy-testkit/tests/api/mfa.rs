@@ -66,6 +66,23 @@ pub(crate) async fn enrol(app: &TestApp, user: &TestUser) -> (String, Vec<String
 }
 
 /// Logs in with the password and returns the `mfa_token` of the answer, which must ask for MFA.
+/// A user with TOTP on, signed in with their password: the app, the organization, the user, the `mfa_token`
+/// and the right code for now.
+async fn waiting_for_a_code() -> (TestApp, TestOrg, TestUser, String, String) {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let (secret, _) = enrol(&app, &user).await;
+    let token = mfa_token(&app, &org, &user).await;
+    let right = code_now(&app, &secret);
+    (app, org, user, token, right)
+}
+
+/// A well-formed code that is not `right`.
+fn other_code(right: &str) -> &'static str {
+    if right == "123456" { "654321" } else { "123456" }
+}
+
 async fn mfa_token(app: &TestApp, org: &TestOrg, user: &TestUser) -> String {
     let r = app.login(&org.api_key, &user.email, &user.password).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -295,13 +312,8 @@ async fn another_users_backup_code_does_not_work() {
 
 #[tokio::test]
 async fn wrong_codes_count_toward_the_lockout_schedule() {
-    let app = TestApp::spawn().await;
-    let org = app.create_org().await;
-    let user = app.signup_user(&org.api_key).await;
-    let (secret, _) = enrol(&app, &user).await;
-    let token = mfa_token(&app, &org, &user).await;
-    let right = code_now(&app, &secret);
-    let wrong = if right == "123456" { "654321" } else { "123456" };
+    let (app, org, user, token, right) = waiting_for_a_code().await;
+    let wrong = other_code(&right);
 
     for _ in 1..=4 {
         let r = verify(&app, &org.api_key, json!({"mfa_token": token, "code": wrong})).await;
@@ -320,13 +332,8 @@ async fn wrong_codes_count_toward_the_lockout_schedule() {
 #[tokio::test]
 async fn concurrent_wrong_codes_on_one_mfa_token_are_checked_at_most_five_times_and_the_right_one_does_not_pass_the_lock()
  {
-    let app = TestApp::spawn().await;
-    let org = app.create_org().await;
-    let user = app.signup_user(&org.api_key).await;
-    let (secret, _) = enrol(&app, &user).await;
-    let token = mfa_token(&app, &org, &user).await;
-    let right = code_now(&app, &secret);
-    let wrong = if right == "123456" { "654321" } else { "123456" };
+    let (app, org, user, token, right) = waiting_for_a_code().await;
+    let wrong = other_code(&right);
     let attempt = |code: &str| {
         let body = json!({"mfa_token": token, "code": code});
         app.client.post(app.url("/api/v1/mfa/totp/verify")).bearer_auth(&org.api_key).json(&body)
@@ -352,13 +359,8 @@ async fn concurrent_wrong_codes_on_one_mfa_token_are_checked_at_most_five_times_
 
 #[tokio::test]
 async fn an_mfa_token_is_dead_after_five_wrong_codes_even_when_the_account_is_not_locked() {
-    let app = TestApp::spawn().await;
-    let org = app.create_org().await;
-    let user = app.signup_user(&org.api_key).await;
-    let (secret, _) = enrol(&app, &user).await;
-    let token = mfa_token(&app, &org, &user).await;
-    let right = code_now(&app, &secret);
-    let wrong = if right == "123456" { "654321" } else { "123456" };
+    let (app, org, user, token, right) = waiting_for_a_code().await;
+    let wrong = other_code(&right);
     for _ in 1..=4 {
         assert_error(
             &verify(&app, &org.api_key, json!({"mfa_token": token, "code": wrong})).await,
