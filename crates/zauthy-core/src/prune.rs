@@ -72,6 +72,8 @@ pub enum Prunable {
     CrossDeviceRequests,
     /// `private_key_jwt` assertion ids past the assertion's own `exp` (a replay after it fails on `exp`).
     ClientAssertions,
+    /// Revoked grant-less (client_credentials) access tokens, past the token's own `exp`.
+    RevokedAccessTokens,
     /// Browsers marked trusted, past their expiry.
     TrustedBrowsers,
     /// `mfa_token` challenges past their expiry.
@@ -111,7 +113,7 @@ pub enum Prunable {
 
 impl Prunable {
     /// In deletion order: a kind that others refer to comes after them.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::AuthRequests,
         Self::AuthCodes,
         Self::ClientRefreshTokens,
@@ -120,6 +122,7 @@ impl Prunable {
         Self::Grants,
         Self::CrossDeviceRequests,
         Self::ClientAssertions,
+        Self::RevokedAccessTokens,
         Self::TrustedBrowsers,
         Self::MfaChallenges,
         Self::OAuthStates,
@@ -147,6 +150,7 @@ impl Prunable {
             Self::Grants => "oidc_grants",
             Self::CrossDeviceRequests => "cross_device_requests",
             Self::ClientAssertions => "oidc_client_assertions",
+            Self::RevokedAccessTokens => "revoked_access_tokens",
             Self::TrustedBrowsers => "trusted_browsers",
             Self::MfaChallenges => "mfa_challenges",
             Self::OAuthStates => "oauth_states",

@@ -49,11 +49,12 @@ pub trait UserRepo {
         limit: u64,
         offset: u64,
     ) -> Result<(Vec<User>, u64)>;
-    /// Atomically adds one failed attempt and returns the new count.
-    /// Counts a password or second-factor guess as failed before it is checked: adds one to the failure
-    /// counter only while the user is not locked, in one statement, and returns the new count; `None` when the
-    /// user is locked (or gone). Concurrent reservations are counted one after another on both databases.
-    async fn reserve_login_attempt(&self, user_id: &str, now: OffsetDateTime) -> Result<Option<i32>>;
+    /// The places guesses at this user's password or second factor hold while they are checked, after
+    /// dropping the lapsed ones (`expires_at` passed).
+    async fn count_pending_guesses(&self, user_id: &str, now: OffsetDateTime) -> Result<u64>;
+    async fn insert_pending_guess(&self, id: &str, user_id: &str, expires_at: OffsetDateTime, now: OffsetDateTime)
+    -> Result<()>;
+    async fn delete_pending_guess(&self, id: &str) -> Result<bool>;
     /// The same for an email without an account (a keyed hash of it): the new failure count, or `None` and
     /// the lock's end while it is locked.
     async fn reserve_unknown_login_attempt(
@@ -64,7 +65,7 @@ pub trait UserRepo {
     ) -> Result<std::result::Result<i32, OffsetDateTime>>;
     /// Locks an email without an account until `until` (the reservation reached a threshold of the schedule).
     async fn lock_unknown_login(&self, org_id: &str, email_hash: &str, until: OffsetDateTime) -> Result<()>;
-    /// Sets the failure counter and lock, for a guess that turned out right (the caller holds the row locked).
+    /// Sets the failure counter and lock (the caller holds the row locked).
     async fn set_failed_logins(
         &self,
         user_id: &str,
@@ -72,7 +73,6 @@ pub trait UserRepo {
         locked_until: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<()>;
-    async fn set_locked_until(&self, user_id: &str, until: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<()>;
     /// Resets the failure counter and lock, and stamps the login time.
     async fn record_successful_login(&self, user_id: &str, now: OffsetDateTime) -> Result<()>;
     async fn set_password_hash(&self, user_id: &str, hash: &str, now: OffsetDateTime) -> Result<()>;
@@ -181,6 +181,17 @@ pub trait OidcClientRepo {
     /// Records a `private_key_jwt` assertion's id (hashed with the client id); false when it was seen before.
     /// The pruning job forgets ids once their assertion has expired.
     async fn record_client_assertion(&self, id: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool>;
+    /// Remembers that the access token `jti` (issued to `client_id`, with no grant behind it) is revoked until
+    /// it expires; revoking it again changes nothing.
+    async fn revoke_access_token(
+        &self,
+        org_id: &str,
+        client_id: &str,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<()>;
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool>;
 }
 
 #[async_trait]

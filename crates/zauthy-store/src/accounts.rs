@@ -1,12 +1,14 @@
 //! Users: credentials, lockout counters, block state, and the org's user list.
 
-use crate::entities::{browser_sessions, mfa_challenges, password_reset_tokens, refresh_tokens, sessions, users};
+use crate::entities::{
+    browser_sessions, mfa_challenges, password_reset_tokens, pending_guesses, refresh_tokens, sessions, users,
+};
 use crate::{Conn, Db, at, corrupt, db_err, ms};
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Statement,
+    Statement,
 };
 use time::OffsetDateTime;
 use zauthy_core::accounts::{Address, AddressMembers, Email, Role, User, UserWithSecret};
@@ -205,23 +207,40 @@ impl<C: Db> UserRepo for Conn<C> {
         Ok(())
     }
 
-    async fn reserve_login_attempt(&self, user_id: &str, now: OffsetDateTime) -> Result<Option<i32>> {
-        // One statement on both databases: PostgreSQL re-checks the lock condition after waiting for a
-        // concurrent reservation's row lock, SQLite runs writers one at a time.
-        let column = users::Column::FailedLoginAttempts;
-        let mut update = users::Entity::update_many()
-            .col_expr(column, Expr::col(column).add(1))
-            .col_expr(users::Column::UpdatedAt, Expr::value(ms(now)))
-            .filter(users::Column::Id.eq(user_id))
-            .filter(
-                sea_orm::Condition::any()
-                    .add(users::Column::LockedUntil.is_null())
-                    .add(users::Column::LockedUntil.lte(ms(now))),
-            )
-            .into_query();
-        update.returning_col(column);
-        let row = self.0.query_one(&update).await.map_err(db_err)?;
-        row.map(|row| row.try_get_by_index::<i32>(0).map_err(db_err)).transpose()
+    async fn count_pending_guesses(&self, user_id: &str, now: OffsetDateTime) -> Result<u64> {
+        pending_guesses::Entity::delete_many()
+            .filter(pending_guesses::Column::UserId.eq(user_id))
+            .filter(pending_guesses::Column::ExpiresAt.lte(ms(now)))
+            .exec(&self.0)
+            .await
+            .map_err(db_err)?;
+        pending_guesses::Entity::find()
+            .filter(pending_guesses::Column::UserId.eq(user_id))
+            .count(&self.0)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn insert_pending_guess(
+        &self,
+        id: &str,
+        user_id: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        let row = pending_guesses::ActiveModel {
+            id: Set(id.to_owned()),
+            user_id: Set(user_id.to_owned()),
+            expires_at: Set(ms(expires_at)),
+            created_at: Set(ms(now)),
+        };
+        pending_guesses::Entity::insert(row).exec_without_returning(&self.0).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_pending_guess(&self, id: &str) -> Result<bool> {
+        let done = pending_guesses::Entity::delete_by_id(id).exec(&self.0).await.map_err(db_err)?;
+        Ok(done.rows_affected > 0)
     }
 
     async fn set_failed_logins(
@@ -236,11 +255,6 @@ impl<C: Db> UserRepo for Conn<C> {
             (users::Column::LockedUntil, Expr::value(locked_until.map(ms))),
         ];
         self.update_user(user_id, None, sets, now).await?;
-        Ok(())
-    }
-
-    async fn set_locked_until(&self, user_id: &str, until: Option<OffsetDateTime>, now: OffsetDateTime) -> Result<()> {
-        self.update_user(user_id, None, vec![(users::Column::LockedUntil, Expr::value(until.map(ms)))], now).await?;
         Ok(())
     }
 

@@ -198,6 +198,11 @@ fn batch_of(kind: Prunable, c: &PruneCutoffs, limit: u64) -> sea_orm::sea_query:
             use assertions::Column as A;
             past_expiry::<assertions::Entity>(A::Id, A::ExpiresAt, c, limit)
         }
+        Prunable::RevokedAccessTokens => {
+            use crate::entities::revoked_access_tokens as revoked;
+            use revoked::Column as R;
+            past_expiry::<revoked::Entity>(R::Id, R::ExpiresAt, c, limit)
+        }
         Prunable::TrustedBrowsers => {
             use trusted::Column as T;
             past_expiry::<trusted::Entity>(T::Id, T::ExpiresAt, c, limit)

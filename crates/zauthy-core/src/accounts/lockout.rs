@@ -1,109 +1,157 @@
-//! Guesses at a password or second factor, counted before they are checked. A guess first reserves a place
-//! in the failure counter (refused while the account is locked; the reservation that reaches a threshold of
-//! the schedule sets the lock at once), then the guess is checked: a wrong one keeps its place and is
-//! recorded, a right one gives its place back, in the transaction that signs in, unless another guess locked
-//! the account meanwhile. So concurrent requests never get more guesses than the schedule allows.
+//! Guesses at a password or second factor, given a place before they are checked. A guess takes a place
+//! only while the account is not locked and its confirmed failures plus the places already taken stay below
+//! the next lock of the schedule; otherwise it waits for the guesses ahead of it to be decided. A wrong guess
+//! then becomes a failure (the one that reaches a threshold locks the account); a right one gives its place
+//! back, in the transaction that signs in. So concurrent wrong guesses never get more checks than the schedule
+//! allows, and concurrent right ones are never counted as failures, nor answered with a lock they did not earn.
 
 use super::{User, lockout_duration_after};
 use crate::error::{CoreError, Result};
 use crate::events::{Event, types};
+use crate::ids::new_id;
 use crate::services::{ClientMeta, Services};
-use crate::store::Repo;
+use crate::store::{Repo, Store};
 use serde_json::json;
-use time::OffsetDateTime;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration as StdDuration, Instant};
+use time::Duration;
 
-/// A guess counted as failed until it is shown to be right.
+/// How long a place is held when its request never finishes (its connection dropped mid-check): long past
+/// any real hash check, short enough that the account's budget comes back on its own.
+const PLACE_LAPSES_AFTER: Duration = Duration::seconds(30);
+/// How long a guess waits for a place while the budget is taken by guesses still being checked.
+const PLACE_WAIT: StdDuration = StdDuration::from_secs(10);
+const PLACE_POLL: StdDuration = StdDuration::from_millis(20);
+
+/// A guess holding a place until it is shown to be right or wrong. Dropped undecided (its request was
+/// cancelled mid-check, or failed for another reason), it gives its place back on its own.
 pub(crate) struct ReservedAttempt {
     org_id: String,
     user_id: String,
-    /// The failure count with this guess.
-    attempts: i32,
-    /// The lock this guess set, when it reached a threshold of the schedule.
-    locked_until: Option<OffsetDateTime>,
+    place_id: String,
+    store: Arc<dyn Store>,
+    decided: AtomicBool,
+}
+
+impl Drop for ReservedAttempt {
+    fn drop(&mut self) {
+        if self.decided.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let (store, place_id) = (self.store.clone(), std::mem::take(&mut self.place_id));
+        runtime.spawn(async move {
+            if let Err(e) = store.delete_pending_guess(&place_id).await {
+                tracing::warn!(error = %e, "an undecided guess's place was not given back; it lapses on its own");
+            }
+        });
+    }
 }
 
 pub(super) fn invalid_credentials() -> CoreError {
     CoreError::unauthenticated("invalid_credentials", "Invalid email or password")
 }
 
+/// How many more failures the account takes before the schedule locks it.
+fn failures_before_next_lock(failures: i32) -> u64 {
+    let failures = failures.max(0);
+    (1..).find(|n| lockout_duration_after(failures + n).is_some()).map_or(1, |n| n as u64)
+}
+
 impl Services {
-    /// Reserves a guess for `user`, or refuses with `account_locked` while the account is locked.
+    /// Gives a guess for `user` a place, waiting while concurrent guesses hold the account's remaining budget;
+    /// refuses with `account_locked` while the account is locked.
     pub(crate) async fn reserve_attempt(&self, user: &User) -> Result<ReservedAttempt> {
-        let now = self.now();
-        let tx = self.store.begin().await?;
-        let Some(attempts) = tx.reserve_login_attempt(&user.id, now).await? else {
-            drop(tx);
-            let current = self.store.find_user(&user.org_id, &user.id).await?;
-            return Err(match current.and_then(|f| f.user.locked_until).filter(|until| *until > now) {
-                Some(until) => CoreError::locked(until, now),
-                // Deleted meanwhile: like any unknown account.
-                None => invalid_credentials(),
-            });
-        };
-        let locked_until = lockout_duration_after(attempts).map(|duration| now + duration);
-        if locked_until.is_some() {
-            tx.set_locked_until(&user.id, locked_until, now).await?;
+        let deadline = Instant::now() + PLACE_WAIT;
+        loop {
+            let now = self.now();
+            let tx = self.store.begin().await?;
+            let current = tx.find_user_for_update(&user.org_id, &user.id).await?.ok_or_else(invalid_credentials)?.user;
+            if let Some(until) = current.locked_until.filter(|until| *until > now) {
+                return Err(CoreError::locked(until, now));
+            }
+            let taken = tx.count_pending_guesses(&user.id, now).await?;
+            if taken < failures_before_next_lock(current.failed_login_attempts) {
+                let place_id = new_id("guess");
+                tx.insert_pending_guess(&place_id, &user.id, now + PLACE_LAPSES_AFTER, now).await?;
+                tx.commit().await?;
+                return Ok(ReservedAttempt {
+                    org_id: user.org_id.clone(),
+                    user_id: user.id.clone(),
+                    place_id,
+                    store: self.store.clone(),
+                    decided: AtomicBool::new(false),
+                });
+            }
+            tx.commit().await?;
+            if Instant::now() >= deadline {
+                // Guesses ahead of this one have not been decided for as long: not a lock, a retry.
+                return Err(CoreError::RateLimited { retry_after_secs: 1 });
+            }
+            tokio::time::sleep(PLACE_POLL).await;
         }
-        tx.commit().await?;
-        Ok(ReservedAttempt { org_id: user.org_id.clone(), user_id: user.id.clone(), attempts, locked_until })
     }
 
-    /// The guess was wrong: it stays counted; records `user.login_failed` (and `user.locked` when it locked the
-    /// account) and returns the answer, `account_locked` or `invalid_credentials`.
+    /// The guess was wrong: it becomes a failure (locking the account when it reaches a threshold of the
+    /// schedule); records `user.login_failed` (and `user.locked`) and returns the answer, `account_locked` or
+    /// `invalid_credentials`.
     pub(crate) async fn attempt_failed(&self, attempt: &ReservedAttempt, meta: &ClientMeta) -> CoreError {
-        let now = self.now();
-        let answer = match attempt.locked_until {
-            Some(until) => CoreError::locked(until, now),
-            None => invalid_credentials(),
-        };
-        let recorded: Result<()> = async {
+        let recorded: Result<CoreError> = async {
+            let now = self.now();
             let tx = self.store.begin().await?;
             let user_id = attempt.user_id.as_str();
+            let Some(current) = tx.find_user_for_update(&attempt.org_id, user_id).await? else {
+                return Ok(invalid_credentials());
+            };
+            tx.delete_pending_guess(&attempt.place_id).await?;
+            let attempts = current.user.failed_login_attempts + 1;
+            let new_lock = lockout_duration_after(attempts).map(|duration| now + duration);
+            let locked_until = new_lock.or(current.user.locked_until.filter(|until| *until > now));
+            tx.set_failed_logins(user_id, attempts, locked_until, now).await?;
             tx.insert_event(&Event::new(
                 &attempt.org_id,
                 types::USER_LOGIN_FAILED,
                 Some(user_id),
-                json!({"user_id": user_id, "failed_attempts": attempt.attempts, "ip": meta.ip}),
+                json!({"user_id": user_id, "failed_attempts": attempts, "ip": meta.ip}),
                 now,
             ))
             .await?;
-            if let Some(until) = attempt.locked_until {
+            if let Some(until) = new_lock {
                 tx.insert_event(&Event::new(
                     &attempt.org_id,
                     types::USER_LOCKED,
                     Some(user_id),
-                    json!({"user_id": user_id, "failed_attempts": attempt.attempts, "locked_until": until.unix_timestamp()}),
+                    json!({"user_id": user_id, "failed_attempts": attempts, "locked_until": until.unix_timestamp()}),
                     now,
                 ))
                 .await?;
             }
-            tx.commit().await
+            tx.commit().await?;
+            attempt.decided.store(true, Ordering::Relaxed);
+            Ok(match locked_until {
+                Some(until) => CoreError::locked(until, now),
+                None => invalid_credentials(),
+            })
         }
         .await;
-        match recorded {
-            Ok(()) => answer,
-            Err(e) => e,
-        }
+        recorded.unwrap_or_else(|e| e)
     }
 
-    /// The guess was right: gives its place in the counter back (and lifts the lock it set itself), inside
-    /// the caller's transaction, which holds the user's row from here to its commit. Refuses with
-    /// `account_locked` when another guess locked the account since this one was reserved.
+    /// The guess was right: gives its place back inside the caller's transaction, which holds the user's row
+    /// from here to its commit. Refuses with `account_locked` only when wrong guesses locked the account since
+    /// (possible only after this guess's place lapsed).
     pub(crate) async fn attempt_succeeded(&self, repo: &dyn Repo, attempt: &ReservedAttempt) -> Result<()> {
         let now = self.now();
         let current =
             repo.find_user_for_update(&attempt.org_id, &attempt.user_id).await?.ok_or_else(invalid_credentials)?.user;
-        let own_lock = attempt.locked_until.is_some()
-            && current.locked_until == attempt.locked_until
-            && current.failed_login_attempts == attempt.attempts;
-        if let Some(until) = current.locked_until.filter(|until| *until > now)
-            && !own_lock
-        {
-            return Err(CoreError::locked(until, now));
+        repo.delete_pending_guess(&attempt.place_id).await?;
+        // Given back with the caller's commit; if that transaction rolls back instead, the place lapses.
+        attempt.decided.store(true, Ordering::Relaxed);
+        match current.locked_until.filter(|until| *until > now) {
+            Some(until) => Err(CoreError::locked(until, now)),
+            None => Ok(()),
         }
-        let locked_until = if own_lock { None } else { current.locked_until };
-        let attempts = (current.failed_login_attempts - 1).max(0);
-        repo.set_failed_logins(&attempt.user_id, attempts, locked_until, now).await
     }
 
     /// A password guess for an email without an account: counted and locked on an account's schedule, under a
@@ -137,5 +185,20 @@ impl Services {
         let tx = self.store.begin().await?;
         self.attempt_succeeded(&*tx, attempt).await?;
         tx.commit().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failures_before_next_lock;
+
+    #[test]
+    fn the_budget_of_guesses_ends_at_the_next_lock_of_the_schedule() {
+        assert_eq!(failures_before_next_lock(0), 5);
+        assert_eq!(failures_before_next_lock(4), 1);
+        assert_eq!(failures_before_next_lock(5), 5);
+        assert_eq!(failures_before_next_lock(9), 1);
+        assert_eq!(failures_before_next_lock(15), 5);
+        assert_eq!(failures_before_next_lock(-3), 5);
     }
 }

@@ -45,6 +45,17 @@ impl Services {
         grant
     }
 
+    /// Whether the grant-less (client_credentials) access token `jti` was revoked.
+    pub(super) async fn cached_token_revoked(&self, jti: &str) -> Result<bool> {
+        if let Some(found) = self.cache.fresh(&self.cache.revoked_tokens, jti) {
+            return Ok(found);
+        }
+        let generation = self.cache.generation();
+        let revoked = self.store.is_access_token_revoked(jti).await?;
+        self.cache.keep(&self.cache.revoked_tokens, jti, revoked, generation);
+        Ok(revoked)
+    }
+
     /// The user `user_id` of `org_id`, blocked or not (the caller decides).
     pub(super) async fn cached_user(&self, org_id: &str, user_id: &str) -> Result<Option<Arc<User>>> {
         let key = format!("{org_id}:{user_id}");

@@ -32,8 +32,9 @@ impl Services {
             Some(c) if !is_access_token(&c) => None,
             // A token issued for a user is active only while its grant stands (not revoked, not reused).
             Some(c) if c.get("gid").is_some() => self.live_user_token(org_id, &c).await?.map(|_| c),
-            // Without a grant, only the client's own (client_credentials) token.
+            // Without a grant, only the client's own (client_credentials) token, until the client revokes it.
             Some(c) if c["sub"] != c["client_id"] => None,
+            Some(c) if self.cached_token_revoked(c["jti"].as_str().unwrap_or_default()).await? => None,
             other => other,
         };
         Ok(Ok(match claims {

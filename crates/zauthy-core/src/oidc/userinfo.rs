@@ -6,10 +6,11 @@ use super::issue::{CLIENT_REFRESH_PREFIX, scope_claims};
 use super::token::{ClientAuth, OAuthError};
 use crate::accounts::User;
 use crate::crypto;
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::services::Services;
 use serde_json::{Map, Value};
 use std::sync::Arc;
+use time::OffsetDateTime;
 
 impl Services {
     /// A user access token of this organization: signature (the org's key of its algorithm), issuer,
@@ -97,6 +98,20 @@ impl Services {
         {
             self.store.revoke_grant(&grant.id, self.now()).await?;
             self.cache.invalidate();
+        } else if let Some(claims) = self.verified_client_token(org_id, token, Some(&client.id)).await?
+            && claims.get("gid").is_none()
+            && claims["sub"] == client.id.as_str()
+            && claims["client_id"] == client.id.as_str()
+            && let (Some(jti), Some(exp)) = (claims["jti"].as_str(), claims["exp"].as_i64())
+        {
+            // The client's own (client_credentials) token: no grant to end, so its id is remembered until it
+            // expires.
+            let now = self.now();
+            if exp > now.unix_timestamp() {
+                let expires_at = OffsetDateTime::from_unix_timestamp(exp).map_err(CoreError::internal)?;
+                self.store.revoke_access_token(org_id, &client.id, jti, expires_at, now).await?;
+                self.cache.invalidate();
+            }
         }
         Ok(Ok(()))
     }

@@ -46,6 +46,8 @@ pub struct VerificationCache {
     pub grants: Rows<Arc<Grant>>,
     /// Users by `{org_id}:{user_id}`.
     pub users: Rows<Arc<User>>,
+    /// Whether a grant-less (client_credentials) access token was revoked, by its `jti`.
+    pub revoked_tokens: Rows<bool>,
     pub codes: IssuedCodes,
 }
 

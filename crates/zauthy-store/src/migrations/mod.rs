@@ -50,6 +50,11 @@ impl MigratorTrait for Migrator {
                 name: "m0021_unknown_login_failures",
                 sql: include_str!("m0021_unknown_login_failures.sql"),
             }),
+            Box::new(SqlMigration { name: "m0022_pending_guesses", sql: include_str!("m0022_pending_guesses.sql") }),
+            Box::new(SqlMigration {
+                name: "m0023_revoked_access_tokens",
+                sql: include_str!("m0023_revoked_access_tokens.sql"),
+            }),
         ]
     }
 }

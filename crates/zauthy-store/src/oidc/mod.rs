@@ -146,6 +146,37 @@ impl<C: Db> OidcClientRepo for Conn<C> {
         }
     }
 
+    async fn revoke_access_token(
+        &self,
+        org_id: &str,
+        client_id: &str,
+        jti: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        use crate::entities::revoked_access_tokens as revoked;
+        let inserted = revoked::Entity::insert(revoked::ActiveModel {
+            id: Set(jti.to_owned()),
+            org_id: Set(org_id.to_owned()),
+            client_id: Set(client_id.to_owned()),
+            expires_at: Set(ms(expires_at)),
+            created_at: Set(ms(now)),
+            updated_at: Set(ms(now)),
+        })
+        .exec_without_returning(&self.0)
+        .await
+        .map_err(db_err);
+        match inserted {
+            Ok(_) | Err(CoreError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool> {
+        use crate::entities::revoked_access_tokens as revoked;
+        Ok(revoked::Entity::find_by_id(jti).one(&self.0).await.map_err(db_err)?.is_some())
+    }
+
     async fn set_oidc_client_secret(&self, client_id: &str, secret_hash: &str, now: OffsetDateTime) -> Result<()> {
         clients::Entity::update_many()
             .col_expr(clients::Column::SecretHash, Expr::value(secret_hash))

@@ -86,3 +86,32 @@ async fn introspection_requires_client_authentication_at_the_right_organization(
     assert_eq!((foreign.status, foreign.body["error"].as_str()), (401, Some("invalid_client")), "{}", foreign.text);
     assert_eq!((missing.status, missing.body["error"].as_str()), (400, Some("invalid_request")), "{}", missing.text);
 }
+
+#[tokio::test]
+async fn a_revoked_client_credentials_token_is_inactive_at_once_and_on_another_node_within_the_cache_bound() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let (id, secret) = machine_client(&app, &org.api_key).await;
+    let token = access_token(&app, &org.id, (&id, &secret)).await;
+    let kept = access_token(&app, &org.id, (&id, &secret)).await;
+    let introspect = format!("/o/{}/introspect", org.id);
+    let node = app.another_node().await;
+    // The other node has checked the token once, so its cache holds it.
+    let before = form(&node, &introspect, (&id, &secret), &[("token", &token)]).await;
+    assert_eq!(before.body["active"], true, "{}", before.text);
+
+    let revoked = form(&app, &format!("/o/{}/revoke", org.id), (&id, &secret), &[("token", &token)]).await;
+
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    let here = form(&app, &introspect, (&id, &secret), &[("token", &token)]).await;
+    assert_eq!(here.body, json!({"active": false}), "{}", here.text);
+    tokio::time::sleep(zauthy_core::sessions::cache::TTL + std::time::Duration::from_millis(100)).await;
+    let there = form(&node, &introspect, (&id, &secret), &[("token", &token)]).await;
+    assert_eq!(there.body, json!({"active": false}), "{}", there.text);
+    // Only that token: the client's other token stays active, and another client cannot revoke it.
+    let (other_id, other_secret) = machine_client(&app, &org.api_key).await;
+    let foreign = form(&app, &format!("/o/{}/revoke", org.id), (&other_id, &other_secret), &[("token", &kept)]).await;
+    assert_eq!(foreign.status, 200, "{}", foreign.text);
+    let still = form(&app, &introspect, (&id, &secret), &[("token", &kept)]).await;
+    assert_eq!(still.body["active"], true, "{}", still.text);
+}

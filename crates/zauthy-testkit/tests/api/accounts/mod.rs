@@ -489,6 +489,53 @@ async fn concurrent_wrong_passwords_are_checked_at_most_five_times_and_the_right
 }
 
 #[tokio::test]
+async fn concurrent_right_passwords_are_never_answered_with_a_lock_nor_counted_as_failures() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let login = || {
+        let body = json!({"email": user.email, "password": PASSWORD});
+        app.client.post(app.url("/api/v1/login")).bearer_auth(&org.api_key).json(&body)
+    };
+
+    // More sign-ins at once than the lockout's five guesses, twice over.
+    for _ in 0..2 {
+        for r in app.send_at_once((0..12).map(|_| login())).await {
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
+    }
+
+    let stored = get_user(&app, &org.api_key, &user.id).await;
+    assert_eq!(stored.body["failed_login_attempts"], 0, "{}", stored.text);
+    assert_eq!(stored.body["locked_until"], Value::Null, "{}", stored.text);
+}
+
+#[tokio::test]
+async fn sign_ins_abandoned_mid_check_neither_count_nor_hold_up_the_next_one() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let body = json!({"email": user.email, "password": PASSWORD});
+
+    // Clients that give up before the answer (a mobile app's timeout): the server drops their requests.
+    let impatient = reqwest::Client::builder().timeout(std::time::Duration::from_millis(5)).build().expect("client");
+    let mut abandoned = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        abandoned.spawn(impatient.post(app.url("/api/v1/login")).bearer_auth(&org.api_key).json(&body).send());
+    }
+    for r in abandoned.join_all().await {
+        assert!(r.is_err() || r.is_ok_and(|r| r.status() == 200), "an abandoned sign-in got another answer");
+    }
+
+    let next = app.login(&org.api_key, &user.email, PASSWORD).await;
+    assert_eq!(next.status, 200, "{}", next.text);
+    let wrong = app.login(&org.api_key, &user.email, "WrongP@ss999").await;
+    assert_error(&wrong, 401, "invalid_credentials");
+    let stored = get_user(&app, &org.api_key, &user.id).await;
+    assert_eq!(stored.body["failed_login_attempts"], 1, "{}", stored.text);
+}
+
+#[tokio::test]
 async fn an_admin_cannot_unlock_the_owner_or_themself() {
     let app = TestApp::spawn().await;
     let org = app.create_org().await;
