@@ -52,8 +52,13 @@ pub trait UserRepo {
     /// The places guesses at this user's password or second factor hold while they are checked, after
     /// dropping the lapsed ones (`expires_at` passed).
     async fn count_pending_guesses(&self, user_id: &str, now: OffsetDateTime) -> Result<u64>;
-    async fn insert_pending_guess(&self, id: &str, user_id: &str, expires_at: OffsetDateTime, now: OffsetDateTime)
-    -> Result<()>;
+    async fn insert_pending_guess(
+        &self,
+        id: &str,
+        user_id: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<()>;
     async fn delete_pending_guess(&self, id: &str) -> Result<bool>;
     /// The same for an email without an account (a keyed hash of it): the new failure count, or `None` and
     /// the lock's end while it is locked.

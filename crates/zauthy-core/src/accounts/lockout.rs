@@ -161,7 +161,7 @@ impl Services {
     pub(crate) async fn unknown_account_guess(&self, org_id: &str, email: &str, password: &str) -> CoreError {
         let answer: Result<CoreError> = async {
             let now = self.now();
-            let key = email.trim().to_lowercase();
+            let key = super::Email::key_of(email);
             let email_hash = self.keys.mac_hex("unknown-login", format!("{org_id}\0{key}").as_bytes());
             let tx = self.store.begin().await?;
             let attempts = match tx.reserve_unknown_login_attempt(org_id, &email_hash, now).await? {

@@ -51,7 +51,7 @@ impl crate::services::Services {
         if query.page == 0 || query.per_page == 0 || query.per_page > MAX_PER_PAGE {
             return Err(CoreError::invalid("invalid_pagination", "page must be ≥ 1 and per_page between 1 and 100"));
         }
-        let search = query.email.as_deref().map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty());
+        let search = query.email.as_deref().map(super::Email::key_of).filter(|e| !e.is_empty());
         if search.as_ref().is_some_and(|s| s.len() > 254) {
             return Err(CoreError::invalid("invalid_email", "email filter is too long"));
         }

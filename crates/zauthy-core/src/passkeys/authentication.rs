@@ -69,7 +69,7 @@ impl Services {
                 return Ok(PasskeyChallenge { ceremony_id, options, expires_at });
             }
         }
-        let normalised = raw_email.to_lowercase();
+        let normalised = crate::accounts::Email::key_of(raw_email);
         let decoy = self.keys.master().keyed_digest("passkey-decoy", format!("{org_id}:{normalised}").as_bytes());
         self.start_discoverable(org_id, &webauthn, Some(&decoy)).await
     }

@@ -55,6 +55,7 @@ impl MigratorTrait for Migrator {
                 name: "m0023_revoked_access_tokens",
                 sql: include_str!("m0023_revoked_access_tokens.sql"),
             }),
+            Box::new(NormaliseEmails),
         ]
     }
 }
@@ -92,4 +93,66 @@ fn statements(sql: &str) -> Vec<String> {
     let without_comments: String =
         sql.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
     without_comments.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// Rewrites the users' addresses stored before addresses were normalised (`Email::parse`: fullwidth letters
+/// mapped, lowercased, NFC) in their normalised form, so that sign-in and lookups, which compare normalised
+/// addresses, find them. Two accounts whose addresses normalise alike cannot both have the form: the older
+/// keeps it and the newer is left as it was, with a warning for the operator, as is an address that is no
+/// longer accepted at all (invisible or look-alike characters).
+struct NormaliseEmails;
+
+impl MigrationName for NormaliseEmails {
+    fn name(&self) -> &str {
+        "m0024_normalise_emails"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for NormaliseEmails {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
+    #[allow(elided_lifetimes_in_paths)] // the trait is declared this way by sea-orm-migration
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use crate::entities::users;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
+        let db = manager.get_connection();
+        let rows: Vec<(String, String, String)> = users::Entity::find()
+            .select_only()
+            .columns([users::Column::Id, users::Column::OrgId, users::Column::Email])
+            .order_by_asc(users::Column::CreatedAt)
+            .order_by_asc(users::Column::Id)
+            .into_tuple()
+            .all(db)
+            .await?;
+        // Only rows that are not ASCII can change (ASCII was already trimmed and lowercased).
+        for (id, org_id, email) in rows.into_iter().filter(|(_, _, email)| !email.is_ascii()) {
+            let normalised = match zauthy_core::accounts::Email::parse(&email) {
+                Ok(normalised) if normalised.as_str() == email => continue,
+                Ok(normalised) => normalised,
+                Err(_) => {
+                    tracing::warn!(user_id = %id, "a stored address is no longer accepted (invisible or look-alike characters); left as it was");
+                    continue;
+                }
+            };
+            let taken = users::Entity::find()
+                .filter(users::Column::OrgId.eq(&org_id))
+                .filter(users::Column::Email.eq(normalised.as_str()))
+                .one(db)
+                .await?
+                .is_some();
+            if taken {
+                tracing::warn!(user_id = %id, "an address normalises to another account's; left as it was");
+                continue;
+            }
+            users::Entity::update_many()
+                .col_expr(users::Column::Email, Expr::value(normalised.as_str()))
+                .filter(users::Column::Id.eq(&id))
+                .exec(db)
+                .await?;
+        }
+        Ok(())
+    }
 }

@@ -363,6 +363,56 @@ async fn login_needs_the_organizations_api_key() {
     assert_error(&without_authorization, 401, "missing_authorization");
 }
 
+#[tokio::test]
+async fn an_address_in_composed_or_decomposed_form_or_in_fullwidth_letters_is_one_account() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let stem = unique_email("jos");
+    let composed = stem.replacen("jos", "jos\u{E9}", 1);
+    let decomposed = stem.replacen("jos", "jose\u{301}", 1);
+
+    let first = app.signup(&org.api_key, &decomposed, PASSWORD).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(first.str("/user/email"), composed, "stored in NFC");
+    assert_error(&app.signup(&org.api_key, &composed, PASSWORD).await, 409, "email_exists");
+    let login = app.login(&org.api_key, &composed.to_uppercase(), PASSWORD).await;
+    assert_eq!(login.status, 200, "{}", login.text);
+    assert_eq!(login.str("/user/id"), first.str("/user/id"));
+
+    // Fullwidth letters (an input method's) are the ordinary ones.
+    let plain = unique_email("bob");
+    let fullwidth: String = plain
+        .chars()
+        .map(|c| if c.is_ascii_lowercase() { char::from_u32(c as u32 - 0x61 + 0xFF41).unwrap() } else { c })
+        .collect();
+    assert_eq!(app.signup(&org.api_key, &plain, PASSWORD).await.status, 201);
+    assert_error(&app.signup(&org.api_key, &fullwidth, PASSWORD).await, 409, "email_exists");
+    assert_eq!(app.login(&org.api_key, &fullwidth, PASSWORD).await.status, 200);
+}
+
+#[tokio::test]
+async fn addresses_with_invisible_control_or_look_alike_characters_are_refused() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let email = unique_email("eve");
+    let user = app.signup(&org.api_key, &email, PASSWORD).await;
+    assert_eq!(user.status, 201, "{}", user.text);
+
+    for look_alike in [
+        email.replacen("eve", "e\u{200D}ve", 1),
+        email.replacen("eve", "eve\u{200B}", 1),
+        email.replacen("eve", "\u{202E}eve", 1),
+        email.replacen("eve", "eve\u{FE0F}", 1),
+        email.replacen("eve", "ev\u{0007}e", 1),
+        email.replacen("eve", "\u{FB00}eve", 1),
+    ] {
+        let r = app.signup(&org.api_key, &look_alike, PASSWORD).await;
+        assert_error(&r, 400, "invalid_email");
+        // At sign-in, such an address is nobody's: the same answer as a wrong password.
+        assert_error(&app.login(&org.api_key, &look_alike, PASSWORD).await, 401, "invalid_credentials");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Lockout
 // ---------------------------------------------------------------------------------------------------------------
