@@ -93,6 +93,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let config = cli.load_config()?;
     init_logging(&config);
+    if !config.ignored_env.is_empty() {
+        tracing::warn!(
+            variables = %config.ignored_env.join(", "),
+            "ignoring ZAUTHY_ variables that are Kubernetes service links, not settings"
+        );
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let started = std::time::Instant::now();

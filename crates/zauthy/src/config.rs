@@ -47,6 +47,10 @@ pub struct Config {
     pub sms: SmsConfig,
     pub webhooks: WebhooksConfig,
     pub federation: FederationConfig,
+    /// `ZAUTHY_…` variables left out because they are Kubernetes service links, not settings; logged as a
+    /// warning once logging is up.
+    #[serde(skip)]
+    pub ignored_env: Vec<String>,
 }
 
 /// Social login's calls to upstream providers (discovery, JWKS, token, userinfo). The two `allow_*` switches
@@ -266,6 +270,7 @@ impl Default for Config {
             sms: SmsConfig::default(),
             webhooks: WebhooksConfig::default(),
             federation: FederationConfig::default(),
+            ignored_env: Vec::new(),
         }
     }
 }
@@ -281,6 +286,24 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+}
+
+/// The variables Kubernetes sets for a Service named `zauthy` (docker links use the same shape): `…_SERVICE_HOST`,
+/// `…_SERVICE_PORT[_NAME]`, `…_PORT` and `…_PORT_8080_TCP[_PROTO|_PORT|_ADDR]`, given as the lowercased key after
+/// `ZAUTHY_`. No setting is named like these, so a real typo of a setting is still refused.
+fn is_kubernetes_service_link(key: &str) -> bool {
+    if key == "service_host" || key == "service_port" || key.starts_with("service_port_") || key == "port" {
+        return true;
+    }
+    let Some(rest) = key.strip_prefix("port_") else { return false };
+    let mut parts = rest.splitn(3, '_');
+    let number = parts.next().unwrap_or("");
+    let protocol = parts.next().unwrap_or("");
+    let field = parts.next();
+    !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && matches!(protocol, "tcp" | "udp" | "sctp")
+        && field.is_none_or(|f| matches!(f, "proto" | "port" | "addr"))
 }
 
 fn read_secret(path: &Path) -> anyhow::Result<String> {
@@ -302,16 +325,24 @@ impl Config {
             None if Path::new("zauthy.toml").exists() => figment = figment.merge(Toml::file("zauthy.toml")),
             None => {}
         }
-        // ZAUTHY_TEST_* belong to the test harness and ZAUTHY_CONFIG names the file; neither is a setting.
+        // ZAUTHY_TEST_* belong to the test harness and ZAUTHY_CONFIG names the file; neither is a setting. Nor
+        // are the service links Kubernetes puts in every pod of a namespace with a Service named `zauthy`.
         let env = Env::prefixed("ZAUTHY_").split("__").filter(|k| {
-            let k = k.as_str();
-            !k.starts_with("test_") && k != "config"
+            let k = k.as_str().to_ascii_lowercase();
+            !k.starts_with("test_") && k != "config" && !is_kubernetes_service_link(&k)
         });
+        let ignored_env: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .filter(|name| {
+                name.strip_prefix("ZAUTHY_").is_some_and(|k| is_kubernetes_service_link(&k.to_ascii_lowercase()))
+            })
+            .collect();
         figment = figment.merge(env).merge(Serialized::defaults(overrides));
         let mut config: Config = figment.extract().map_err(|e| {
             let problems: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
             anyhow::anyhow!("invalid configuration:\n  - {}", problems.join("\n  - "))
         })?;
+        config.ignored_env = ignored_env;
         config.resolve_secret_files()?;
         config.validate()?;
         Ok(config)
@@ -397,6 +428,26 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kubernetes_service_links_are_told_from_settings() {
+        for link in [
+            "port",
+            "service_host",
+            "service_port",
+            "service_port_http",
+            "port_8080_tcp",
+            "port_8080_tcp_proto",
+            "port_8080_tcp_port",
+            "port_8080_tcp_addr",
+            "port_53_udp",
+        ] {
+            assert!(is_kubernetes_service_link(link), "{link}");
+        }
+        for setting in ["listen", "public_url", "database_url", "porte", "port_http", "port_8080_tcp_host", "ports"] {
+            assert!(!is_kubernetes_service_link(setting), "{setting}");
+        }
+    }
 
     #[test]
     fn validation_reports_every_problem_at_once() {

@@ -170,3 +170,31 @@ async fn nested_settings_come_from_zauthy_environment_variables() {
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.header("ratelimit-limit"), Some("60"), "{:?}", me.headers);
 }
+
+#[tokio::test]
+async fn kubernetes_service_link_variables_are_ignored_with_a_warning_but_a_misspelt_setting_still_stops_the_server() {
+    let install = Install::new().await;
+    // What Kubernetes injects into every pod of a namespace with a Service named `zauthy`.
+    let links = [
+        ("ZAUTHY_SERVICE_HOST", "10.0.0.11"),
+        ("ZAUTHY_SERVICE_PORT", "8080"),
+        ("ZAUTHY_SERVICE_PORT_HTTP", "8080"),
+        ("ZAUTHY_PORT", "tcp://10.0.0.11:8080"),
+        ("ZAUTHY_PORT_8080_TCP", "tcp://10.0.0.11:8080"),
+        ("ZAUTHY_PORT_8080_TCP_PROTO", "tcp"),
+        ("ZAUTHY_PORT_8080_TCP_PORT", "8080"),
+        ("ZAUTHY_PORT_8080_TCP_ADDR", "10.0.0.11"),
+    ];
+
+    let server = install.serve(&links).await;
+
+    let org = server.create_org().await;
+    assert!(org.id.starts_with("org_"));
+    let log = common::read(&server.log);
+    assert!(log.contains("Kubernetes service links") && log.contains("ZAUTHY_PORT_8080_TCP_ADDR"), "{log}");
+    drop(server);
+
+    let typo = install.run(&["serve"], &[("ZAUTHY_SERVICE_PORT", "8080"), ("ZAUTHY_LISTN", "127.0.0.1:1")]).await;
+    assert!(!typo.status.success(), "zauthy started with a misspelt setting");
+    assert!(typo.stderr.contains("listn"), "{}", typo.stderr);
+}
