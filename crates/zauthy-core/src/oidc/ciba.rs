@@ -294,9 +294,13 @@ impl Services {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
         };
-        let Some(id) = auth_req_id.filter(|c| c.starts_with("bcr_") && c.len() < 100) else {
-            return Ok(Err(bad("invalid_request", "auth_req_id is missing or malformed")));
+        let Some(id) = auth_req_id else {
+            return Ok(Err(bad("invalid_request", "auth_req_id is required")));
         };
+        // One of a shape never issued is as unknown as any other (CIBA Core §11: invalid_grant).
+        if !(id.starts_with("bcr_") && id.len() < 100) {
+            return Ok(Err(bad("invalid_grant", "the auth_req_id is unknown")));
+        }
         let Some(request) = self.store.find_backchannel_request_by_auth_req_id(&crypto::sha256_hex(id)).await? else {
             return Ok(Err(bad("invalid_grant", "the auth_req_id is unknown")));
         };

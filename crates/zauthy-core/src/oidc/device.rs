@@ -262,9 +262,13 @@ impl Services {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
         };
-        let Some(code) = device_code.filter(|c| c.starts_with("dc_") && c.len() < 100) else {
-            return Ok(Err(OAuthError::new("invalid_request", "device_code is missing or malformed")));
+        let Some(code) = device_code else {
+            return Ok(Err(OAuthError::new("invalid_request", "device_code is required")));
         };
+        // One of a shape never issued is as unknown as any other (RFC 8628 §3.5: invalid_grant).
+        if !(code.starts_with("dc_") && code.len() < 100) {
+            return Ok(Err(OAuthError::new("invalid_grant", "the device code is unknown")));
+        }
         let hash = crypto::sha256_hex(code);
         let Some(flow) = self.store.find_device_flow_by_device_code(&hash).await? else {
             return Ok(Err(OAuthError::new("invalid_grant", "the device code is unknown")));

@@ -293,9 +293,13 @@ impl Services {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
         };
-        let Some(code) = code.filter(|c| c.starts_with("ac_") && c.len() < 100) else {
-            return Ok(Err(OAuthError::new("invalid_request", "code is missing or malformed")));
+        let Some(code) = code else {
+            return Ok(Err(OAuthError::new("invalid_request", "code is required")));
         };
+        // One of a shape never issued is as unknown as any other (RFC 6749 §5.2: invalid_grant).
+        if !(code.starts_with("ac_") && code.len() < 100) {
+            return Ok(Err(invalid_grant("the code is unknown")));
+        }
         let hash = crypto::sha256_hex(code);
         // A code this node issued is exchanged as issued: the write below spends it only if it is unspent and
         // its grant stands, which is all a read of it would add (`IssuedCodes`).

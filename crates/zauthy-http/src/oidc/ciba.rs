@@ -3,6 +3,7 @@
 //! where the signed-in user sees each waiting request (service, binding message, scopes) and approves or
 //! denies it.
 
+use super::form::OAuthForm;
 use super::device::{scope_items, to_login};
 use super::token::{client_auth_from_map, no_store_json, oauth_error};
 use crate::error::ApiResult;
@@ -10,13 +11,12 @@ use crate::extract::ApiPath;
 use crate::pages::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use std::collections::HashMap;
-use zauthy_core::oidc::{ApprovalStep, ConsentDecision, FlowStatus, OAuthError};
+use zauthy_core::oidc::{ApprovalStep, ConsentDecision, FlowStatus};
 
 /// Ask to authenticate a user out of band. Client-authenticated (confidential clients registered for
 /// `urn:openid:params:grant-type:ciba`); the user is named by `login_hint` (their email).
@@ -27,17 +27,15 @@ use zauthy_core::oidc::{ApprovalStep, ConsentDecision, FlowStatus, OAuthError};
     responses(
         (status = 200, description = "auth_req_id, expires_in, interval", content_type = "application/json"),
         (status = 400, description = "invalid_request, invalid_scope, unknown_user_id, unauthorized_client, invalid_binding_message"),
+        (status = 413, description = "invalid_request: the body is over the size limit"),
         (status = 401, description = "invalid_client"),
         (status = 403, description = "access_denied")))]
 pub async fn backchannel_authentication(
     State(state): State<AppState>,
     ApiPath(org_id): ApiPath<String>,
     headers: HeaderMap,
-    form: Result<Form<HashMap<String, String>>, FormRejection>,
+    OAuthForm(mut form): OAuthForm<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let Ok(Form(mut form)) = form else {
-        return Ok(oauth_error(&OAuthError::new("invalid_request", "the body must be form-encoded")));
-    };
     let auth = match client_auth_from_map(&headers, &mut form) {
         Ok(auth) => auth,
         Err(e) => return Ok(oauth_error(&e)),

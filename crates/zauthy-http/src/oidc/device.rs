@@ -3,12 +3,12 @@
 //! enters (or scans) the user code, sees which service asks for which scopes, and approves or denies.
 //! Code lookups count against a per-user and per-address budget, so user codes cannot be guessed.
 
+use super::form::OAuthForm;
 use super::token::{client_auth_from_map, no_store_json, oauth_error};
 use crate::error::ApiResult;
 use crate::extract::{ApiPath, Client};
 use crate::pages::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect};
 use crate::state::AppState;
-use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +19,7 @@ use std::fmt::Write;
 use std::time::Duration;
 use zauthy_core::ClientMeta;
 use zauthy_core::accounts::User;
-use zauthy_core::oidc::{ConsentDecision, ConsentPrompt, DeviceStep, FlowStatus, OAuthError};
+use zauthy_core::oidc::{ConsentDecision, ConsentPrompt, DeviceStep, FlowStatus};
 
 /// Codes a signed-in user may try in `ATTEMPT_WINDOW` (every lookup counts, right or wrong, so a lucky guess
 /// past the limit is not told apart); an address gets a few users' worth.
@@ -36,16 +36,14 @@ const ATTEMPT_WINDOW: Duration = Duration::from_secs(600);
     responses(
         (status = 200, description = "device_code, user_code, verification_uri, verification_uri_complete, expires_in, interval", content_type = "application/json"),
         (status = 400, description = "invalid_request, invalid_scope, unauthorized_client"),
+        (status = 413, description = "invalid_request: the body is over the size limit"),
         (status = 401, description = "invalid_client")))]
 pub async fn device_authorization(
     State(state): State<AppState>,
     ApiPath(org_id): ApiPath<String>,
     headers: HeaderMap,
-    form: Result<Form<HashMap<String, String>>, FormRejection>,
+    OAuthForm(mut form): OAuthForm<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let Ok(Form(mut form)) = form else {
-        return Ok(oauth_error(&OAuthError::new("invalid_request", "the body must be form-encoded")));
-    };
     let auth = match client_auth_from_map(&headers, &mut form) {
         Ok(auth) => auth,
         Err(e) => return Ok(oauth_error(&e)),

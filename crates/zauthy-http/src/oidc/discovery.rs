@@ -1,17 +1,15 @@
 //! `GET /o/{org_id}/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 and RFC 8414 metadata)
 //! and `POST /o/{org_id}/par` (pushed authorization requests, RFC 9126).
 
+use super::form::OAuthForm;
 use super::token::{client_auth_from_map, no_store_json, oauth_error};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
 use crate::state::AppState;
-use axum::Form;
 use axum::extract::State;
-use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
-use zauthy_core::oidc::OAuthError;
 
 /// The issuer's metadata: where its endpoints are and what it supports.
 #[utoipa::path(get, path = "/o/{org_id}/.well-known/openid-configuration", tag = "oidc",
@@ -36,16 +34,14 @@ pub async fn openid_configuration(
     responses(
         (status = 201, description = "{\"request_uri\", \"expires_in\"}", content_type = "application/json"),
         (status = 400, description = "invalid_request, invalid_scope, …"),
+        (status = 413, description = "invalid_request: the body is over the size limit"),
         (status = 401, description = "invalid_client")))]
 pub async fn par(
     State(state): State<AppState>,
     ApiPath(org_id): ApiPath<String>,
     headers: HeaderMap,
-    form: Result<Form<HashMap<String, String>>, FormRejection>,
+    OAuthForm(mut form): OAuthForm<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let Ok(Form(mut form)) = form else {
-        return Ok(oauth_error(&OAuthError::new("invalid_request", "the body must be form-encoded")));
-    };
     let auth = match client_auth_from_map(&headers, &mut form) {
         Ok(auth) => auth,
         Err(e) => return Ok(oauth_error(&e)),

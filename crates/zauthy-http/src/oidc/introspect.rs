@@ -1,13 +1,12 @@
 //! `POST /o/{org_id}/introspect` (RFC 7662): client-authenticated like the token endpoint; a token that is not
 //! active for this client (invalid, expired, another client's or organization's) answers `{"active": false}`.
 
+use super::form::OAuthForm;
 use super::token::{BodyCredentials, client_auth, oauth_error};
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
 use crate::state::AppState;
-use axum::Form;
 use axum::extract::State;
-use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -31,16 +30,14 @@ pub struct IntrospectForm {
     responses(
         (status = 200, description = "{\"active\": true, …claims} or {\"active\": false}", content_type = "application/json"),
         (status = 400, description = "invalid_request"),
+        (status = 413, description = "invalid_request: the body is over the size limit"),
         (status = 401, description = "invalid_client")))]
 pub async fn introspect(
     State(state): State<AppState>,
     ApiPath(org_id): ApiPath<String>,
     headers: HeaderMap,
-    form: Result<Form<IntrospectForm>, FormRejection>,
+    OAuthForm(form): OAuthForm<IntrospectForm>,
 ) -> ApiResult<Response> {
-    let Ok(Form(form)) = form else {
-        return Ok(oauth_error(&OAuthError::new("invalid_request", "the body must be form-encoded")));
-    };
     let credentials = BodyCredentials {
         client_id: form.client_id.as_ref(),
         client_secret: form.client_secret.as_ref(),

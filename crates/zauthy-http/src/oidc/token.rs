@@ -2,11 +2,10 @@
 //! `client_secret_post` or `none`; errors are RFC 6749 §5.2 `{"error","error_description"}` (not the API's
 //! `{"detail","error"}`), every answer `Cache-Control: no-store`.
 
+use super::form::OAuthForm;
 use crate::error::ApiResult;
 use crate::state::AppState;
-use axum::Form;
 use axum::extract::State;
-use axum::extract::rejection::FormRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use data_encoding::BASE64;
@@ -150,17 +149,14 @@ fn form_decode(s: &str) -> String {
     responses(
         (status = 200, description = "access_token, token_type, expires_in, scope, id_token, refresh_token", content_type = "application/json"),
         (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type, unauthorized_client, invalid_scope, authorization_pending, slow_down, expired_token, access_denied"),
+        (status = 413, description = "invalid_request: the body is over the size limit"),
         (status = 401, description = "invalid_client")))]
 pub async fn token(
     State(state): State<AppState>,
     ApiPath(org_id): ApiPath<String>,
     headers: HeaderMap,
-    form: Result<Form<TokenForm>, FormRejection>,
+    OAuthForm(form): OAuthForm<TokenForm>,
 ) -> ApiResult<Response> {
-    let Ok(Form(form)) = form else {
-        let e = OAuthError::new("invalid_request", "the body must be application/x-www-form-urlencoded");
-        return Ok(oauth_error(&e));
-    };
     let auth = match client_auth(&headers, form.credentials()) {
         Ok(auth) => auth,
         Err(e) => return Ok(oauth_error(&e)),

@@ -1,6 +1,7 @@
 //! `GET|POST /o/{org_id}/userinfo` (OIDC Core §5.3, bearer token per RFC 6750) and `POST /o/{org_id}/revoke`
 //! (RFC 7009, client-authenticated; unknown tokens answer 200 like revoked ones).
 
+use super::form::OAuthForm;
 use super::token::{BodyCredentials, client_auth, no_store_json, oauth_error};
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
@@ -104,16 +105,14 @@ pub struct RevokeForm {
     responses(
         (status = 200, description = "Revoked, or was not a live token of this client"),
         (status = 400, description = "invalid_request"),
+        (status = 413, description = "invalid_request: the body is over the size limit"),
         (status = 401, description = "invalid_client")))]
 pub async fn revoke(
     State(state): State<AppState>,
     ApiPath(org_id): ApiPath<String>,
     headers: HeaderMap,
-    form: Result<Form<RevokeForm>, FormRejection>,
+    OAuthForm(form): OAuthForm<RevokeForm>,
 ) -> ApiResult<Response> {
-    let Ok(Form(form)) = form else {
-        return Ok(oauth_error(&OAuthError::new("invalid_request", "the body must be form-encoded")));
-    };
     let credentials = BodyCredentials {
         client_id: form.client_id.as_ref(),
         client_secret: form.client_secret.as_ref(),

@@ -159,3 +159,51 @@ async fn the_consent_form_refuses_posts_without_the_csrf_token() {
     assert_eq!(r.status, 403, "{}", r.text);
     assert!(location(&r).is_none());
 }
+
+#[tokio::test]
+async fn a_code_device_code_or_auth_req_id_the_server_never_issued_is_invalid_grant_and_a_missing_one_invalid_request() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let grants = json!({"grant_types": [
+        "authorization_code",
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:openid:params:grant-type:ciba"
+    ]});
+    let rp = register(&app, &org, grants).await;
+    let cases = [
+        ("authorization_code", "code"),
+        ("urn:ietf:params:oauth:grant-type:device_code", "device_code"),
+        ("urn:openid:params:grant-type:ciba", "auth_req_id"),
+    ];
+    for (grant_type, field) in cases {
+        for unknown in ["garbage", "x", &"z".repeat(300), "ac_unknown", "dc_unknown", "bcr_unknown"] {
+            let r = post_oauth(&app, &org, "token", &rp, &[("grant_type", grant_type), (field, unknown)]).await;
+            assert_eq!((r.status, r.error()), (400, "invalid_grant"), "{field}={unknown:.20}: {}", r.text);
+        }
+        let r = post_oauth(&app, &org, "token", &rp, &[("grant_type", grant_type)]).await;
+        assert_eq!((r.status, r.error()), (400, "invalid_request"), "{field} missing: {}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn a_form_body_over_the_size_limit_is_413_at_every_oauth_endpoint() {
+    let app = TestApp::spawn_with(|c| c.max_body_bytes = 16 * 1024).await;
+    let org = app.create_org().await;
+    let rp = register(&app, &org, json!({})).await;
+    let padding = "p".repeat(20 * 1024);
+    for endpoint in ["token", "introspect", "revoke", "par", "device_authorization", "bc-authorize"] {
+        let r = post_oauth(&app, &org, endpoint, &rp, &[("grant_type", "client_credentials"), ("pad", &padding)]).await;
+        assert_eq!((r.status, r.error()), (413, "invalid_request"), "{endpoint}: {}", r.text);
+    }
+    // Not a form at all is still a 400.
+    let r = app
+        .send(
+            app.client
+                .post(app.url(&format!("/o/{}/token", org.id)))
+                .basic_auth(&rp.id, Some(&rp.secret))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body("{}"),
+        )
+        .await;
+    assert_eq!((r.status, r.error()), (400, "invalid_request"), "{}", r.text);
+}
