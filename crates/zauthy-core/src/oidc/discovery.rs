@@ -11,6 +11,8 @@ impl Services {
         let issuer = self.issuer(org_id);
         let at = |path: &str| format!("{issuer}{path}");
         let client_auth = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
+        // RFC 7662 §2.1: the introspection endpoint requires authorization, which a public client cannot give.
+        let introspection_auth = &client_auth[..3];
         json!({
             "issuer": issuer,
             "authorization_endpoint": at("/authorize"),
@@ -35,7 +37,7 @@ impl Services {
             "id_token_signing_alg_values_supported": ID_TOKEN_ALGS,
             "token_endpoint_auth_methods_supported": client_auth,
             "revocation_endpoint_auth_methods_supported": client_auth,
-            "introspection_endpoint_auth_methods_supported": client_auth,
+            "introspection_endpoint_auth_methods_supported": introspection_auth,
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
             "code_challenge_methods_supported": ["S256"],
             "prompt_values_supported": ["none", "login", "consent", "select_account"],

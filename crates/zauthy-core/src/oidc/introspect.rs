@@ -19,6 +19,10 @@ impl Services {
         auth: &ClientAuth,
         token: &str,
     ) -> Result<std::result::Result<Value, OAuthError>> {
+        // RFC 7662 §2.1: the caller must be authorized; a public client's bare client_id proves nothing.
+        if let ClientAuth::None { .. } = auth {
+            return Ok(Err(OAuthError::new("invalid_client", "introspection needs client authentication")));
+        }
         let client = match self.authenticate_oidc_client(org_id, auth).await? {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),

@@ -115,3 +115,33 @@ async fn a_revoked_client_credentials_token_is_inactive_at_once_and_on_another_n
     let still = form(&app, &introspect, (&id, &secret), &[("token", &kept)]).await;
     assert_eq!(still.body["active"], true, "{}", still.text);
 }
+
+#[tokio::test]
+async fn a_public_client_s_bare_client_id_is_not_enough_to_introspect_and_discovery_does_not_offer_it() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let (id, secret) = machine_client(&app, &org.api_key).await;
+    let token = access_token(&app, &org.id, (&id, &secret)).await;
+    let body = json!({"name": "SPA", "client_type": "public", "redirect_uris": ["https://spa.example/cb"]});
+    let public = app.post("/api/v1/oidc/clients", Some(&org.api_key), &body).await;
+    assert_eq!(public.status, 201, "{}", public.text);
+    let public_id = public.str("/client_id");
+
+    let form_body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("token", token.as_str()), ("client_id", public_id.as_str())])
+        .finish();
+    let r = app
+        .send(
+            app.client
+                .post(app.url(&format!("/o/{}/introspect", org.id)))
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(form_body),
+        )
+        .await;
+
+    assert_eq!((r.status, r.body["error"].as_str()), (401, Some("invalid_client")), "{}", r.text);
+    let discovery = app.get(&format!("/o/{}/.well-known/openid-configuration", org.id), None).await;
+    let methods = discovery.body["introspection_endpoint_auth_methods_supported"].as_array().expect("a list");
+    assert!(!methods.iter().any(|m| m == "none"), "{methods:?}");
+    assert!(methods.iter().any(|m| m == "client_secret_basic"), "{methods:?}");
+}
