@@ -28,6 +28,8 @@ pub const CODE_TTL: Duration = Duration::seconds(60);
 pub enum AuthorizationStep {
     /// Sign in first; `again` when a session exists but is too old (`max_age`) or `prompt=login` asked.
     SignIn { again: bool, login_hint: Option<String> },
+    /// `prompt=select_account`: choose among the browser's signed-in accounts, or sign in with another one.
+    ChooseAccount,
     /// A second factor before consent; the token goes with the code to the hosted MFA form.
     SecondFactor { mfa_token: String },
     /// Ask which scopes to share.
@@ -109,6 +111,7 @@ impl Services {
         org_id: &str,
         request_id: &str,
         browser: Option<&(User, Session)>,
+        account_chosen: bool,
     ) -> Result<AuthorizationStep> {
         let (request, client) = self.live_request(org_id, request_id).await?;
         let p = &request.params;
@@ -134,6 +137,14 @@ impl Services {
         let signed_in_before = session.created_at < request.created_at;
         let too_old =
             signed_in_before && p.max_age.is_some_and(|max| now - session.created_at > Duration::seconds(max));
+        // A sign-in made during this request chose its account; so did a choice on the chooser.
+        if p.prompt.iter().any(|v| v == "select_account")
+            && !account_chosen
+            && signed_in_before
+            && p.hinted_session.is_none()
+        {
+            return Ok(AuthorizationStep::ChooseAccount);
+        }
         let forced = p.prompt.iter().any(|v| v == "login") && signed_in_before && p.hinted_session.is_none();
         if too_old || forced {
             if silent {
@@ -213,7 +224,8 @@ impl Services {
         browser: &(User, Session),
         decision: ConsentDecision,
     ) -> Result<AuthRedirect> {
-        let step = self.authorization_step(org_id, request_id, Some(browser)).await?;
+        // Deciding comes after the chooser (if any): the browser's account is the chosen one.
+        let step = self.authorization_step(org_id, request_id, Some(browser), true).await?;
         let AuthorizationStep::Consent(_) = step else {
             return match step {
                 AuthorizationStep::Finish(redirect) => Ok(redirect),

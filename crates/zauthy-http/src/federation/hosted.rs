@@ -4,7 +4,7 @@
 //! sign-in in someone else's browser (login CSRF).
 
 use crate::extract::Client;
-use crate::pages::{HostedOrg, PageError, cookie, mfa_page, redirect, safe_return_to, set_cookie, sign_in_cookie};
+use crate::pages::{HostedOrg, PageError, cookie, mfa_page, redirect, safe_return_to, set_cookie, signed_in};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Query, RawForm, State};
@@ -82,10 +82,7 @@ async fn finish(
     let clear = flow_cookie(&state, &org.0.id, "", 0);
     let mut response = match outcome? {
         CallbackOutcome::SignedIn(LoginOutcome::Success { tokens, .. }) => {
-            let cookie = sign_in_cookie(&state, &org.0.id, &tokens.session_id).await?;
-            let mut response = redirect(&return_to);
-            response.headers_mut().append(header::SET_COOKIE, cookie);
-            response
+            signed_in(&state, &headers, &org.0.id, &tokens.session_id, redirect(&return_to)).await?
         }
         CallbackOutcome::SignedIn(LoginOutcome::MfaRequired { mfa_token, .. }) => {
             mfa_page(&state, &org, &headers, &mfa_token, Some(&return_to), None)

@@ -132,7 +132,8 @@ async fn show_consent(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let request_id = query.get("request").map(String::as_str).unwrap_or_default();
-    let step = state.services.authorization_step(&org.0.id, request_id, browser.0.as_ref()).await?;
+    let chosen = crate::pages::account_chosen(&query);
+    let step = state.services.authorization_step(&org.0.id, request_id, browser.0.as_ref(), chosen).await?;
     let here = consent_path(&org, request_id);
     Ok(match step {
         AuthorizationStep::SignIn { again, login_hint } => {
@@ -149,6 +150,7 @@ async fn show_consent(
         AuthorizationStep::SecondFactor { mfa_token } => {
             crate::pages::mfa_page(&state, &org, &headers, &mfa_token, Some(&here), None)
         }
+        AuthorizationStep::ChooseAccount => crate::pages::to_chooser(&org, request_id),
         AuthorizationStep::Consent(prompt) => consent_page(&state, &org, &headers, request_id, &prompt),
         AuthorizationStep::Finish(r) => to_client(&r),
     })

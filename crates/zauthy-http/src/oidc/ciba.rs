@@ -3,8 +3,8 @@
 //! where the signed-in user sees each waiting request (service, binding message, scopes) and approves or
 //! denies it.
 
-use super::form::OAuthForm;
 use super::device::{scope_items, to_login};
+use super::form::OAuthForm;
 use super::token::{client_auth_from_map, no_store_json, oauth_error};
 use crate::error::ApiResult;
 use crate::extract::ApiPath;

@@ -1,7 +1,7 @@
 //! The hosted sign-in page: email and password (then, for users with a second factor, the code form), and
 //! "Sign in with a passkey" driven by `/assets/passkey.js`.
 
-use super::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to, sign_in_cookie};
+use super::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to};
 use crate::error::ApiError;
 use crate::extract::Client;
 use crate::state::AppState;
@@ -145,10 +145,7 @@ async fn submit_login(
     let request = LoginRequest { email: email.to_owned(), password: field("password").unwrap_or("").to_owned() };
     match state.services.login(&org.actor(), request, &client).await {
         Ok(LoginOutcome::Success { tokens, .. }) => {
-            let cookie = sign_in_cookie(&state, &org.0.id, &tokens.session_id).await?;
-            let mut response = redirect(&return_to);
-            response.headers_mut().append(header::SET_COOKIE, cookie);
-            Ok(response)
+            Ok(super::signed_in(&state, &headers, &org.0.id, &tokens.session_id, redirect(&return_to)).await?)
         }
         Ok(LoginOutcome::MfaRequired { mfa_token, .. }) => {
             Ok(super::mfa_page(&state, &org, &headers, &mfa_token, Some(&return_to), None))

@@ -1,7 +1,7 @@
 //! The hosted landing page of a magic link. Opening the link (GET) spends nothing — mail scanners fetch
 //! links — it asks "Sign in as …?"; the CSRF-protected POST spends the token and signs the browser in.
 
-use super::{CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to, sign_in_cookie};
+use super::{CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to};
 use crate::extract::Client;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
@@ -63,10 +63,7 @@ async fn confirm(
     let return_to = safe_return_to(&org.0.id, form.get("return_to").map(String::as_str).filter(|r| !r.is_empty()));
     match state.services.verify_magic_link(&org.actor(), token, &client).await? {
         LoginOutcome::Success { tokens, .. } => {
-            let cookie = sign_in_cookie(&state, &org.0.id, &tokens.session_id).await?;
-            let mut response = redirect(&return_to);
-            response.headers_mut().append(header::SET_COOKIE, cookie);
-            Ok(response)
+            Ok(super::signed_in(&state, &headers, &org.0.id, &tokens.session_id, redirect(&return_to)).await?)
         }
         LoginOutcome::MfaRequired { mfa_token, .. } => {
             Ok(super::mfa_page(&state, &org, &headers, &mfa_token, Some(&return_to), None))

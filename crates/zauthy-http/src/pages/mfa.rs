@@ -1,7 +1,7 @@
 //! The hosted second step of a sign-in: a form for the authenticator (or backup) code that a first factor's
 //! `mfa_token` waits for.
 
-use super::{CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to, sign_in_cookie};
+use super::{CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -68,10 +68,8 @@ async fn verify(
     let code = field("code").unwrap_or_default();
     match state.services.verify_mfa(&org.actor(), token, MfaProof::parse(code), &client.0).await {
         Ok(LoginOutcome::Success { tokens, .. }) => {
-            let cookie = sign_in_cookie(&state, &org.0.id, &tokens.session_id).await?;
-            let mut response = redirect(&safe_return_to(&org.0.id, return_to));
-            response.headers_mut().append(header::SET_COOKIE, cookie);
-            Ok(response)
+            let to = redirect(&safe_return_to(&org.0.id, return_to));
+            Ok(super::signed_in(&state, &headers, &org.0.id, &tokens.session_id, to).await?)
         }
         Ok(LoginOutcome::MfaRequired { mfa_token, .. }) => {
             Ok(mfa_page(&state, &org, &headers, &mfa_token, return_to, None))

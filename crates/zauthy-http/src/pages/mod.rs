@@ -3,6 +3,7 @@
 //! carries a CSRF token (double-submit cookie, compared in constant time) and a same-origin `Origin`.
 
 mod account;
+mod accounts;
 mod csrf;
 mod login;
 mod magic_link;
@@ -10,6 +11,7 @@ mod mfa;
 mod passkeys;
 mod render;
 
+pub use accounts::{account_chosen, signed_in, to_chooser};
 pub use csrf::{CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, Csrf};
 pub use mfa::mfa_page;
 pub use render::{PageError, esc, page};
@@ -30,7 +32,7 @@ use zauthy_core::accounts::User;
 use zauthy_core::orgs::Organization;
 use zauthy_core::ratelimit::Category;
 use zauthy_core::sessions::Session;
-use zauthy_core::{Actor, ClientMeta, CoreError};
+use zauthy_core::{Actor, ClientMeta};
 
 /// The cookie that holds a browser's session token on one organization's pages.
 pub const SESSION_COOKIE: &str = "zauthy_session";
@@ -127,13 +129,6 @@ impl FromRequestParts<AppState> for BrowserUser {
     }
 }
 
-/// Starts a browser session for a sign-in that just happened and returns its `Set-Cookie`.
-pub async fn sign_in_cookie(state: &AppState, org_id: &str, session_id: &str) -> Result<HeaderValue, CoreError> {
-    let token = state.services.bind_browser_session(org_id, session_id).await?;
-    let max_age = state.services.config.sessions.absolute_lifetime_secs;
-    Ok(set_cookie(state, org_id, SESSION_COOKIE, &token, "Lax", Some(max_age)))
-}
-
 /// A local path on this organization's pages to go to after sign-in; anything else (other hosts,
 /// `//evil.com`, other organizations, `/o/{org}/../{other}/…`) falls back to the account page, so no open
 /// redirect. The path is checked as the browser will resolve it: dot segments, also percent-encoded ones
@@ -223,6 +218,7 @@ pub fn assets_router() -> Router<AppState> {
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(account::router())
+        .merge(accounts::router())
         .merge(login::router())
         .merge(mfa::router())
         .merge(magic_link::router())

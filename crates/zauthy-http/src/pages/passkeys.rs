@@ -2,7 +2,7 @@
 //! sign-in page's script call: the same ceremonies as `/api/v1/passkey/…`, authorized by the browser
 //! session (registration) or the hosted page itself (sign-in), each request carrying `X-CSRF-Token`.
 
-use super::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to, sign_in_cookie};
+use super::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to};
 use crate::dto::rfc3339;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Client, OptionalApiJson};
@@ -170,11 +170,9 @@ async fn authenticate_finish(
         // A passkey verifies the user, so it is never asked for a second factor.
         return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal server error"));
     };
-    let cookie = sign_in_cookie(&state, &org.0.id, &tokens.session_id).await?;
     let location = safe_return_to(&org.0.id, body.return_to.as_deref());
-    let mut response = Json(SignedIn { location }).into_response();
-    response.headers_mut().append(header::SET_COOKIE, cookie);
-    Ok(response)
+    Ok(super::signed_in(&state, &headers, &org.0.id, &tokens.session_id, Json(SignedIn { location }).into_response())
+        .await?)
 }
 
 pub fn router() -> Router<AppState> {

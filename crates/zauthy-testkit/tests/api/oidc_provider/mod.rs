@@ -18,6 +18,7 @@ mod pairwise;
 mod private_key_jwt;
 mod pruning;
 mod refusals;
+mod select_account;
 
 use serde_json::{Value, json};
 use zauthy_testkit::browser::{Browser, hidden_value, location};

@@ -161,7 +161,8 @@ async fn the_consent_form_refuses_posts_without_the_csrf_token() {
 }
 
 #[tokio::test]
-async fn a_code_device_code_or_auth_req_id_the_server_never_issued_is_invalid_grant_and_a_missing_one_invalid_request() {
+async fn a_code_device_code_or_auth_req_id_the_server_never_issued_is_invalid_grant_and_a_missing_one_invalid_request()
+{
     let app = TestApp::spawn().await;
     let org = app.create_org().await;
     let grants = json!({"grant_types": [
