@@ -1,4 +1,5 @@
-//! `GET /o/{org_id}/.well-known/openid-configuration` (OpenID Connect Discovery 1.0 and RFC 8414 metadata)
+//! `GET /o/{org_id}/.well-known/openid-configuration` (OpenID Connect Discovery 1.0), the same metadata at
+//! RFC 8414's `/.well-known/oauth-authorization-server/o/{org_id}` (and under the issuer),
 //! and `POST /o/{org_id}/par` (pushed authorization requests, RFC 9126).
 
 use super::form::OAuthForm;
@@ -20,8 +21,37 @@ pub async fn openid_configuration(
     State(state): State<AppState>,
     ApiPath(org_id): ApiPath<String>,
 ) -> ApiResult<Response> {
-    state.services.store.find_org(&org_id).await?.ok_or_else(ApiError::not_found)?;
-    let mut response = axum::Json(state.services.provider_metadata(&org_id)).into_response();
+    metadata(&state, &org_id).await
+}
+
+/// The issuer's OAuth 2.0 authorization server metadata (RFC 8414), at the location §3.1 gives for an issuer
+/// with a path: the well-known segment between the host and the issuer's path. The same document as discovery.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server/o/{org_id}", tag = "oidc",
+    params(("org_id" = String, Path, description = "The organization id (org_…)")),
+    responses((status = 200, description = "Authorization server metadata", content_type = "application/json"),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn authorization_server_metadata(
+    State(state): State<AppState>,
+    ApiPath(org_id): ApiPath<String>,
+) -> ApiResult<Response> {
+    metadata(&state, &org_id).await
+}
+
+/// RFC 8414 metadata under the issuer, as discovery is served (what many clients try first).
+#[utoipa::path(get, path = "/o/{org_id}/.well-known/oauth-authorization-server", tag = "oidc",
+    params(("org_id" = String, Path, description = "The organization id (org_…)")),
+    responses((status = 200, description = "Authorization server metadata", content_type = "application/json"),
+        (status = 404, body = crate::error::ErrorBody)))]
+pub async fn authorization_server_metadata_under_issuer(
+    State(state): State<AppState>,
+    ApiPath(org_id): ApiPath<String>,
+) -> ApiResult<Response> {
+    metadata(&state, &org_id).await
+}
+
+async fn metadata(state: &AppState, org_id: &str) -> ApiResult<Response> {
+    state.services.store.find_org(org_id).await?.ok_or_else(ApiError::not_found)?;
+    let mut response = axum::Json(state.services.provider_metadata(org_id)).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, axum::http::HeaderValue::from_static("public, max-age=300"));
     Ok(response)
 }

@@ -194,6 +194,8 @@ pub fn public_router() -> OpenApiRouter<AppState> {
         .routes(routes!(super::device::device_authorization))
         .routes(routes!(super::ciba::backchannel_authentication))
         .routes(routes!(super::discovery::openid_configuration))
+        .routes(routes!(super::discovery::authorization_server_metadata))
+        .routes(routes!(super::discovery::authorization_server_metadata_under_issuer))
 }
 
 /// A JSON answer that must not be cached (tokens, token metadata).

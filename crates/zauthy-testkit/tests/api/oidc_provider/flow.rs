@@ -582,3 +582,28 @@ async fn a_narrower_request_answered_from_the_remembered_consent_leaves_that_con
     scopes.sort_unstable();
     assert_eq!(scopes, ["offline_access", "openid", "phone"], "{}", consents.text);
 }
+
+#[tokio::test]
+async fn rfc_8414_metadata_is_served_where_section_3_1_puts_it_for_an_issuer_with_a_path_and_under_the_issuer() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let discovery = app.get(&format!("/o/{}/.well-known/openid-configuration", org.id), None).await;
+    let issuer = app.services.issuer(&org.id);
+    let issuer_path = url::Url::parse(&issuer).unwrap().path().to_owned();
+
+    // RFC 8414 §3.1: the well-known segment goes between the host and the issuer's path.
+    let at_root = app.get(&format!("/.well-known/oauth-authorization-server{issuer_path}"), None).await;
+    let under_issuer = app.get(&format!("{issuer_path}/.well-known/oauth-authorization-server"), None).await;
+
+    for r in [&at_root, &under_issuer] {
+        assert_eq!(r.status, 200, "{}", r.text);
+        // §3.3: the issuer in the document is the one the metadata was asked for.
+        assert_eq!(r.body["issuer"], issuer.as_str());
+        assert_eq!(r.body, discovery.body, "the same metadata as discovery");
+        for field in ["authorization_endpoint", "token_endpoint", "jwks_uri", "response_types_supported"] {
+            assert!(!r.body[field].is_null(), "{field} is required by RFC 8414 §2");
+        }
+    }
+    let unknown = app.get("/.well-known/oauth-authorization-server/o/org_aaaaaaaaaaaaaaaaaaaaaaaa", None).await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+}
