@@ -183,9 +183,10 @@ pub trait OidcClientRepo {
     async fn update_oidc_client(&self, client: &OidcClient) -> Result<bool>;
     async fn delete_oidc_client(&self, org_id: &str, client_id: &str) -> Result<bool>;
     async fn set_oidc_client_secret(&self, client_id: &str, secret_hash: &str, now: OffsetDateTime) -> Result<()>;
-    /// Records a `private_key_jwt` assertion's id (hashed with the client id); false when it was seen before.
-    /// The pruning job forgets ids once their assertion has expired.
-    async fn record_client_assertion(&self, id: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool>;
+    /// Records the id of a JWT accepted once (a `private_key_jwt` assertion's, hashed with the client id; a
+    /// DPoP proof's, hashed with its key's thumbprint); false when it was seen before. The pruning job forgets
+    /// ids once the JWT could no longer be accepted (`expires_at`).
+    async fn record_jwt_id(&self, id: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool>;
     /// Remembers that the access token `jti` (issued to `client_id`, with no grant behind it) is revoked until
     /// it expires; revoking it again changes nothing.
     async fn revoke_access_token(

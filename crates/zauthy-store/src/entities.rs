@@ -337,6 +337,7 @@ pub mod oidc_clients {
         pub backchannel_logout_session_required: bool,
         pub subject_type: String,
         pub sector_identifier: Option<String>,
+        pub dpop_bound_access_tokens: bool,
         pub created_at: i64,
         pub updated_at: i64,
     }
@@ -689,6 +690,7 @@ pub mod oidc_refresh_tokens {
         pub grant_id: String,
         pub expires_at: i64,
         pub used_at: Option<i64>,
+        pub dpop_jkt: Option<String>,
         pub created_at: i64,
         pub updated_at: i64,
     }

@@ -72,6 +72,6 @@ impl Services {
         };
         let key = crypto::sha256_hex(&format!("{}:{jti}", client.id));
         let expires_at = time::OffsetDateTime::from_unix_timestamp(exp).unwrap_or(now + MAX_LIFETIME);
-        self.store.record_client_assertion(&key, expires_at, now).await
+        self.store.record_jwt_id(&key, expires_at, now).await
     }
 }

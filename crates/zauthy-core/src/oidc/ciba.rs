@@ -4,8 +4,8 @@
 //! endpoint with its `auth_req_id`, which is kept only as a SHA-256.
 
 use super::polling::{Approval, FlowStatus, POLL_INTERVAL_SECS, Poll, PollState, StepUp, requested_scopes};
-use super::token::{ClientAuth, OAuthError, TokenResponse};
-use super::{ClientType, ConsentDecision, GRANT_CIBA, OidcClient};
+use super::token::{ClientAuth, OAuthError, TokenResponse, dpop_required};
+use super::{ClientType, ConsentDecision, DpopKey, GRANT_CIBA, OidcClient};
 use crate::accounts::{Email, User};
 use crate::email::{EmailMessage, OutboxMessage};
 use crate::error::{CoreError, Result};
@@ -289,11 +289,15 @@ impl Services {
         org_id: &str,
         auth: &ClientAuth,
         auth_req_id: Option<&str>,
+        dpop: Option<&DpopKey>,
     ) -> Answer<TokenResponse> {
         let client = match self.client_for_grant(org_id, auth, GRANT_CIBA).await? {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
         };
+        if let Err(e) = dpop_required(&client, dpop) {
+            return Ok(Err(e));
+        }
         let Some(id) = auth_req_id else {
             return Ok(Err(bad("invalid_request", "auth_req_id is required")));
         };
@@ -336,7 +340,7 @@ impl Services {
             drop(tx);
             return Ok(Err(self.refuse_reuse(Some(&grant.id), "auth_req_id", "auth_req_id").await?));
         }
-        let tokens = self.issue_grant_tokens(&*tx, &client, &grant, &user, false).await?;
+        let tokens = self.issue_grant_tokens(&*tx, &client, &grant, &user, false, dpop).await?;
         tx.commit().await?;
         Ok(Ok(tokens))
     }

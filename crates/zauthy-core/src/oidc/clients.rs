@@ -31,6 +31,7 @@ pub struct ClientInput {
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: Option<bool>,
     pub subject_type: Option<String>,
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// A partial update: fields left `None` keep their value. The type cannot change (a public client has no
@@ -50,6 +51,7 @@ pub struct ClientUpdate {
     pub backchannel_logout_uri: Option<Option<String>>,
     pub backchannel_logout_session_required: Option<bool>,
     pub subject_type: Option<String>,
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 pub struct CreatedClient {
@@ -273,6 +275,7 @@ impl Services {
             jwks: input.jwks,
             id_token_signed_response_alg: input.id_token_signed_response_alg.unwrap_or_else(|| "RS256".to_owned()),
             require_mfa: input.require_mfa.unwrap_or(false),
+            dpop_bound_access_tokens: input.dpop_bound_access_tokens.unwrap_or(false),
             post_logout_redirect_uris: input.post_logout_redirect_uris.unwrap_or_default(),
             backchannel_logout_uri: check_backchannel_uri(input.backchannel_logout_uri, &self.config.webhooks)?,
             backchannel_logout_session_required: input.backchannel_logout_session_required.unwrap_or(false),
@@ -349,6 +352,7 @@ impl Services {
                 .id_token_signed_response_alg
                 .unwrap_or(current.id_token_signed_response_alg),
             require_mfa: update.require_mfa.unwrap_or(current.require_mfa),
+            dpop_bound_access_tokens: update.dpop_bound_access_tokens.unwrap_or(current.dpop_bound_access_tokens),
             post_logout_redirect_uris: update.post_logout_redirect_uris.unwrap_or(current.post_logout_redirect_uris),
             backchannel_logout_uri: match update.backchannel_logout_uri {
                 Some(uri) => check_backchannel_uri(uri, &self.config.webhooks)?,

@@ -6,8 +6,8 @@ use super::polling::{
     Approval, FlowStatus, POLL_INTERVAL_SECS, Poll, PollState, StepUp, requested_scopes, second_factor_first,
     wants_second_factor,
 };
-use super::token::{ClientAuth, OAuthError, TokenResponse};
-use super::{ConsentDecision, ConsentPrompt, GRANT_DEVICE_CODE, OidcClient};
+use super::token::{ClientAuth, OAuthError, TokenResponse, dpop_required};
+use super::{ConsentDecision, ConsentPrompt, DpopKey, GRANT_DEVICE_CODE, OidcClient};
 use crate::accounts::User;
 use crate::error::{CoreError, Result};
 use crate::events::types;
@@ -257,11 +257,15 @@ impl Services {
         org_id: &str,
         auth: &ClientAuth,
         device_code: Option<&str>,
+        dpop: Option<&DpopKey>,
     ) -> Answer<TokenResponse> {
         let client = match self.client_for_grant(org_id, auth, GRANT_DEVICE_CODE).await? {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
         };
+        if let Err(e) = dpop_required(&client, dpop) {
+            return Ok(Err(e));
+        }
         let Some(code) = device_code else {
             return Ok(Err(OAuthError::new("invalid_request", "device_code is required")));
         };
@@ -305,7 +309,7 @@ impl Services {
             drop(tx);
             return Ok(Err(self.refuse_reuse(Some(&grant.id), "device_code", "device code").await?));
         }
-        let tokens = self.issue_grant_tokens(&*tx, &client, &grant, &user, false).await?;
+        let tokens = self.issue_grant_tokens(&*tx, &client, &grant, &user, false, dpop).await?;
         tx.commit().await?;
         Ok(Ok(tokens))
     }

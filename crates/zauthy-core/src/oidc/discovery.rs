@@ -2,7 +2,7 @@
 //! is built is advertised.
 
 use super::consent::{ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR};
-use super::{GRANT_CIBA, GRANT_DEVICE_CODE, ID_TOKEN_ALGS, SCOPES};
+use super::{DPOP_ALGS, GRANT_CIBA, GRANT_DEVICE_CODE, ID_TOKEN_ALGS, SCOPES};
 use crate::services::Services;
 use serde_json::{Value, json};
 
@@ -40,6 +40,7 @@ impl Services {
             "introspection_endpoint_auth_methods_supported": introspection_auth,
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
             "code_challenge_methods_supported": ["S256"],
+            "dpop_signing_alg_values_supported": DPOP_ALGS,
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "acr_values_supported": [ACR_SINGLE_FACTOR, ACR_MULTI_FACTOR],
             "claims_supported": [

@@ -43,8 +43,11 @@ impl Services {
         };
         Ok(Ok(match claims {
             Some(c) if c["exp"].as_i64().is_some_and(|exp| exp > now) => {
-                let mut answer = json!({"active": true, "token_type": "Bearer"});
-                for field in ["client_id", "sub", "scope", "exp", "iat", "iss", "aud", "jti", "auth_time", "acr"] {
+                // A DPoP-bound token says so, with its key (RFC 9449 §6.2), for the resource server to check.
+                let token_type = if c.get("cnf").is_some() { "DPoP" } else { "Bearer" };
+                let mut answer = json!({"active": true, "token_type": token_type});
+                for field in ["client_id", "sub", "scope", "exp", "iat", "iss", "aud", "jti", "auth_time", "acr", "cnf"]
+                {
                     if let Some(v) = c.get(field) {
                         answer[field] = v.clone();
                     }
@@ -78,7 +81,7 @@ impl Services {
         if user.is_blocked {
             return Ok(inactive);
         }
-        Ok(json!({
+        let mut answer = json!({
             "active": true,
             "token_type": "refresh_token",
             "client_id": client.id,
@@ -89,7 +92,11 @@ impl Services {
             "iss": self.issuer(org_id),
             "auth_time": grant.auth_time.unix_timestamp(),
             "acr": grant.acr,
-        }))
+        });
+        if let Some(jkt) = &stored.dpop_jkt {
+            answer["cnf"] = json!({"jkt": jkt});
+        }
+        Ok(answer)
     }
 }
 

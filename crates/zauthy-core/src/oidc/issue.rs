@@ -2,8 +2,10 @@
 //! token signed with the client's algorithm (`at_hash`, `auth_time`, `acr`, `amr`, `nonce`, `sid`), and a
 //! rotating refresh token when `offline_access` was granted. Standard claims come from the granted scopes.
 
-use super::token::TokenResponse;
-use super::{ClientRefreshToken, GRANT_REFRESH_TOKEN, Grant, OidcClient, Spent, SubjectType, TokenWrite};
+use super::token::{Confirmation, TokenResponse, token_type};
+use super::{
+    ClientRefreshToken, ClientType, DpopKey, GRANT_REFRESH_TOKEN, Grant, OidcClient, Spent, SubjectType, TokenWrite,
+};
 use crate::accounts::User;
 use crate::error::Result;
 use crate::services::Services;
@@ -36,6 +38,9 @@ struct UserAccessClaims<'a> {
     amr: &'a [String],
     /// The grant: revoking it (revocation, code reuse, withdrawn consent) ends this token at once.
     gid: &'a str,
+    /// The DPoP key the token is bound to (RFC 9449 §6.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<'a>>,
 }
 
 /// The standard claims the granted scopes release (OIDC Core §5.4). Claims the user has no value for (phone,
@@ -135,8 +140,9 @@ impl Services {
         grant: &Grant,
         user: &User,
         with_nonce: bool,
+        dpop: Option<&DpopKey>,
     ) -> Result<TokenResponse> {
-        self.prepare_grant_tokens(client, grant, user, with_nonce).await?.write(repo).await
+        self.prepare_grant_tokens(client, grant, user, with_nonce, dpop).await?.write(repo).await
     }
 
     /// The `sub` `client` sees for the user `user_id`: the id itself, or, for a pairwise client, a value
@@ -154,13 +160,15 @@ impl Services {
     }
 
     /// The tokens of `grant`, signed but not written. Signing (an RSA signature for most ID tokens) happens
-    /// here, outside any transaction, so that SQLite's write lock is not held through it.
+    /// here, outside any transaction, so that SQLite's write lock is not held through it. With a DPoP key the
+    /// access token is bound to it, and so is a public client's refresh token (RFC 9449 §5).
     pub(crate) async fn prepare_grant_tokens(
         &self,
         client: &OidcClient,
         grant: &Grant,
         user: &User,
         with_nonce: bool,
+        dpop: Option<&DpopKey>,
     ) -> Result<PreparedTokens> {
         let repo: &dyn Repo = &*self.store;
         let now = self.now();
@@ -181,6 +189,7 @@ impl Services {
             acr: &grant.acr,
             amr: &grant.amr,
             gid: &grant.id,
+            cnf: dpop.map(Confirmation::of),
         };
         let access_token = self.keys.sign_with(repo, &grant.org_id, SigningAlg::EdDSA, now, &claims).await?;
         let has = |s: &str| grant.scope.iter().any(|x| x == s);
@@ -219,14 +228,21 @@ impl Services {
                     grant_id: grant.id.clone(),
                     expires_at: now + time::Duration::seconds(CLIENT_REFRESH_TTL_SECS),
                     used_at: None,
+                    dpop_jkt: dpop.filter(|_| client.client_type == ClientType::Public).map(|key| key.jkt.clone()),
                     created_at: now,
                 };
                 (Some(token), Some(record))
             } else {
                 (None, None)
             };
-        let response =
-            TokenResponse { access_token, token_type: "Bearer", expires_in: ttl, scope, id_token, refresh_token };
+        let response = TokenResponse {
+            access_token,
+            token_type: token_type(dpop),
+            expires_in: ttl,
+            scope,
+            id_token,
+            refresh_token,
+        };
         Ok(PreparedTokens { response, refresh })
     }
 }

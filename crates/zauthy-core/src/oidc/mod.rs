@@ -11,6 +11,7 @@ mod consent;
 mod cross_device;
 mod device;
 mod discovery;
+mod dpop;
 mod group_commit;
 mod introspect;
 mod issue;
@@ -30,6 +31,7 @@ pub use cross_device::{
     ApprovalView, CrossDeviceOutcome, CrossDeviceRequest, CrossDeviceStatus, StartedCrossDevice, normalize_code,
 };
 pub use device::{DeviceAuthorization, DeviceFlow, DeviceStep};
+pub use dpop::{DPOP_ALGS, DpopError, DpopKey, DpopRequest, access_token_hash};
 pub use group_commit::TokenWrites;
 pub use logout::EndSession;
 pub use polling::FlowStatus;
@@ -132,6 +134,8 @@ pub struct OidcClient {
     /// A pairwise client's sector (OIDC Core §8.1): the one host of its redirect URIs, or its own id when
     /// it has none, fixed when the client became pairwise so that its users' `sub` never changes.
     pub sector_identifier: Option<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2), so its tokens are always key-bound.
+    pub dpop_bound_access_tokens: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

@@ -76,6 +76,8 @@ pub struct ClientRefreshToken {
     pub grant_id: String,
     pub expires_at: OffsetDateTime,
     pub used_at: Option<OffsetDateTime>,
+    /// A public client's token is bound to the DPoP key it was issued to (RFC 9449 §5): the key's thumbprint.
+    pub dpop_jkt: Option<String>,
     pub created_at: OffsetDateTime,
 }
 

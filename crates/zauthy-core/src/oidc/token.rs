@@ -4,7 +4,7 @@
 //! again revokes everything issued from its grant (RFC 6749 §4.1.2, RFC 9700 §4.14).
 
 use super::{
-    ClientType, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, Grant as OidcGrant,
+    ClientType, DpopKey, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, Grant as OidcGrant,
     OidcClient, Spent,
 };
 use crate::accounts::User;
@@ -91,6 +91,8 @@ struct ClientAccessClaims<'a> {
     iat: i64,
     exp: i64,
     jti: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<'a>>,
 }
 
 type Grant<T> = Result<std::result::Result<T, OAuthError>>;
@@ -134,11 +136,15 @@ impl Services {
         org_id: &str,
         auth: &ClientAuth,
         scope: Option<&str>,
+        dpop: Option<&DpopKey>,
     ) -> Grant<TokenResponse> {
         let client = match self.authenticate_oidc_client(org_id, auth).await? {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
         };
+        if let Err(e) = dpop_required(&client, dpop) {
+            return Ok(Err(e));
+        }
         if client.client_type != ClientType::Confidential
             || !client.grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS)
         {
@@ -173,16 +179,42 @@ impl Services {
             iat: now.unix_timestamp(),
             exp: now.unix_timestamp() + ttl,
             jti: ids::new_id("at"),
+            cnf: dpop.map(Confirmation::of),
         };
         let access_token = self.keys.sign_with(&*self.store, org_id, SigningAlg::EdDSA, now, &claims).await?;
         Ok(Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: token_type(dpop),
             expires_in: ttl,
             scope,
             id_token: None,
             refresh_token: None,
         }))
+    }
+}
+
+/// RFC 9449 §5.2: a client registered with `dpop_bound_access_tokens` sends a proof with every token request.
+pub(super) fn dpop_required(client: &OidcClient, dpop: Option<&DpopKey>) -> std::result::Result<(), OAuthError> {
+    if client.dpop_bound_access_tokens && dpop.is_none() {
+        return Err(OAuthError::new("invalid_dpop_proof", "this client must send a DPoP proof with token requests"));
+    }
+    Ok(())
+}
+
+/// `DPoP` for tokens bound to a key (RFC 9449 §5), `Bearer` otherwise.
+pub(super) fn token_type(dpop: Option<&DpopKey>) -> &'static str {
+    if dpop.is_some() { "DPoP" } else { "Bearer" }
+}
+
+/// `cnf` of a DPoP-bound access token (RFC 9449 §6.1): the key's thumbprint.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct Confirmation<'a> {
+    jkt: &'a str,
+}
+
+impl<'a> Confirmation<'a> {
+    pub(super) fn of(key: &'a DpopKey) -> Self {
+        Self { jkt: &key.jkt }
     }
 }
 
@@ -288,11 +320,15 @@ impl Services {
         code: Option<&str>,
         redirect_uri: Option<&str>,
         code_verifier: Option<&str>,
+        dpop: Option<&DpopKey>,
     ) -> Grant<TokenResponse> {
         let client = match self.client_for_grant(org_id, auth, GRANT_AUTHORIZATION_CODE).await? {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
         };
+        if let Err(e) = dpop_required(&client, dpop) {
+            return Ok(Err(e));
+        }
         let Some(code) = code else {
             return Ok(Err(OAuthError::new("invalid_request", "code is required")));
         };
@@ -344,7 +380,7 @@ impl Services {
         let Some(user) = self.grant_user(&client, &grant).await? else {
             return Ok(Err(invalid_grant("the authorization was revoked")));
         };
-        let tokens = self.prepare_grant_tokens(&client, &grant, &user, true).await?;
+        let tokens = self.prepare_grant_tokens(&client, &grant, &user, true, dpop).await?;
         match self.commit_tokens(tokens, Spent::AuthCode, hash.clone(), now).await? {
             Some(tokens) => Ok(Ok(tokens)),
             None => self.refused_spend(Spent::AuthCode, &hash, &grant.id).await,
@@ -358,11 +394,15 @@ impl Services {
         auth: &ClientAuth,
         refresh_token: Option<&str>,
         scope: Option<&str>,
+        dpop: Option<&DpopKey>,
     ) -> Grant<TokenResponse> {
         let client = match self.client_for_grant(org_id, auth, GRANT_REFRESH_TOKEN).await? {
             Ok(client) => client,
             Err(e) => return Ok(Err(e)),
         };
+        if let Err(e) = dpop_required(&client, dpop) {
+            return Ok(Err(e));
+        }
         let Some(token) = refresh_token.filter(|t| t.len() < 200) else {
             return Ok(Err(OAuthError::new("invalid_request", "refresh_token is required")));
         };
@@ -384,6 +424,15 @@ impl Services {
         if stored.expires_at <= now {
             return Ok(Err(invalid_grant("the refresh token has expired")));
         }
+        // RFC 9449 §5: a public client's refresh token works only with the key it was bound to.
+        if let Some(bound) = &stored.dpop_jkt
+            && dpop.map(|key| &key.jkt) != Some(bound)
+        {
+            return Ok(Err(OAuthError::new(
+                "invalid_dpop_proof",
+                "this refresh token is bound to a DPoP key; send a proof signed with that key",
+            )));
+        }
         let Some(user) = self.grant_user(&client, &grant).await? else {
             return Ok(Err(invalid_grant("the authorization was revoked")));
         };
@@ -396,7 +445,7 @@ impl Services {
             // offline_access stays: without it there would be no next refresh token.
             Arc::make_mut(&mut grant).scope.retain(|s| narrowed.contains(s) || s == "offline_access");
         }
-        let tokens = self.prepare_grant_tokens(&client, &grant, &user, false).await?;
+        let tokens = self.prepare_grant_tokens(&client, &grant, &user, false, dpop).await?;
         match self.commit_tokens(tokens, Spent::RefreshToken, hash.clone(), now).await? {
             Some(tokens) => Ok(Ok(tokens)),
             None => self.refused_spend(Spent::RefreshToken, &hash, &grant.id).await,

@@ -1,6 +1,7 @@
 //! The UserInfo endpoint (OIDC Core §5.3), token revocation (RFC 7009) and the checks they share: an access
 //! token is good only while its signature, expiry and grant all stand.
 
+use super::DpopKey;
 use super::Grant;
 use super::issue::{CLIENT_REFRESH_PREFIX, scope_claims};
 use super::token::{ClientAuth, OAuthError};
@@ -55,11 +56,21 @@ impl Services {
         Ok(Some((grant, user)))
     }
 
-    /// The claims the token's scopes release; `None` means `invalid_token`.
-    pub async fn userinfo(&self, org_id: &str, access_token: &str) -> Result<Option<Map<String, Value>>> {
+    /// The claims the token's scopes release; `None` means `invalid_token`. `dpop_jkt` is the key of the DPoP
+    /// proof the token came with (`Authorization: DPoP`): a bound token needs its own key (RFC 9449 §7), and a
+    /// token presented as DPoP must be bound.
+    pub async fn userinfo(
+        &self,
+        org_id: &str,
+        access_token: &str,
+        dpop_jkt: Option<&str>,
+    ) -> Result<Option<Map<String, Value>>> {
         let Some((claims, _, user)) = self.verify_user_access_token(org_id, access_token).await? else {
             return Ok(None);
         };
+        if claims["cnf"]["jkt"].as_str() != dpop_jkt {
+            return Ok(None);
+        }
         let scope: Vec<String> =
             claims["scope"].as_str().unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
         if !scope.iter().any(|s| s == "openid") {
@@ -79,6 +90,7 @@ impl Services {
         org_id: &str,
         auth: &ClientAuth,
         token: &str,
+        dpop: Option<&DpopKey>,
     ) -> Result<std::result::Result<(), OAuthError>> {
         let client = match self.authenticate_oidc_client(org_id, auth).await? {
             Ok(client) => client,
@@ -86,6 +98,15 @@ impl Services {
         };
         let grant_id = if token.starts_with(CLIENT_REFRESH_PREFIX) {
             match self.store.find_client_refresh_token(&crypto::sha256_hex(token)).await? {
+                // A public client's bound refresh token is its key's: a copy alone cannot end the grant.
+                Some(stored)
+                    if stored.dpop_jkt.is_some() && stored.dpop_jkt.as_deref() != dpop.map(|k| k.jkt.as_str()) =>
+                {
+                    return Ok(Err(OAuthError::new(
+                        "invalid_dpop_proof",
+                        "this refresh token is bound to a DPoP key; send a proof signed with that key",
+                    )));
+                }
                 Some(stored) => Some(stored.grant_id),
                 None => None,
             }

@@ -50,6 +50,9 @@ pub struct CreateClientRequest {
     /// host of the redirect URIs, which must then all be on that one host; unlinkable across hosts).
     #[schema(example = "public")]
     pub subject_type: Option<String>,
+    /// RFC 9449 §5.2: every token request of this client must carry a DPoP proof, so its access tokens are
+    /// always bound to the client's key (default false: DPoP is used when the client sends a proof).
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -73,6 +76,7 @@ pub struct UpdateClientRequest {
     pub backchannel_logout_session_required: Option<bool>,
     /// Changing it changes the `sub` every user has at this client.
     pub subject_type: Option<String>,
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -95,6 +99,8 @@ pub struct ClientResponse {
     pub subject_type: &'static str,
     /// A pairwise client's sector: the host its users' `sub` is derived for (or its id, without redirect URIs).
     pub sector_identifier: Option<String>,
+    /// Token requests without a DPoP proof are refused.
+    pub dpop_bound_access_tokens: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -117,6 +123,7 @@ impl From<OidcClient> for ClientResponse {
             backchannel_logout_session_required: c.backchannel_logout_session_required,
             subject_type: c.subject_type.as_str(),
             sector_identifier: c.sector_identifier,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }
@@ -168,6 +175,7 @@ pub async fn create_client(
         backchannel_logout_uri: body.backchannel_logout_uri,
         backchannel_logout_session_required: body.backchannel_logout_session_required,
         subject_type: body.subject_type,
+        dpop_bound_access_tokens: body.dpop_bound_access_tokens,
     };
     let created = state.services.create_oidc_client(&actor, input).await?;
     let body = CreatedClientResponse { client: created.client.into(), client_secret: created.client_secret };
@@ -216,6 +224,7 @@ pub async fn update_client(
         backchannel_logout_uri: body.backchannel_logout_uri,
         backchannel_logout_session_required: body.backchannel_logout_session_required,
         subject_type: body.subject_type,
+        dpop_bound_access_tokens: body.dpop_bound_access_tokens,
     };
     Ok(Json(state.services.update_oidc_client(&actor, &client_id, update).await?.into()))
 }

@@ -1,6 +1,7 @@
 //! `POST /o/{org_id}/introspect` (RFC 7662): client-authenticated like the token endpoint; a token that is not
 //! active for this client (invalid, expired, another client's or organization's) answers `{"active": false}`.
 
+use super::dpop::{Proof, Role, sent_proof, with_nonce};
 use super::form::OAuthForm;
 use super::token::{BodyCredentials, client_auth, oauth_error};
 use crate::error::ApiResult;
@@ -29,7 +30,7 @@ pub struct IntrospectForm {
     request_body(content = IntrospectForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "{\"active\": true, …claims} or {\"active\": false}", content_type = "application/json"),
-        (status = 400, description = "invalid_request"),
+        (status = 400, description = "invalid_request, invalid_dpop_proof, use_dpop_nonce"),
         (status = 413, description = "invalid_request: the body is over the size limit"),
         (status = 401, description = "invalid_client")))]
 pub async fn introspect(
@@ -51,12 +52,23 @@ pub async fn introspect(
     let Some(token) = form.token.filter(|t| !t.is_empty()) else {
         return Ok(oauth_error(&OAuthError::new("invalid_request", "token is required")));
     };
-    Ok(match state.services.introspect_oidc_token(&org_id, &auth, &token).await? {
+    let proof = Proof {
+        org_id: &org_id,
+        method: "POST",
+        endpoint: "/introspect",
+        access_token: None,
+        role: Role::AuthorizationServer,
+    };
+    if let Err(refused) = proof.check(&state, &headers).await? {
+        return Ok(refused);
+    }
+    let response = match state.services.introspect_oidc_token(&org_id, &auth, &token).await? {
         Ok(answer) => {
             let mut response = axum::Json(answer).into_response();
             response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         Err(e) => oauth_error(&e),
-    })
+    };
+    Ok(if sent_proof(&headers) { with_nonce(&state, &org_id, response) } else { response })
 }

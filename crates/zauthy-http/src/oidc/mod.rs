@@ -8,6 +8,7 @@ mod consents;
 mod cross_device;
 mod device;
 mod discovery;
+mod dpop;
 mod form;
 mod introspect;
 mod token;

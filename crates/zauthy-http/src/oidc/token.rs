@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use zauthy_core::oidc::{ClientAuth, GRANT_CIBA, GRANT_DEVICE_CODE, OAuthError};
 
+use super::dpop::{Proof, Role, sent_proof, with_nonce};
 use crate::extract::ApiPath;
 
 #[derive(Debug, Deserialize, ToSchema, IntoParams)]
@@ -148,7 +149,7 @@ fn form_decode(s: &str) -> String {
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "access_token, token_type, expires_in, scope, id_token, refresh_token", content_type = "application/json"),
-        (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type, unauthorized_client, invalid_scope, authorization_pending, slow_down, expired_token, access_denied"),
+        (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type, unauthorized_client, invalid_scope, authorization_pending, slow_down, expired_token, access_denied, invalid_dpop_proof, use_dpop_nonce (with a DPoP-Nonce header)"),
         (status = 413, description = "invalid_request: the body is over the size limit"),
         (status = 401, description = "invalid_client")))]
 pub async fn token(
@@ -157,6 +158,19 @@ pub async fn token(
     headers: HeaderMap,
     OAuthForm(form): OAuthForm<TokenForm>,
 ) -> ApiResult<Response> {
+    // The proof first: a client learns the nonce even before its credentials are checked.
+    let proof = Proof {
+        org_id: &org_id,
+        method: "POST",
+        endpoint: "/token",
+        access_token: None,
+        role: Role::AuthorizationServer,
+    };
+    let dpop = match proof.check(&state, &headers).await? {
+        Ok(key) => key,
+        Err(refused) => return Ok(refused),
+    };
+    let dpop = dpop.as_ref();
     let auth = match client_auth(&headers, form.credentials()) {
         Ok(auth) => auth,
         Err(e) => return Ok(oauth_error(&e)),
@@ -166,21 +180,27 @@ pub async fn token(
         Some("authorization_code") => {
             let (code, redirect, verifier) =
                 (form.code.as_deref(), form.redirect_uri.as_deref(), form.code_verifier.as_deref());
-            services.authorization_code_grant(&org_id, &auth, code, redirect, verifier).await?
+            services.authorization_code_grant(&org_id, &auth, code, redirect, verifier, dpop).await?
         }
         Some("refresh_token") => {
-            services.client_refresh_grant(&org_id, &auth, form.refresh_token.as_deref(), form.scope.as_deref()).await?
+            let (token, scope) = (form.refresh_token.as_deref(), form.scope.as_deref());
+            services.client_refresh_grant(&org_id, &auth, token, scope, dpop).await?
         }
-        Some("client_credentials") => services.client_credentials_grant(&org_id, &auth, form.scope.as_deref()).await?,
-        Some(GRANT_DEVICE_CODE) => services.device_code_grant(&org_id, &auth, form.device_code.as_deref()).await?,
-        Some(GRANT_CIBA) => services.ciba_grant(&org_id, &auth, form.auth_req_id.as_deref()).await?,
+        Some("client_credentials") => {
+            services.client_credentials_grant(&org_id, &auth, form.scope.as_deref(), dpop).await?
+        }
+        Some(GRANT_DEVICE_CODE) => {
+            services.device_code_grant(&org_id, &auth, form.device_code.as_deref(), dpop).await?
+        }
+        Some(GRANT_CIBA) => services.ciba_grant(&org_id, &auth, form.auth_req_id.as_deref(), dpop).await?,
         None => Err(OAuthError::new("invalid_request", "grant_type is required")),
         Some(other) => Err(OAuthError::new("unsupported_grant_type", format!("grant_type {other:?} is not supported"))),
     };
-    Ok(match answer {
+    let response = match answer {
         Ok(tokens) => no_store_json(tokens),
         Err(e) => oauth_error(&e),
-    })
+    };
+    Ok(if sent_proof(&headers) { with_nonce(&state, &org_id, response) } else { response })
 }
 
 /// Public routes at the root.

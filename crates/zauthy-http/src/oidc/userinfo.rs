@@ -1,6 +1,7 @@
 //! `GET|POST /o/{org_id}/userinfo` (OIDC Core §5.3, bearer token per RFC 6750) and `POST /o/{org_id}/revoke`
 //! (RFC 7009, client-authenticated; unknown tokens answer 200 like revoked ones).
 
+use super::dpop::{Proof, Role, sent_proof, with_nonce};
 use super::form::OAuthForm;
 use super::token::{BodyCredentials, client_auth, no_store_json, oauth_error};
 use crate::error::ApiResult;
@@ -13,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::ToSchema;
-use zauthy_core::oidc::OAuthError;
+use zauthy_core::oidc::{DpopError, OAuthError};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UserinfoForm {
@@ -21,10 +22,23 @@ pub struct UserinfoForm {
     pub access_token: Option<String>,
 }
 
-fn bearer(headers: &HeaderMap) -> Option<String> {
+/// How the access token came: `Authorization: Bearer` (RFC 6750), or `Authorization: DPoP` with a proof.
+enum Presented {
+    Bearer(String),
+    Dpop(String),
+}
+
+fn presented(headers: &HeaderMap) -> Option<Presented> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    let token = token.trim().to_owned();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some(Presented::Bearer(token))
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Some(Presented::Dpop(token))
+    } else {
+        None
+    }
 }
 
 /// RFC 6750 §3: 401 with `WWW-Authenticate: Bearer error=…`.
@@ -39,16 +53,39 @@ fn bearer_error(status: StatusCode, error: &str, description: &str) -> Response 
     response
 }
 
-async fn answer_userinfo(state: &AppState, org_id: &str, token: Option<String>) -> ApiResult<Response> {
-    let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return Ok(bearer_error(StatusCode::UNAUTHORIZED, "invalid_request", "an access token is required"));
+async fn answer_userinfo(
+    state: &AppState,
+    org_id: &str,
+    method: &str,
+    headers: &HeaderMap,
+    token: Option<Presented>,
+) -> ApiResult<Response> {
+    let (token, dpop) = match token {
+        Some(Presented::Bearer(token)) => (token, None),
+        Some(Presented::Dpop(token)) => {
+            let proof =
+                Proof { org_id, method, endpoint: "/userinfo", access_token: Some(&token), role: Role::Resource };
+            match proof.check(state, headers).await? {
+                Ok(Some(key)) => (token, Some(key)),
+                Ok(None) => {
+                    let missing = DpopError::Invalid("a DPoP-bound access token needs a DPoP proof");
+                    return Ok(proof.refusal(state, &missing));
+                }
+                Err(refused) => return Ok(refused),
+            }
+        }
+        None => (String::new(), None),
     };
-    Ok(match state.services.userinfo(org_id, &token).await? {
+    if token.is_empty() {
+        return Ok(bearer_error(StatusCode::UNAUTHORIZED, "invalid_request", "an access token is required"));
+    }
+    let response = match state.services.userinfo(org_id, &token, dpop.as_ref().map(|k| k.jkt.as_str())).await? {
         Some(claims) => no_store_json(claims),
         None => {
             bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is invalid, expired or revoked")
         }
-    })
+    };
+    Ok(if sent_proof(headers) { with_nonce(state, org_id, response) } else { response })
 }
 
 /// The signed-in user's claims for the scopes granted to the token (`sub` always).
@@ -56,20 +93,23 @@ async fn answer_userinfo(state: &AppState, org_id: &str, token: Option<String>) 
     params(("org_id" = String, Path, description = "The organization id (org_…)")),
     responses(
         (status = 200, description = "sub and the standard claims of the granted scopes", content_type = "application/json"),
-        (status = 401, description = "invalid_token (WWW-Authenticate: Bearer)")))]
+        (status = 400, description = "invalid_request: the token was sent twice"),
+        (status = 401, description = "invalid_token (WWW-Authenticate: Bearer), or for Authorization: DPoP invalid_dpop_proof or use_dpop_nonce (WWW-Authenticate: DPoP, with DPoP-Nonce)")))]
 pub async fn userinfo_get(
     State(state): State<AppState>,
     ApiPath(org_id): ApiPath<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    answer_userinfo(&state, &org_id, bearer(&headers)).await
+    answer_userinfo(&state, &org_id, "GET", &headers, presented(&headers)).await
 }
 
 /// The same as `GET`, with the token in the header or the form body.
 #[utoipa::path(post, path = "/o/{org_id}/userinfo", tag = "oidc", security(("bearer" = [])),
     params(("org_id" = String, Path, description = "The organization id (org_…)")),
     request_body(content = UserinfoForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "claims"), (status = 401, description = "invalid_token")))]
+    responses((status = 200, description = "claims"),
+        (status = 400, description = "invalid_request: the token was sent twice"),
+        (status = 401, description = "invalid_token, invalid_dpop_proof or use_dpop_nonce")))]
 pub async fn userinfo_post(
     State(state): State<AppState>,
     ApiPath(org_id): ApiPath<String>,
@@ -77,13 +117,13 @@ pub async fn userinfo_post(
     form: Result<Form<UserinfoForm>, FormRejection>,
 ) -> ApiResult<Response> {
     let from_body = form.ok().and_then(|Form(f)| f.access_token);
-    let token = match (bearer(&headers), from_body) {
+    let token = match (presented(&headers), from_body) {
         (Some(_), Some(_)) => {
             return Ok(bearer_error(StatusCode::BAD_REQUEST, "invalid_request", "send the token only once"));
         }
-        (header, body) => header.or(body),
+        (header, body) => header.or(body.map(Presented::Bearer)),
     };
-    answer_userinfo(&state, &org_id, token).await
+    answer_userinfo(&state, &org_id, "POST", &headers, token).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -104,7 +144,7 @@ pub struct RevokeForm {
     request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Revoked, or was not a live token of this client"),
-        (status = 400, description = "invalid_request"),
+        (status = 400, description = "invalid_request, invalid_dpop_proof (a bound refresh token of a public client needs a proof with its key), use_dpop_nonce"),
         (status = 413, description = "invalid_request: the body is over the size limit"),
         (status = 401, description = "invalid_client")))]
 pub async fn revoke(
@@ -126,8 +166,20 @@ pub async fn revoke(
     let Some(token) = form.token.filter(|t| !t.is_empty()) else {
         return Ok(oauth_error(&OAuthError::new("invalid_request", "token is required")));
     };
-    Ok(match state.services.revoke_oidc_token(&org_id, &auth, &token).await? {
+    let proof = Proof {
+        org_id: &org_id,
+        method: "POST",
+        endpoint: "/revoke",
+        access_token: None,
+        role: Role::AuthorizationServer,
+    };
+    let dpop = match proof.check(&state, &headers).await? {
+        Ok(key) => key,
+        Err(refused) => return Ok(refused),
+    };
+    let response = match state.services.revoke_oidc_token(&org_id, &auth, &token, dpop.as_ref()).await? {
         Ok(()) => no_store_json(serde_json::json!({})),
         Err(e) => oauth_error(&e),
-    })
+    };
+    Ok(if sent_proof(&headers) { with_nonce(&state, &org_id, response) } else { response })
 }

@@ -56,6 +56,7 @@ impl MigratorTrait for Migrator {
                 sql: include_str!("m0023_revoked_access_tokens.sql"),
             }),
             Box::new(NormaliseEmails),
+            Box::new(SqlMigration { name: "m0025_dpop", sql: include_str!("m0025_dpop.sql") }),
         ]
     }
 }

@@ -66,6 +66,7 @@ fn refresh_model(t: &ClientRefreshToken) -> refresh::ActiveModel {
         grant_id: Set(t.grant_id.clone()),
         expires_at: Set(ms(t.expires_at)),
         used_at: Set(t.used_at.map(ms)),
+        dpop_jkt: Set(t.dpop_jkt.clone()),
         created_at: Set(ms(t.created_at)),
         updated_at: Set(ms(t.created_at)),
     }
@@ -228,6 +229,7 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
             grant_id: m.grant_id,
             expires_at: at(m.expires_at),
             used_at: m.used_at.map(at),
+            dpop_jkt: m.dpop_jkt,
             created_at: at(m.created_at),
         }))
     }

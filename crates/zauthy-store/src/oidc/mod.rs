@@ -40,6 +40,7 @@ fn to_client(m: clients::Model) -> Result<(OidcClient, Option<String>)> {
         backchannel_logout_session_required: m.backchannel_logout_session_required,
         subject_type: SubjectType::parse(&m.subject_type).ok_or_else(|| corrupt("subject type", &m.subject_type))?,
         sector_identifier: m.sector_identifier,
+        dpop_bound_access_tokens: m.dpop_bound_access_tokens,
         created_at: at(m.created_at),
         updated_at: at(m.updated_at),
     };
@@ -67,6 +68,7 @@ impl<C: Db> OidcClientRepo for Conn<C> {
             backchannel_logout_session_required: Set(c.backchannel_logout_session_required),
             subject_type: Set(c.subject_type.as_str().to_owned()),
             sector_identifier: Set(c.sector_identifier.clone()),
+            dpop_bound_access_tokens: Set(c.dpop_bound_access_tokens),
             created_at: Set(ms(c.created_at)),
             updated_at: Set(ms(c.updated_at)),
         })
@@ -109,6 +111,7 @@ impl<C: Db> OidcClientRepo for Conn<C> {
             )
             .col_expr(clients::Column::SubjectType, Expr::value(c.subject_type.as_str()))
             .col_expr(clients::Column::SectorIdentifier, Expr::value(c.sector_identifier.clone()))
+            .col_expr(clients::Column::DpopBoundAccessTokens, Expr::value(c.dpop_bound_access_tokens))
             .col_expr(clients::Column::UpdatedAt, Expr::value(ms(c.updated_at)))
             .filter(clients::Column::Id.eq(&c.id))
             .filter(clients::Column::OrgId.eq(&c.org_id))
@@ -128,7 +131,7 @@ impl<C: Db> OidcClientRepo for Conn<C> {
         Ok(result.rows_affected == 1)
     }
 
-    async fn record_client_assertion(&self, id: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool> {
+    async fn record_jwt_id(&self, id: &str, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool> {
         use crate::entities::oidc_client_assertions as seen;
         let inserted = seen::Entity::insert(seen::ActiveModel {
             id: Set(id.to_owned()),

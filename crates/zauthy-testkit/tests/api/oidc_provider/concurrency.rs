@@ -116,6 +116,7 @@ async fn in_one_batch_only_the_first_write_spending_a_code_has_it_and_only_its_r
             grant_id: grant.as_ref().expect("the code has its grant").id.clone(),
             expires_at: now + time::Duration::days(1),
             used_at: None,
+            dpop_jkt: None,
             created_at: now,
         }),
     };
@@ -150,6 +151,7 @@ async fn a_write_that_fails_in_a_batch_fails_alone_and_the_others_in_it_commit()
             grant_id: grant_id.to_owned(),
             expires_at: now + time::Duration::days(1),
             used_at: None,
+            dpop_jkt: None,
             created_at: now,
         }),
     };

@@ -9,6 +9,7 @@ mod ciba;
 mod concurrency;
 mod cross_device;
 mod device;
+mod dpop;
 mod flow;
 mod freshness;
 mod logout;
