@@ -59,13 +59,16 @@ if ((${#missing[@]})); then
     as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# The browser test's one npm dependency (playwright-core, driving the system Chromium; it downloads no browser).
-BROWSER_TESTS=crates/zauthy-testkit/tests/browser
-# npm ci rewrites node_modules/.package-lock.json, so a copy newer than the lock file means up to date.
-if [[ ! $BROWSER_TESTS/node_modules/.package-lock.json -nt $BROWSER_TESTS/package-lock.json ]]; then
-    log "npm ci in $BROWSER_TESTS"
-    (cd "$BROWSER_TESTS" && npm ci --no-audit --no-fund)
-fi
+# The npm dependencies of the tests that run independent JavaScript peers: the browser test's playwright-core
+# (driving the system Chromium; it downloads no browser) and openid-client, a certified OpenID Connect client
+# (the DPoP test).
+for NODE_TESTS in crates/zauthy-testkit/tests/browser crates/zauthy-testkit/tests/oauth-client; do
+    # npm ci rewrites node_modules/.package-lock.json, so a copy newer than the lock file means up to date.
+    if [[ ! $NODE_TESTS/node_modules/.package-lock.json -nt $NODE_TESTS/package-lock.json ]]; then
+        log "npm ci in $NODE_TESTS"
+        (cd "$NODE_TESTS" && npm ci --no-audit --no-fund)
+    fi
+done
 
 cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy

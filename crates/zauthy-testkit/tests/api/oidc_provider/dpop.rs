@@ -10,7 +10,7 @@ use data_encoding::BASE64URL_NOPAD;
 use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use sha2::Digest;
-use zauthy_testkit::browser::Browser;
+use zauthy_testkit::browser::{Browser, location};
 
 /// A client's DPoP key pair (P-256).
 struct ProofKey {
@@ -298,5 +298,55 @@ async fn malformed_proofs_are_refused_with_invalid_dpop_proof() {
         .header("DPoP", key.proof(&app, "POST", &url, Some(&nonce), None))
         .body("grant_type=client_credentials");
     let r = app.send(request).await;
+    assert_eq!((r.status, r.error()), (400, "invalid_dpop_proof"), "{}", r.text);
+}
+
+/// The independent client's folder (`npm ci` there is done by `scripts/test.sh`).
+fn oauth_client_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("oauth-client")
+}
+
+#[tokio::test]
+async fn openid_client_binds_its_tokens_with_dpop_follows_the_nonce_and_uses_them_at_userinfo_and_refresh() {
+    let installed = oauth_client_dir().join("node_modules").join("openid-client").join("package.json");
+    assert!(installed.exists(), "run scripts/test.sh once: it runs `npm ci` in {}", oauth_client_dir().display());
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let spa = json!({"name": "SPA", "client_type": "public", "token_endpoint_auth_method": "none"});
+    let rp = register(&app, &org, spa).await;
+    let mut browser = Browser::new(&app);
+    let params = with(with(base(&rp), "scope", "openid email offline_access"), "nonce", "n0nce");
+    let back = approve(&mut browser, &authorize_url(&app, &org, &params), &user, None).await;
+    let callback_url = location(&back).expect("the redirect back to the client");
+
+    let run = tokio::process::Command::new("node")
+        .arg("dpop.mjs")
+        .args([&app.services.issuer(&org.id), &rp.id, &callback_url, VERIFIER, "s", "n0nce"])
+        .current_dir(oauth_client_dir())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+        .await
+        .expect("openid-client did not finish within a minute")
+        .expect("node could not be started");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "openid-client failed ({}):\n{stdout}\n{stderr}", output.status);
+    let got: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+
+    assert_eq!(got["token_type"].as_str().map(str::to_ascii_lowercase).as_deref(), Some("dpop"), "{got}");
+    assert_eq!(got["refreshed_token_type"].as_str().map(str::to_ascii_lowercase).as_deref(), Some("dpop"), "{got}");
+    assert_eq!(got["sub"], user.id.as_str());
+    assert_eq!(got["userinfo"]["email"], user.email.as_str(), "{got}");
+    assert_eq!(got["userinfo_after_refresh"]["sub"], user.id.as_str(), "{got}");
+    let jkt = jwt_claims(got["access_token"].as_str().unwrap())["cnf"]["jkt"].clone();
+    assert!(jkt.is_string(), "{got}");
+    assert_eq!(jwt_claims(got["refreshed_access_token"].as_str().unwrap())["cnf"]["jkt"], jkt);
+    // The client's key never left it: here, its tokens are useless as bearer tokens and without its key.
+    let access = got["refreshed_access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&app, &org, "Bearer", access, None).await.status, 401);
+    let refresh = got["refreshed_refresh_token"].as_str().unwrap();
+    let form = [("grant_type", "refresh_token"), ("client_id", rp.id.as_str()), ("refresh_token", refresh)];
+    let r = post_with_proof(&app, &org, "token", None, &form, None).await;
     assert_eq!((r.status, r.error()), (400, "invalid_dpop_proof"), "{}", r.text);
 }
