@@ -653,6 +653,7 @@ pub mod oidc_codes {
         pub grant_id: String,
         pub redirect_uri: String,
         pub code_challenge: Option<String>,
+        pub dpop_jkt: Option<String>,
         pub expires_at: i64,
         pub used_at: Option<i64>,
         pub created_at: i64,

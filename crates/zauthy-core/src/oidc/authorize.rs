@@ -142,6 +142,14 @@ fn validate_params(
                 .ok_or_else(|| bad("invalid_request", "max_age must be a non-negative integer"))?,
         ),
     };
+    // A SHA-256 thumbprint: 43 base64url characters.
+    let dpop_jkt = match get("dpop_jkt") {
+        None => None,
+        Some(jkt) if jkt.len() == 43 && jkt.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+            Some(jkt.to_owned())
+        }
+        Some(_) => return Err(bad("invalid_request", "dpop_jkt must be a SHA-256 JWK thumbprint")),
+    };
     let claims = match get("claims") {
         None => None,
         Some(text) => {
@@ -166,6 +174,7 @@ fn validate_params(
         acr_values: get("acr_values").unwrap_or("").split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
         claims,
         hinted_session: None,
+        dpop_jkt,
     })
 }
 

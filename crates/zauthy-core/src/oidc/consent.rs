@@ -293,6 +293,7 @@ impl Services {
             grant_id: grant.id.clone(),
             redirect_uri: p.redirect_uri.clone(),
             code_challenge: p.code_challenge.clone(),
+            dpop_jkt: p.dpop_jkt.clone(),
             expires_at: now + CODE_TTL,
             used_at: None,
             created_at: now,

@@ -26,6 +26,9 @@ pub struct AuthParams {
     /// it stands in for a sign-in on this browser.
     #[serde(default)]
     pub hinted_session: Option<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code may only be exchanged with.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +67,8 @@ pub struct AuthCode {
     pub grant_id: String,
     pub redirect_uri: String,
     pub code_challenge: Option<String>,
+    /// The DPoP key the code is bound to (the request's `dpop_jkt`).
+    pub dpop_jkt: Option<String>,
     pub expires_at: OffsetDateTime,
     pub used_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,

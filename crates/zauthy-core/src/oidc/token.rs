@@ -364,6 +364,12 @@ impl Services {
         if redirect_uri != Some(stored.redirect_uri.as_str()) {
             return Ok(Err(invalid_grant("redirect_uri differs from the authorization request")));
         }
+        // RFC 9449 §10: a code asked for with dpop_jkt is exchanged only with a proof of that key.
+        if let Some(bound) = &stored.dpop_jkt
+            && dpop.map(|key| &key.jkt) != Some(bound)
+        {
+            return Ok(Err(OAuthError::new("invalid_dpop_proof", "this code is bound to another DPoP key (dpop_jkt)")));
+        }
         match (&stored.code_challenge, code_verifier) {
             (Some(challenge), Some(verifier)) if super::authorize::is_pkce_text(verifier) => {
                 let computed = BASE64URL_NOPAD.encode(&sha2::Sha256::digest(verifier.as_bytes()));

@@ -4,3 +4,5 @@
 
 alter table oidc_clients add column dpop_bound_access_tokens boolean not null default false;
 alter table oidc_refresh_tokens add column dpop_jkt text;
+-- RFC 9449 §10: an authorization request's `dpop_jkt` binds its code to that key.
+alter table oidc_codes add column dpop_jkt text;

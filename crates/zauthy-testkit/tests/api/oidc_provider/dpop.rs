@@ -350,3 +350,38 @@ async fn openid_client_binds_its_tokens_with_dpop_follows_the_nonce_and_uses_the
     let r = post_with_proof(&app, &org, "token", None, &form, None).await;
     assert_eq!((r.status, r.error()), (400, "invalid_dpop_proof"), "{}", r.text);
 }
+
+#[tokio::test]
+async fn a_code_asked_for_with_dpop_jkt_is_exchanged_only_with_a_proof_of_that_key() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    let user = app.signup_user(&org.api_key).await;
+    let rp = register(&app, &org, json!({})).await;
+    let key = ProofKey::new();
+    let jkt = key.jkt();
+    let code = code_for(&app, &org, &rp, &user, &[("dpop_jkt", jkt.as_str())]).await;
+    let nonce = server_nonce(&app, &org, &key).await;
+    let url = endpoint(&app, &org, "/token");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+
+    let without = post_with_proof(&app, &org, "token", Some(&rp), &form, None).await;
+    let other = ProofKey::new().proof(&app, "POST", &url, Some(&nonce), None);
+    let with_other = post_with_proof(&app, &org, "token", Some(&rp), &form, Some(&other)).await;
+    let right = key.proof(&app, "POST", &url, Some(&nonce), None);
+    let with_right = post_with_proof(&app, &org, "token", Some(&rp), &form, Some(&right)).await;
+
+    assert_eq!((without.status, without.error()), (400, "invalid_dpop_proof"), "{}", without.text);
+    assert_eq!((with_other.status, with_other.error()), (400, "invalid_dpop_proof"), "{}", with_other.text);
+    assert_eq!(with_right.status, 200, "{}", with_right.text);
+    assert_eq!(jwt_claims(&with_right.str("/access_token"))["cnf"]["jkt"], jkt);
+    // A malformed dpop_jkt is refused at authorize.
+    let mut browser = Browser::new(&app);
+    let r = browser.get(&authorize_url(&app, &org, &with(base(&rp), "dpop_jkt", "not-a-thumbprint"))).await;
+    let r = browser.follow(r).await;
+    assert_eq!(callback(&r).get("error").map(String::as_str), Some("invalid_request"), "{r:?}");
+}
