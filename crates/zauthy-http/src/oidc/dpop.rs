@@ -41,9 +41,8 @@ impl Proof<'_> {
         let Some(first) = values.next() else {
             return Ok(Ok(None));
         };
-        let proof = match (first.to_str(), values.next()) {
-            (Ok(proof), None) => proof,
-            _ => return Ok(Err(self.refusal(state, &DpopError::Invalid("send exactly one DPoP proof")))),
+        let (Ok(proof), None) = (first.to_str(), values.next()) else {
+            return Ok(Err(self.refusal(state, &DpopError::Invalid("send exactly one DPoP proof"))));
         };
         let request = DpopRequest {
             org_id: self.org_id,

@@ -39,7 +39,7 @@ async fn select_account_shows_the_browser_s_accounts_and_the_code_is_for_the_one
     let chooser = visit(&mut browser, &authorize_url(&app, &org, &choose)).await;
     assert_eq!(chooser.status, 200, "{}", chooser.text);
     assert!(chooser.text.contains(r#"id="account-chooser""#), "no chooser: {}", chooser.text);
-    assert_eq!(offered_accounts(&chooser.text), [alice.id.clone()]);
+    assert_eq!(offered_accounts(&chooser.text), std::slice::from_ref(&alice.id));
 
     // "Use another account": Bob signs in beside her, consents, and the code is his.
     let another = hidden_link(&chooser.text, "use-another-account");
