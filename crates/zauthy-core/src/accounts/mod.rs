@@ -6,6 +6,7 @@ mod lockout;
 mod login;
 mod manage;
 mod sign_in_ways;
+pub mod store;
 mod types;
 
 pub use address::{Address, AddressMembers};

@@ -1,6 +1,7 @@
 //! Outgoing messages: the durable outbox record, its delivery step, and the email bodies the product sends.
 
 mod delivery;
+pub mod store;
 
 pub use delivery::MessageSender;
 

@@ -88,6 +88,8 @@ pub mod types {
 
 pub mod catalogue;
 mod query;
+pub mod store;
 
 pub use catalogue::{CATALOGUE, EventKind};
-pub use query::{EventFilter, EventList, EventQuery};
+pub use query::EventList;
+pub use store::{EventFilter, EventQuery};

@@ -1,29 +1,13 @@
 //! Reading the event log: newest first, filtered by type, user and time, a page at a time.
 
 use super::Event;
+use super::store::EventQuery;
 use crate::accounts::Role;
 use crate::actor::Actor;
 use crate::error::{CoreError, Result};
 use crate::services::Services;
-use time::OffsetDateTime;
 
 const MAX_PER_PAGE: u64 = 100;
-
-#[derive(Debug, Clone)]
-pub struct EventQuery {
-    pub page: u64,
-    pub per_page: u64,
-    pub filter: EventFilter,
-}
-
-/// What the store filters on; `None` means no restriction. `since` is inclusive, `until` exclusive.
-#[derive(Debug, Clone, Default)]
-pub struct EventFilter {
-    pub event_type: Option<String>,
-    pub user_id: Option<String>,
-    pub since: Option<OffsetDateTime>,
-    pub until: Option<OffsetDateTime>,
-}
 
 #[derive(Debug)]
 pub struct EventList {

@@ -2,8 +2,8 @@
 //! PKCE verifier server side and builds the authorization URL; `callback` spends the state once, exchanges
 //! the code, validates the ID token and hands the identity to the account rules in `link`.
 
+use super::client::ProviderMetadata;
 use super::id_token::{IdTokenClaims, IdTokenError, IdTokenExpectations, validate_id_token};
-use super::metadata::ProviderMetadata;
 use super::outbound::OutboundRequest;
 use super::{FederatedIdentity, OAuthProvider, OAuthStateRecord, ProviderKind, ResponseMode, STATE_ID};
 use crate::accounts::{LoginOutcome, User};

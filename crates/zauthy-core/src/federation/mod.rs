@@ -8,17 +8,19 @@
 //! with an SSRF-guarded client.
 
 mod apple;
+mod client;
 mod flow;
 mod id_token;
 mod link;
 mod metadata;
 mod outbound;
 mod providers;
+pub mod store;
 
 pub use apple::{APPLE_AUDIENCE, apple_client_secret};
+pub use client::{Federation, ProviderMetadata};
 pub use flow::{CallbackInput, CallbackOutcome, InitInput, InitOutcome};
 pub use id_token::{IdTokenClaims, IdTokenExpectations, validate_id_token};
-pub use metadata::{Federation, ProviderMetadata};
 pub use outbound::{FederationHttp, FederationSettings, OutboundReply, OutboundRequest, check_outbound_url};
 pub use providers::{ProviderInput, ProviderUpdate};
 

@@ -2,7 +2,7 @@
 //! it with a TOTP code (each time step accepted once) or an unused backup code opens the session. Wrong codes
 //! count toward the same lockout schedule as wrong passwords.
 
-use super::totp::{backup_code_hash, invalid_code};
+use super::totp::{backup_code_hash, code_reused, invalid_code};
 use super::{METHOD_BACKUP_CODE, METHOD_TOTP, MfaChallenge};
 use crate::accounts::{LoginOutcome, ReservedAttempt, SignInMethod, User};
 use crate::actor::Actor;
@@ -43,10 +43,6 @@ impl MfaProof {
             Self::BackupCode(_) => METHOD_BACKUP_CODE,
         }
     }
-}
-
-pub(super) fn code_reused() -> CoreError {
-    CoreError::unauthenticated("mfa_code_reused", "This code was already used; wait for the next one")
 }
 
 fn invalid_token() -> CoreError {

@@ -2,6 +2,7 @@
 //! backup codes, and the `mfa_token` challenge a first factor leaves when a second one is needed.
 
 mod challenge;
+pub mod store;
 mod totp;
 
 pub use challenge::MfaProof;

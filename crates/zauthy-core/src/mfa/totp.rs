@@ -191,7 +191,7 @@ impl Services {
         let now = self.now();
         let tx = self.store.begin().await?;
         if !tx.accept_totp_step(user_id, step, now).await? {
-            return Err(super::challenge::code_reused());
+            return Err(code_reused());
         }
         let codes = self.write_backup_codes(&*tx, &found.user).await?;
         tx.insert_event(&Event::new(
@@ -293,6 +293,10 @@ impl Services {
         tx.commit().await?;
         Ok(())
     }
+}
+
+pub(super) fn code_reused() -> CoreError {
+    CoreError::unauthenticated("mfa_code_reused", "This code was already used; wait for the next one")
 }
 
 #[cfg(test)]

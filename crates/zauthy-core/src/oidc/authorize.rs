@@ -4,7 +4,7 @@
 //! error goes back to the client in RFC 6749 §4.1.2.1 form.
 
 use super::token::{ClientAuth, OAuthError};
-use super::{AuthParams, AuthRequest, ClientType, GRANT_AUTHORIZATION_CODE, OidcClient, SCOPES};
+use super::{AuthParams, AuthRequest, ClientType, GRANT_AUTHORIZATION_CODE, OidcClient, SCOPES, is_pkce_text};
 use crate::error::Result;
 use crate::ids;
 use crate::services::Services;
@@ -65,11 +65,6 @@ pub(crate) fn error_redirect(
 
 fn bad(error: &'static str, description: impl Into<String>) -> OAuthError {
     OAuthError::new(error, description)
-}
-
-/// PKCE verifiers and challenges: 43 to 128 unreserved characters (RFC 7636 §4.1).
-pub(crate) fn is_pkce_text(s: &str) -> bool {
-    (43..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }
 
 /// Checks everything after the redirect URI; an error here is redirected to the client.

@@ -3,7 +3,8 @@
 //! page (and an email tells them so) until they approve or deny there, signed in; the client polls the token
 //! endpoint with its `auth_req_id`, which is kept only as a SHA-256.
 
-use super::polling::{Approval, FlowStatus, POLL_INTERVAL_SECS, Poll, PollState, StepUp, requested_scopes};
+use super::polling::{Approval, POLL_INTERVAL_SECS, Poll, PollState, StepUp, requested_scopes};
+use super::store::{BackchannelRequest, FlowStatus};
 use super::token::{ClientAuth, OAuthError, TokenResponse, dpop_required};
 use super::{ClientType, ConsentDecision, DpopKey, GRANT_CIBA, OidcClient};
 use crate::accounts::{Email, User};
@@ -26,29 +27,6 @@ const AUTH_REQ_ID_PREFIX: &str = "bcr";
 const BINDING_MESSAGE_MAX: usize = 100;
 
 type Answer<T> = Result<std::result::Result<T, OAuthError>>;
-
-/// A backchannel authentication request for one user.
-#[derive(Debug, Clone)]
-pub struct BackchannelRequest {
-    /// The id the user's approvals page uses (`bca_…`); not the client's `auth_req_id`.
-    pub id: String,
-    pub org_id: String,
-    pub client_id: String,
-    pub user_id: String,
-    /// SHA-256 of the `auth_req_id` the client polls with.
-    pub auth_req_id_hash: String,
-    pub scope: Vec<String>,
-    pub acr_values: Vec<String>,
-    pub binding_message: Option<String>,
-    pub status: FlowStatus,
-    pub grant_id: Option<String>,
-    pub interval_secs: i64,
-    pub last_polled_at: Option<OffsetDateTime>,
-    pub expires_at: OffsetDateTime,
-    pub used_at: Option<OffsetDateTime>,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
-}
 
 /// The successful authentication request response (CIBA Core §7.3).
 #[derive(Debug, Clone, Serialize)]

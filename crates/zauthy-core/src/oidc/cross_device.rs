@@ -5,6 +5,7 @@
 //! of a sign-in. A laptop marked trusted skips the code: the request appears on the phone's approval list.
 
 use super::authorize::AuthRedirect;
+use super::store::{CrossDeviceRequest, CrossDeviceStatus};
 use super::{OidcClient, SCOPES};
 use crate::accounts::User;
 use crate::error::{CoreError, Result};
@@ -20,63 +21,6 @@ pub const LOGIN_HINT_TTL: Duration = Duration::minutes(2);
 /// How long a browser stays trusted.
 pub const TRUSTED_BROWSER_TTL: Duration = Duration::days(90);
 pub const LOGIN_HINT_PREFIX: &str = "lht";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrossDeviceStatus {
-    Pending,
-    Approved,
-    Denied,
-}
-
-impl CrossDeviceStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::Denied => "denied",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "approved" => Some(Self::Approved),
-            "denied" => Some(Self::Denied),
-            _ => None,
-        }
-    }
-}
-
-/// A laptop's request waiting for the phone.
-#[derive(Debug, Clone)]
-pub struct CrossDeviceRequest {
-    pub id: String,
-    pub org_id: String,
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub state: Option<String>,
-    pub scope: Vec<String>,
-    /// Keyed hash of the numeric code.
-    pub code_hash: String,
-    /// SHA-256 of the laptop's secret (its cookie), which alone may learn the result.
-    pub poll_hash: String,
-    /// The one user who may approve it: the one who trusted the laptop, or who reached it with its code.
-    pub target_user_id: Option<String>,
-    /// The owner of the phone number the laptop typed: listed on their phone, but only the code lets them
-    /// approve (seed 001: an untrusted browser needs the code, so nobody can push a sign-in to a phone).
-    pub notified_user_id: Option<String>,
-    pub status: CrossDeviceStatus,
-    pub user_id: Option<String>,
-    pub session_id: Option<String>,
-    pub approved_scope: Vec<String>,
-    pub trust_browser: bool,
-    /// SHA-256 of the login_hint_token once issued, and when it was spent at `/authorize`.
-    pub hint_hash: Option<String>,
-    pub hint_used_at: Option<OffsetDateTime>,
-    pub hint_expires_at: Option<OffsetDateTime>,
-    pub expires_at: OffsetDateTime,
-    pub created_at: OffsetDateTime,
-}
 
 /// What the laptop page needs: the request, the code to show and the cookie secret.
 pub struct StartedCrossDevice {

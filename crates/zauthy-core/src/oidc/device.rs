@@ -3,9 +3,9 @@
 //! they see which service asks for which scopes and approve or deny. Both codes are kept only as digests.
 
 use super::polling::{
-    Approval, FlowStatus, POLL_INTERVAL_SECS, Poll, PollState, StepUp, requested_scopes, second_factor_first,
-    wants_second_factor,
+    Approval, POLL_INTERVAL_SECS, Poll, PollState, StepUp, requested_scopes, second_factor_first, wants_second_factor,
 };
+use super::store::{DeviceFlow, FlowStatus};
 use super::token::{ClientAuth, OAuthError, TokenResponse, dpop_required};
 use super::{ConsentDecision, ConsentPrompt, DpopKey, GRANT_DEVICE_CODE, OidcClient};
 use crate::accounts::User;
@@ -15,7 +15,7 @@ use crate::services::Services;
 use crate::sessions::Session;
 use crate::{crypto, ids};
 use serde::Serialize;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 /// How long a device code waits for the user (RFC 8628 leaves it to the server; ten minutes is common).
 pub const DEVICE_CODE_TTL_SECS: i64 = 600;
@@ -27,31 +27,6 @@ const DEVICE_CODE_PREFIX: &str = "dc";
 const USER_CODE_MAC_CONTEXT: &str = "oidc-device-user-code";
 
 type Answer<T> = Result<std::result::Result<T, OAuthError>>;
-
-/// A device authorization waiting for (or answered by) the user.
-#[derive(Debug, Clone)]
-pub struct DeviceFlow {
-    pub id: String,
-    pub org_id: String,
-    pub client_id: String,
-    /// SHA-256 of the device code.
-    pub device_code_hash: String,
-    /// Keyed digest (HMAC under the master key) of the normalized user code.
-    pub user_code_hash: String,
-    pub scope: Vec<String>,
-    pub status: FlowStatus,
-    /// Who approved or denied.
-    pub user_id: Option<String>,
-    /// The grant an approval made.
-    pub grant_id: Option<String>,
-    pub interval_secs: i64,
-    pub last_polled_at: Option<OffsetDateTime>,
-    pub expires_at: OffsetDateTime,
-    /// When the device code was exchanged for tokens (once).
-    pub used_at: Option<OffsetDateTime>,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
-}
 
 /// The device authorization response (RFC 8628 §3.2).
 #[derive(Debug, Clone, Serialize)]

@@ -15,7 +15,6 @@
 
 use super::TokenWrite;
 use crate::error::{CoreError, Result};
-use crate::services::Services;
 use crate::store::Store;
 use std::sync::{Arc, Mutex, MutexGuard};
 use time::OffsetDateTime;
@@ -44,18 +43,18 @@ fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
     queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl Services {
-    /// Commits `write` together with whatever other token writes are queued on this node; true when it spent
-    /// its token (false: spent before, by another request, or unknown).
-    pub async fn commit_token_write(&self, write: TokenWrite, now: OffsetDateTime) -> Result<bool> {
+impl TokenWrites {
+    /// Commits `write` through `store` together with whatever other token writes are queued on this node;
+    /// true when it spent its token (false: spent before, by another request, or unknown).
+    pub async fn commit(&self, store: &Arc<dyn Store>, write: TokenWrite, now: OffsetDateTime) -> Result<bool> {
         let (answer, answered) = oneshot::channel();
         let start = {
-            let mut queue = lock(&self.token_writes.0);
+            let mut queue = lock(&self.0);
             queue.waiting.push(Waiting { write, now, answer });
             !std::mem::replace(&mut queue.flushing, true)
         };
         if start {
-            tokio::spawn(flush(self.token_writes.0.clone(), self.store.clone()));
+            tokio::spawn(flush(self.0.clone(), store.clone()));
         }
         answered.await.map_err(|_| CoreError::internal("the token write was lost"))?
     }

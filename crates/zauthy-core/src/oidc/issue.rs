@@ -117,6 +117,12 @@ impl PreparedTokens {
 }
 
 impl Services {
+    /// Commits `write` together with whatever other token writes are queued on this node (`group_commit.rs`);
+    /// true when it spent its token (false: spent before, by another request, or unknown).
+    pub async fn commit_token_write(&self, write: TokenWrite, now: OffsetDateTime) -> Result<bool> {
+        self.token_writes.commit(&self.store, write, now).await
+    }
+
     /// Spends the code or refresh token with the SHA-256 `hash` and stores the refresh token of `tokens`,
     /// committed together with the other token requests in flight (`group_commit.rs`). The answer once that
     /// has committed, or `None` when the token had been spent before.

@@ -18,24 +18,23 @@ mod issue;
 mod logout;
 mod polling;
 mod records;
+pub mod store;
 mod token;
 mod userinfo;
 
 pub use assertion::{ASSERTION_TYPE, assertion_subject};
 pub use authorize::{AuthRedirect, AuthorizeError, REQUEST_URI_PREFIX};
 pub use backchannel_logout::{KIND_BACKCHANNEL_LOGOUT, LOGOUT_EVENT, LogoutDelivery};
-pub use ciba::{ApprovalStep, BackchannelRequest, BackchannelStarted, PendingApproval};
+pub use ciba::{ApprovalStep, BackchannelStarted, PendingApproval};
 pub use clients::{ClientInput, ClientUpdate, CreatedClient};
 pub use consent::{ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, AuthorizationStep, ConsentDecision, ConsentPrompt};
-pub use cross_device::{
-    ApprovalView, CrossDeviceOutcome, CrossDeviceRequest, CrossDeviceStatus, StartedCrossDevice, normalize_code,
-};
-pub use device::{DeviceAuthorization, DeviceFlow, DeviceStep};
+pub use cross_device::{ApprovalView, CrossDeviceOutcome, StartedCrossDevice, normalize_code};
+pub use device::{DeviceAuthorization, DeviceStep};
 pub use dpop::{DPOP_ALGS, DpopError, DpopKey, DpopRequest, access_token_hash};
 pub use group_commit::TokenWrites;
 pub use logout::EndSession;
-pub use polling::FlowStatus;
 pub use records::{AuthCode, AuthParams, AuthRequest, ClientRefreshToken, Consent, Grant, Spent, TokenWrite};
+pub use store::{BackchannelRequest, CrossDeviceRequest, CrossDeviceStatus, DeviceFlow, FlowStatus};
 pub use token::{ClientAuth, OAuthError, TokenResponse};
 
 use serde::{Deserialize, Serialize};
@@ -138,4 +137,9 @@ pub struct OidcClient {
     pub dpop_bound_access_tokens: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+/// PKCE verifiers and challenges: 43 to 128 unreserved characters (RFC 7636 §4.1).
+pub(crate) fn is_pkce_text(s: &str) -> bool {
+    (43..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
 }

@@ -5,6 +5,7 @@
 //! and turning an approval into a `Grant` like the code flow does.
 
 use super::consent::{ACR_MULTI_FACTOR, acr_of};
+use super::store::FlowStatus;
 use super::token::OAuthError;
 use super::{ConsentDecision, Grant, OidcClient};
 use crate::accounts::User;
@@ -21,33 +22,6 @@ use time::{Duration, OffsetDateTime};
 pub const POLL_INTERVAL_SECS: i64 = 5;
 /// What each `slow_down` adds to the interval (RFC 8628 §3.5).
 pub const SLOW_DOWN_STEP_SECS: i64 = 5;
-
-/// Where a pending device or backchannel authorization stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlowStatus {
-    Pending,
-    Approved,
-    Denied,
-}
-
-impl FlowStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::Denied => "denied",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "approved" => Some(Self::Approved),
-            "denied" => Some(Self::Denied),
-            _ => None,
-        }
-    }
-}
 
 /// The polling state of one pending authorization, as the token endpoint sees it.
 pub(crate) struct PollState {

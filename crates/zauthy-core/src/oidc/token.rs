@@ -371,7 +371,7 @@ impl Services {
             return Ok(Err(OAuthError::new("invalid_dpop_proof", "this code is bound to another DPoP key (dpop_jkt)")));
         }
         match (&stored.code_challenge, code_verifier) {
-            (Some(challenge), Some(verifier)) if super::authorize::is_pkce_text(verifier) => {
+            (Some(challenge), Some(verifier)) if super::is_pkce_text(verifier) => {
                 let computed = BASE64URL_NOPAD.encode(&sha2::Sha256::digest(verifier.as_bytes()));
                 if !crypto::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
                     return Ok(Err(invalid_grant("code_verifier does not match the code_challenge")));

@@ -1,34 +1,13 @@
 //! An organization's sign-in settings: where passwordless links may send users, whether a passwordless
 //! sign-in may create an account, and the WebAuthn relying party its passkeys belong to.
 
-use super::Organization;
+use super::{OrgSettings, Organization};
 use crate::accounts::Role;
 use crate::actor::Actor;
 use crate::error::{CoreError, Result};
 use crate::events::{Event, types};
 use crate::services::Services;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct OrgSettings {
-    /// The only URLs a magic link may land on, compared exactly (no prefixes, no wildcards).
-    pub allowed_redirect_urls: Vec<String>,
-    /// Whether a magic link or one-time code sent to an unknown address creates an account when used.
-    pub passwordless_signup: bool,
-    /// The WebAuthn relying party id (a registrable domain, e.g. `example.com`); defaults to the host of the
-    /// server's public URL.
-    pub webauthn_rp_id: Option<String>,
-    /// The origins WebAuthn responses may come from (e.g. `https://app.example.com`); defaults to the
-    /// server's public URL.
-    pub webauthn_origins: Vec<String>,
-    /// The mobile network codes (MCC + MNC, 5 or 6 digits) this organization serves as a carrier: carrier
-    /// discovery sends a `client_id` + `mccmnc` here. Unique across organizations.
-    pub mccmnc: Vec<String>,
-    /// Approving a sign-in from another device (the secondary-device flow) needs a second factor.
-    pub approval_requires_mfa: bool,
-}
 
 /// A partial update: each field present replaces the stored value.
 #[derive(Debug, Default)]
@@ -87,6 +66,39 @@ fn parse_rp_id(raw: &str) -> Result<String> {
         return Err(CoreError::invalid("invalid_rp_id", "webauthn_rp_id must be a domain name such as example.com"));
     }
     Ok(rp)
+}
+
+impl Services {
+    pub async fn get_org_settings(&self, actor: &Actor) -> Result<OrgSettings> {
+        Ok(self.get_organization(actor).await?.settings)
+    }
+
+    pub async fn update_org_settings(&self, actor: &Actor, update: OrgSettingsUpdate) -> Result<OrgSettings> {
+        let org_id = actor.require_admin(Role::Admin)?.to_owned();
+        let now = self.now();
+        let tx = self.store.begin().await?;
+        let org: Organization = tx.find_org(&org_id).await?.ok_or(CoreError::NotFound { entity: "organization" })?;
+        let settings = org.settings.apply(update)?;
+        if settings.mccmnc != org.settings.mccmnc {
+            tx.set_carrier_codes(&org_id, &settings.mccmnc, now).await?;
+        }
+        tx.set_org_settings(&org_id, &settings, now).await?;
+        tx.insert_event(&Event::new(
+            &org_id,
+            types::ORGANIZATION_SETTINGS_UPDATED,
+            actor.user_id(),
+            json!({"organization_id": org_id, "by": actor.user_id(), "settings": settings}),
+            now,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(settings)
+    }
+
+    /// The organization's settings for a flow that already knows the org id.
+    pub async fn org_settings(&self, org_id: &str) -> Result<OrgSettings> {
+        Ok(self.store.find_org(org_id).await?.ok_or(CoreError::NotFound { entity: "organization" })?.settings)
+    }
 }
 
 impl OrgSettings {
@@ -153,39 +165,6 @@ impl OrgSettings {
         self.allowed_redirect_urls
             .iter()
             .any(|allowed| crate::crypto::constant_time_eq(allowed.as_bytes(), url.as_bytes()))
-    }
-}
-
-impl Services {
-    pub async fn get_org_settings(&self, actor: &Actor) -> Result<OrgSettings> {
-        Ok(self.get_organization(actor).await?.settings)
-    }
-
-    pub async fn update_org_settings(&self, actor: &Actor, update: OrgSettingsUpdate) -> Result<OrgSettings> {
-        let org_id = actor.require_admin(Role::Admin)?.to_owned();
-        let now = self.now();
-        let tx = self.store.begin().await?;
-        let org: Organization = tx.find_org(&org_id).await?.ok_or(CoreError::NotFound { entity: "organization" })?;
-        let settings = org.settings.apply(update)?;
-        if settings.mccmnc != org.settings.mccmnc {
-            tx.set_carrier_codes(&org_id, &settings.mccmnc, now).await?;
-        }
-        tx.set_org_settings(&org_id, &settings, now).await?;
-        tx.insert_event(&Event::new(
-            &org_id,
-            types::ORGANIZATION_SETTINGS_UPDATED,
-            actor.user_id(),
-            json!({"organization_id": org_id, "by": actor.user_id(), "settings": settings}),
-            now,
-        ))
-        .await?;
-        tx.commit().await?;
-        Ok(settings)
-    }
-
-    /// The organization's settings for a flow that already knows the org id.
-    pub async fn org_settings(&self, org_id: &str) -> Result<OrgSettings> {
-        Ok(self.store.find_org(org_id).await?.ok_or(CoreError::NotFound { entity: "organization" })?.settings)
     }
 }
 

@@ -39,7 +39,7 @@ pub struct Organization {
     pub id: String,
     pub name: String,
     pub plan: Plan,
-    pub settings: super::OrgSettings,
+    pub settings: OrgSettings,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -71,4 +71,24 @@ pub struct ApiKey {
     pub prefix: String,
     pub environment: KeyEnvironment,
     pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrgSettings {
+    /// The only URLs a magic link may land on, compared exactly (no prefixes, no wildcards).
+    pub allowed_redirect_urls: Vec<String>,
+    /// Whether a magic link or one-time code sent to an unknown address creates an account when used.
+    pub passwordless_signup: bool,
+    /// The WebAuthn relying party id (a registrable domain, e.g. `example.com`); defaults to the host of the
+    /// server's public URL.
+    pub webauthn_rp_id: Option<String>,
+    /// The origins WebAuthn responses may come from (e.g. `https://app.example.com`); defaults to the
+    /// server's public URL.
+    pub webauthn_origins: Vec<String>,
+    /// The mobile network codes (MCC + MNC, 5 or 6 digits) this organization serves as a carrier: carrier
+    /// discovery sends a `client_id` + `mccmnc` here. Unique across organizations.
+    pub mccmnc: Vec<String>,
+    /// Approving a sign-in from another device (the secondary-device flow) needs a second factor.
+    pub approval_requires_mfa: bool,
 }

@@ -2,7 +2,7 @@
 //! where a discoverable credential names the user. A passkey verifies the user (PIN or biometric), so it
 //! satisfies MFA on its own.
 
-use super::ceremony::CeremonyKind;
+use super::store::CeremonyKind;
 use super::{
     PasskeyChallenge, encode_credential_id, normalise_response, parse_passkey, passkey_facts, user_handle,
     verification_failed,

@@ -4,44 +4,16 @@
 //! The ceremony id is not a secret worth hashing: it grants nothing by itself, because `finish` also needs
 //! the authenticator's signature over the challenge kept in the state.
 
+use super::store::CeremonyKind;
+use super::store::CeremonyRecord;
 use crate::error::{CoreError, Result};
 use crate::ids;
 use crate::services::Services;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use time::{Duration, OffsetDateTime};
 
 pub const CEREMONY_TTL_SECS: i64 = 300;
 pub const CEREMONY_ID: &str = "pkc";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CeremonyKind {
-    /// A signed-in user adds a passkey (`PasskeyRegistration` state).
-    Registration,
-    /// Sign-in of a user named by email, with their credentials allowed (`PasskeyAuthentication`).
-    Authentication,
-    /// Username-less sign-in: the authenticator names the user (`DiscoverableAuthentication`).
-    Discoverable,
-}
-
-impl CeremonyKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Registration => "registration",
-            Self::Authentication => "authentication",
-            Self::Discoverable => "discoverable",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "registration" => Some(Self::Registration),
-            "authentication" => Some(Self::Authentication),
-            "discoverable" => Some(Self::Discoverable),
-            _ => None,
-        }
-    }
-}
 
 /// What `start` answers: the options for `navigator.credentials.create()` / `get()` (`{"publicKey": …}`,
 /// binary members base64url) and the ceremony id that `finish` takes back.
@@ -52,29 +24,8 @@ pub struct PasskeyChallenge {
     pub expires_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone)]
-pub struct CeremonyRecord {
-    pub id: String,
-    pub org_id: String,
-    pub user_id: Option<String>,
-    pub kind: CeremonyKind,
-    /// webauthn-rs's serialized state.
-    pub state: String,
-    pub expires_at: OffsetDateTime,
-    pub used_at: Option<OffsetDateTime>,
-    pub created_at: OffsetDateTime,
-}
-
 fn unknown() -> CoreError {
     CoreError::invalid("ceremony_not_found", "The passkey ceremony is unknown; start again")
-}
-
-impl CeremonyRecord {
-    /// The webauthn-rs state saved at `start`.
-    pub(crate) fn state<S: DeserializeOwned>(&self) -> Result<S> {
-        serde_json::from_str(&self.state)
-            .map_err(|e| CoreError::internal(format!("ceremony {} state is unreadable: {e}", self.id)))
-    }
 }
 
 impl Services {

@@ -9,32 +9,16 @@ mod authentication;
 mod ceremony;
 mod manage;
 mod registration;
+pub mod store;
 
-pub use ceremony::{CEREMONY_TTL_SECS, CeremonyKind, CeremonyRecord, PasskeyChallenge};
+pub use ceremony::{CEREMONY_TTL_SECS, PasskeyChallenge};
+pub use store::{CeremonyKind, CeremonyRecord, PasskeyRecord};
 
 use crate::error::{CoreError, Result};
 use crate::orgs::Organization;
 use crate::services::Services;
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
 use webauthn_rs::prelude::{Passkey, Url, Uuid, Webauthn, WebauthnBuilder};
-
-/// A stored passkey. `passkey` is webauthn-rs's serialized `Passkey` (public key, counter, flags).
-#[derive(Debug, Clone)]
-pub struct PasskeyRecord {
-    pub id: String,
-    pub org_id: String,
-    pub user_id: String,
-    /// The WebAuthn credential id, base64url without padding; unique within the organization.
-    pub credential_id: String,
-    pub passkey: String,
-    pub name: String,
-    pub sign_count: i64,
-    pub backup_eligible: bool,
-    pub backup_state: bool,
-    pub created_at: OffsetDateTime,
-    pub last_used_at: Option<OffsetDateTime>,
-}
 
 pub const PASSKEY_ID: &str = "pk";
 const DEFAULT_NAME: &str = "Passkey";

@@ -1,7 +1,7 @@
 //! Adding a passkey: a signed-in user starts a registration ceremony, their browser creates a credential,
 //! and `finish` verifies it and stores it.
 
-use super::ceremony::CeremonyKind;
+use super::store::CeremonyKind;
 use super::{
     PASSKEY_ID, PasskeyChallenge, PasskeyRecord, clean_passkey_name, encode_credential_id, normalise_response,
     parse_passkey, passkey_facts, user_handle,

@@ -2,6 +2,7 @@
 //! hold across nodes; per client IP the HTTP layer counts in memory. Every destination counts, whether or
 //! not it has an account, so a refusal reveals nothing.
 
+use super::store::SendRecord;
 use crate::error::{CoreError, Result};
 use crate::ids;
 use crate::services::Services;
@@ -17,15 +18,6 @@ pub const SENDS_PER_IP_PER_HOUR: u32 = 20;
 /// The rolling window the per-destination limit counts sends over; older sends are pruned
 /// (`crate::prune::Prunable::PasswordlessSends`).
 pub const SEND_LIMIT_WINDOW: Duration = Duration::hours(1);
-
-/// One send to a destination, as the limit counts it.
-#[derive(Debug, Clone)]
-pub struct SendRecord {
-    pub id: String,
-    pub org_id: String,
-    pub destination_hash: String,
-    pub created_at: OffsetDateTime,
-}
 
 impl Services {
     /// A keyed hash naming a destination (`email` + address, or `sms` + phone) in one organization. The

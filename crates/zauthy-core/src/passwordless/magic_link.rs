@@ -2,6 +2,7 @@
 //! landing on an allow-listed application URL or on zauthy's hosted confirmation page.
 
 use super::magic_link_email;
+use super::store::MagicLinkRecord;
 use crate::accounts::{Email, LoginOutcome, SignInMethod};
 use crate::actor::Actor;
 use crate::email::OutboxMessage;
@@ -19,19 +20,6 @@ pub const MAGIC_LINK_TTL_MINUTES: i64 = 15;
 pub const MAGIC_LINK_SENT_MESSAGE: &str = "If the address can sign in, a link has been sent.";
 
 const TOKEN_PREFIX: &str = "ml";
-
-#[derive(Debug, Clone)]
-pub struct MagicLinkRecord {
-    pub id: String,
-    pub org_id: String,
-    /// The address the link was sent to; the account is looked up (or created) when the link is used.
-    pub email: String,
-    pub token_hash: String,
-    pub redirect_url: Option<String>,
-    pub expires_at: OffsetDateTime,
-    pub used_at: Option<OffsetDateTime>,
-    pub created_at: OffsetDateTime,
-}
 
 fn invalid_link() -> CoreError {
     CoreError::invalid("invalid_magic_link", "The magic link is invalid")

@@ -4,12 +4,12 @@
 mod limits;
 mod magic_link;
 mod otp;
+pub mod store;
 
-pub use limits::{SEND_LIMIT_WINDOW, SENDS_PER_DESTINATION_PER_HOUR, SENDS_PER_IP_PER_HOUR, SendRecord};
-pub use magic_link::{MAGIC_LINK_SENT_MESSAGE, MAGIC_LINK_TTL_MINUTES, MagicLinkRecord};
-pub use otp::{
-    OTP_COOLDOWN_SECS, OTP_MAX_ATTEMPTS, OTP_SENT_MESSAGE, OTP_TTL_MINUTES, OneTimeCode, OtpChannel, OtpDestination,
-};
+pub use limits::{SEND_LIMIT_WINDOW, SENDS_PER_DESTINATION_PER_HOUR, SENDS_PER_IP_PER_HOUR};
+pub use magic_link::{MAGIC_LINK_SENT_MESSAGE, MAGIC_LINK_TTL_MINUTES};
+pub use otp::{OTP_COOLDOWN_SECS, OTP_MAX_ATTEMPTS, OTP_SENT_MESSAGE, OTP_TTL_MINUTES, OtpDestination};
+pub use store::{MagicLinkRecord, OneTimeCode, OtpChannel, SendRecord};
 
 use crate::email::EmailMessage;
 

@@ -13,6 +13,8 @@
 //! number changes hands and is a weak identity for creating accounts.
 
 use super::otp_email;
+use super::store::OneTimeCode;
+use super::store::OtpChannel;
 use crate::accounts::{Email, LoginOutcome, SignInMethod, User, parse_phone};
 use crate::actor::Actor;
 use crate::email::OutboxMessage;
@@ -23,7 +25,7 @@ use crate::sms::otp_sms;
 use crate::store::Repo;
 use crate::{crypto, ids};
 use serde_json::json;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 pub const OTP_TTL_MINUTES: i64 = 10;
 pub const OTP_MAX_ATTEMPTS: i32 = 5;
@@ -31,36 +33,6 @@ pub const OTP_COOLDOWN_SECS: i64 = 60;
 
 /// The one answer `/otp/send` gives, whether or not the destination has an account.
 pub const OTP_SENT_MESSAGE: &str = "If the destination can sign in, a code has been sent.";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OtpChannel {
-    Email,
-    Sms,
-}
-
-impl OtpChannel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Sms => "sms",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "email" => Some(Self::Email),
-            "sms" => Some(Self::Sms),
-            _ => None,
-        }
-    }
-
-    fn method(self) -> SignInMethod {
-        match self {
-            Self::Email => SignInMethod::EmailOtp,
-            Self::Sms => SignInMethod::SmsOtp,
-        }
-    }
-}
 
 /// Where a code goes: a validated email address or an E.164 phone number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,20 +74,6 @@ impl OtpDestination {
             Self::Phone(phone) => phone,
         }
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct OneTimeCode {
-    pub id: String,
-    pub org_id: String,
-    pub channel: OtpChannel,
-    /// `Services::destination_hash` of the address or phone, never the destination itself.
-    pub destination_hash: String,
-    pub code_hash: String,
-    pub attempts: i32,
-    pub expires_at: OffsetDateTime,
-    pub used_at: Option<OffsetDateTime>,
-    pub created_at: OffsetDateTime,
 }
 
 /// Six digits, each of the 10^6 values equally likely: rejection sampling over the OS random source.
@@ -294,6 +252,15 @@ impl Services {
                 // Nobody, or a phone shared by several accounts: which one would this be?
                 _ => Ok(None),
             },
+        }
+    }
+}
+
+impl OtpChannel {
+    fn method(self) -> SignInMethod {
+        match self {
+            Self::Email => SignInMethod::EmailOtp,
+            Self::Sms => SignInMethod::SmsOtp,
         }
     }
 }

@@ -4,7 +4,9 @@
 mod hasher;
 mod policy;
 mod reset;
+pub mod store;
 
 pub use hasher::{Argon2Params, PasswordHasher, Verified};
 pub use policy::{MAX_PASSWORD_CHARS, check_password_policy};
-pub use reset::{FORGOT_PASSWORD_MESSAGE, PasswordResetRecord};
+pub use reset::FORGOT_PASSWORD_MESSAGE;
+pub use store::PasswordResetRecord;

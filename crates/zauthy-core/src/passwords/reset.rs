@@ -1,6 +1,7 @@
 //! Forgotten-password reset by emailed single-use token, and password change for a signed-in user.
 
 use super::check_password_policy;
+use super::store::PasswordResetRecord;
 use crate::accounts::Email;
 use crate::actor::Actor;
 use crate::email::{OutboxMessage, password_reset_email};
@@ -11,24 +12,13 @@ use crate::sessions::Ending;
 use crate::{crypto, ids};
 use serde_json::json;
 use std::sync::Arc;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 /// The one answer `/password/forgot` ever gives, so it reveals nothing about which emails exist.
 pub const FORGOT_PASSWORD_MESSAGE: &str = "If an account exists, a reset link has been sent.";
 
 /// The least time between two reset emails to one address (known or not).
 pub const RESET_EMAIL_COOLDOWN: Duration = Duration::seconds(60);
-
-#[derive(Debug, Clone)]
-pub struct PasswordResetRecord {
-    pub id: String,
-    pub org_id: String,
-    pub user_id: String,
-    pub token_hash: String,
-    pub expires_at: OffsetDateTime,
-    pub used_at: Option<OffsetDateTime>,
-    pub created_at: OffsetDateTime,
-}
 
 fn invalid_reset_token() -> CoreError {
     CoreError::invalid("invalid_reset_token", "The reset token is invalid, expired or already used")

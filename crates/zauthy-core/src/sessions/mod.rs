@@ -3,6 +3,7 @@
 mod browser;
 pub mod cache;
 mod service;
+pub mod store;
 mod types;
 
 pub use browser::BROWSER_TOKEN_PREFIX;

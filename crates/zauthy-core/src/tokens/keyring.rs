@@ -4,7 +4,7 @@
 //! re-read after a short TTL, so a rotation on one node reaches the others within that TTL while the old key
 //! stays published and its tokens keep verifying.
 
-use super::signer::Signer;
+use super::signer::{Signer, SigningAlg};
 use super::{AccessClaims, SigningKeyRecord, TokenRejection};
 use crate::crypto::MasterKey;
 use crate::error::{CoreError, Result};
@@ -293,41 +293,6 @@ impl KeyRing {
             .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
             .collect();
         Ok(serde_json::json!({ "keys": published }))
-    }
-}
-
-/// The algorithms an organization signs with: EdDSA for its own access tokens, any of the three for ID tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SigningAlg {
-    RS256,
-    ES256,
-    EdDSA,
-}
-
-impl SigningAlg {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "RS256" => Some(Self::RS256),
-            "ES256" => Some(Self::ES256),
-            "EdDSA" => Some(Self::EdDSA),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RS256 => "RS256",
-            Self::ES256 => "ES256",
-            Self::EdDSA => "EdDSA",
-        }
-    }
-
-    pub fn jwt(self) -> Algorithm {
-        match self {
-            Self::RS256 => Algorithm::RS256,
-            Self::ES256 => Algorithm::ES256,
-            Self::EdDSA => Algorithm::EdDSA,
-        }
     }
 }
 

@@ -2,9 +2,11 @@
 
 mod keyring;
 mod signer;
+pub mod store;
 
+pub use keyring::KeyRing;
 pub(crate) use keyring::active_of;
-pub use keyring::{KeyRing, SigningAlg};
+pub use signer::SigningAlg;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

@@ -1,11 +1,11 @@
 //! JWT signing with key pairs parsed once. jsonwebtoken parses its key on every signature, and for RSA that
 //! costs more than the signature itself; the keyring keeps each active key parsed here instead.
 
-use super::SigningAlg;
 use crate::error::{CoreError, Result};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RSA_PKCS1_SHA256};
 use data_encoding::BASE64URL_NOPAD;
+use jsonwebtoken::Algorithm;
 use serde::Serialize;
 
 /// A private key ready to sign, of one algorithm.
@@ -71,5 +71,40 @@ impl Signer {
         jwt.push('.');
         jwt.push_str(&BASE64URL_NOPAD.encode(&signature));
         Ok(jwt)
+    }
+}
+
+/// The algorithms an organization signs with: EdDSA for its own access tokens, any of the three for ID tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigningAlg {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl SigningAlg {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "RS256" => Some(Self::RS256),
+            "ES256" => Some(Self::ES256),
+            "EdDSA" => Some(Self::EdDSA),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn jwt(self) -> Algorithm {
+        match self {
+            Self::RS256 => Algorithm::RS256,
+            Self::ES256 => Algorithm::ES256,
+            Self::EdDSA => Algorithm::EdDSA,
+        }
     }
 }

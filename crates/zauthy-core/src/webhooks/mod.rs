@@ -4,6 +4,7 @@
 
 mod delivery;
 mod manage;
+pub mod store;
 
 pub use delivery::{ClaimedDelivery, SentDelivery, TransportResponse, WebhookTransport, backoff_schedule};
 pub use manage::{CreatedWebhook, WebhookInput, WebhookUpdate};
