@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod federation;
+pub mod hosted;
 pub mod mfa;
 pub mod middleware;
 pub mod oidc;
@@ -159,9 +160,13 @@ pub fn router(state: AppState) -> Router {
         // The default validator is validator.swagger.io: the docs page must work air-gapped and call no one.
         .config(utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none"));
     let metrics = state.metrics.clone();
+    // Every hosted page, each feature contributing its own; then their static assets.
     let hosted = pages::router()
-        .layer(axum::middleware::from_fn_with_state(state.clone(), pages::hosted_pipeline))
-        .merge(pages::assets_router());
+        .merge(oidc::hosted_router())
+        .merge(federation::hosted_router())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), hosted::hosted_pipeline))
+        .merge(hosted::assets_router())
+        .merge(oidc::hosted_assets());
     Router::new()
         .nest("/api/v1", api)
         .merge(root)

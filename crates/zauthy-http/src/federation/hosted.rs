@@ -4,7 +4,8 @@
 //! sign-in in someone else's browser (login CSRF).
 
 use crate::extract::Client;
-use crate::pages::{HostedOrg, PageError, cookie, mfa_page, redirect, safe_return_to, set_cookie, signed_in};
+use crate::hosted::{HostedOrg, PageError, cookie, redirect, safe_return_to, set_cookie};
+use crate::pages::{mfa_page, signed_in};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Query, RawForm, State};

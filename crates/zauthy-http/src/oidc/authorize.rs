@@ -2,7 +2,7 @@
 //! consent page, and the trip back to the client (`query` redirect or `form_post`). Errors about the client
 //! or its redirect URI are shown here and never redirected; the rest go back to the client.
 
-use crate::pages::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect};
+use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect};
 use crate::state::AppState;
 use axum::extract::{Query, RawForm, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -203,14 +203,14 @@ async fn sign_out_and_leave(
     headers: &HeaderMap,
     target: &EndSession,
 ) -> Result<Response, PageError> {
-    if let Some(token) = crate::pages::cookie(headers, crate::pages::SESSION_COOKIE) {
+    if let Some(token) = crate::hosted::cookie(headers, crate::hosted::SESSION_COOKIE) {
         state.services.end_browser_session(&org.0.id, token).await?;
     }
     let mut response = match &target.redirect {
         Some(url) => redirect(url),
         None => page("You are signed out", &org.0.name, "<p>You can close this window.</p>", &[]).into_response(),
     };
-    let clear = crate::pages::set_cookie(state, &org.0.id, crate::pages::SESSION_COOKIE, "", "Lax", Some(0));
+    let clear = crate::hosted::set_cookie(state, &org.0.id, crate::hosted::SESSION_COOKIE, "", "Lax", Some(0));
     response.headers_mut().append(header::SET_COOKIE, clear);
     Ok(response)
 }

@@ -4,11 +4,10 @@
 //! denies it.
 
 use super::device::{scope_items, to_login};
-use super::form::OAuthForm;
-use super::token::{client_auth_from_map, no_store_json, oauth_error};
+use super::oauth::{ClientForm, no_store_json, oauth_error};
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
-use crate::pages::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page};
+use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -33,13 +32,8 @@ use zauthy_core::oidc::{ApprovalStep, ConsentDecision, FlowStatus};
 pub async fn backchannel_authentication(
     State(state): State<AppState>,
     ApiPath(org_id): ApiPath<String>,
-    headers: HeaderMap,
-    OAuthForm(mut form): OAuthForm<HashMap<String, String>>,
+    ClientForm { form, auth }: ClientForm<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let auth = match client_auth_from_map(&headers, &mut form) {
-        Ok(auth) => auth,
-        Err(e) => return Ok(oauth_error(&e)),
-    };
     Ok(match state.services.backchannel_authorize(&org_id, &auth, &form).await? {
         Ok(answer) => no_store_json(answer),
         Err(e) => {

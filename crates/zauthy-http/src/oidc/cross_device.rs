@@ -10,7 +10,7 @@ use super::authorize::to_client;
 use super::device::count_code_attempt;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Client;
-use crate::pages::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, cookie, esc, page, redirect, set_cookie};
+use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, cookie, esc, page, redirect, set_cookie};
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

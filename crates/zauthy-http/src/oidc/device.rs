@@ -3,11 +3,10 @@
 //! enters (or scans) the user code, sees which service asks for which scopes, and approves or denies.
 //! Code lookups count against a per-user and per-address budget, so user codes cannot be guessed.
 
-use super::form::OAuthForm;
-use super::token::{client_auth_from_map, no_store_json, oauth_error};
+use super::oauth::{ClientForm, no_store_json, oauth_error};
 use crate::error::ApiResult;
 use crate::extract::{ApiPath, Client};
-use crate::pages::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect};
+use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect};
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -41,13 +40,8 @@ const ATTEMPT_WINDOW: Duration = Duration::from_secs(600);
 pub async fn device_authorization(
     State(state): State<AppState>,
     ApiPath(org_id): ApiPath<String>,
-    headers: HeaderMap,
-    OAuthForm(mut form): OAuthForm<HashMap<String, String>>,
+    ClientForm { form, auth }: ClientForm<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let auth = match client_auth_from_map(&headers, &mut form) {
-        Ok(auth) => auth,
-        Err(e) => return Ok(oauth_error(&e)),
-    };
     let scope = form.get("scope").map(String::as_str);
     Ok(match state.services.start_device_authorization(&org_id, &auth, scope).await? {
         Ok(answer) => no_store_json(answer),

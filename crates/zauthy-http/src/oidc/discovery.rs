@@ -2,13 +2,12 @@
 //! RFC 8414's `/.well-known/oauth-authorization-server/o/{org_id}` (and under the issuer),
 //! and `POST /o/{org_id}/par` (pushed authorization requests, RFC 9126).
 
-use super::form::OAuthForm;
-use super::token::{client_auth_from_map, no_store_json, oauth_error};
+use super::oauth::{ClientForm, no_store_json, oauth_error};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
 
@@ -69,13 +68,8 @@ async fn metadata(state: &AppState, org_id: &str) -> ApiResult<Response> {
 pub async fn par(
     State(state): State<AppState>,
     ApiPath(org_id): ApiPath<String>,
-    headers: HeaderMap,
-    OAuthForm(mut form): OAuthForm<HashMap<String, String>>,
+    ClientForm { form, auth }: ClientForm<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    let auth = match client_auth_from_map(&headers, &mut form) {
-        Ok(auth) => auth,
-        Err(e) => return Ok(oauth_error(&e)),
-    };
     Ok(match state.services.push_authorization_request(&org_id, &auth, &form).await? {
         Ok((request_uri, expires_in)) => {
             let mut response = no_store_json(serde_json::json!({"request_uri": request_uri, "expires_in": expires_in}));

@@ -2,8 +2,7 @@
 //! active for this client (invalid, expired, another client's or organization's) answers `{"active": false}`.
 
 use super::dpop::{Proof, Role, sent_proof, with_nonce};
-use super::form::OAuthForm;
-use super::token::{BodyCredentials, client_auth, oauth_error};
+use super::oauth::{ClientForm, oauth_error, with_credentials};
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
 use crate::state::AppState;
@@ -24,6 +23,8 @@ pub struct IntrospectForm {
     pub client_assertion: Option<String>,
 }
 
+with_credentials!(IntrospectForm);
+
 /// Token introspection for the organization's clients.
 #[utoipa::path(post, path = "/o/{org_id}/introspect", tag = "oidc",
     params(("org_id" = String, Path, description = "The organization id (org_…)")),
@@ -37,18 +38,8 @@ pub async fn introspect(
     State(state): State<AppState>,
     ApiPath(org_id): ApiPath<String>,
     headers: HeaderMap,
-    OAuthForm(form): OAuthForm<IntrospectForm>,
+    ClientForm { form, auth }: ClientForm<IntrospectForm>,
 ) -> ApiResult<Response> {
-    let credentials = BodyCredentials {
-        client_id: form.client_id.as_ref(),
-        client_secret: form.client_secret.as_ref(),
-        assertion_type: form.client_assertion_type.as_ref(),
-        assertion: form.client_assertion.as_ref(),
-    };
-    let auth = match client_auth(&headers, credentials) {
-        Ok(auth) => auth,
-        Err(e) => return Ok(oauth_error(&e)),
-    };
     let Some(token) = form.token.filter(|t| !t.is_empty()) else {
         return Ok(oauth_error(&OAuthError::new("invalid_request", "token is required")));
     };

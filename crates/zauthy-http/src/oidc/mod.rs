@@ -9,8 +9,8 @@ mod cross_device;
 mod device;
 mod discovery;
 mod dpop;
-mod form;
 mod introspect;
+mod oauth;
 mod token;
 mod userinfo;
 
@@ -21,6 +21,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Routes under `/api/v1`.
 pub fn api_router() -> OpenApiRouter<AppState> {
@@ -42,9 +43,19 @@ pub fn hosted_assets() -> axum::Router<AppState> {
     authorize::assets_router().merge(cross_device::assets_router())
 }
 
-/// Routes at the root: the organization's OAuth endpoints under `/o/{org_id}/`.
+/// Routes at the root: the organization's OAuth endpoints under `/o/{org_id}/`, and its metadata.
 pub fn public_router() -> OpenApiRouter<AppState> {
-    token::public_router()
+    OpenApiRouter::new()
+        .routes(routes!(token::token))
+        .routes(routes!(introspect::introspect))
+        .routes(routes!(userinfo::userinfo_get, userinfo::userinfo_post))
+        .routes(routes!(userinfo::revoke))
+        .routes(routes!(discovery::par))
+        .routes(routes!(device::device_authorization))
+        .routes(routes!(ciba::backchannel_authentication))
+        .routes(routes!(discovery::openid_configuration))
+        .routes(routes!(discovery::authorization_server_metadata))
+        .routes(routes!(discovery::authorization_server_metadata_under_issuer))
 }
 
 /// The OAuth endpoints' pipeline: the client's address for the services, and the organization's `auth` rate
@@ -52,7 +63,7 @@ pub fn public_router() -> OpenApiRouter<AppState> {
 pub async fn oauth_pipeline(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
     let meta = crate::middleware::client_meta(req.headers(), peer, state.config.trust_proxy_headers);
-    if let Err(e) = crate::pages::check_org_auth_limit(&state, req.uri().path()).await {
+    if let Err(e) = crate::hosted::check_org_auth_limit(&state, req.uri().path()).await {
         let body = serde_json::json!({"error": "temporarily_unavailable", "error_description": e.detail});
         let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
         if let Some(v) = e.clone_retry_after() {

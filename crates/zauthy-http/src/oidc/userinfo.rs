@@ -2,8 +2,7 @@
 //! (RFC 7009, client-authenticated; unknown tokens answer 200 like revoked ones).
 
 use super::dpop::{Proof, Role, sent_proof, with_nonce};
-use super::form::OAuthForm;
-use super::token::{BodyCredentials, client_auth, no_store_json, oauth_error};
+use super::oauth::{ClientForm, no_store_json, oauth_error, with_credentials};
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
 use crate::state::AppState;
@@ -138,6 +137,8 @@ pub struct RevokeForm {
     pub client_assertion: Option<String>,
 }
 
+with_credentials!(RevokeForm);
+
 /// Revokes a refresh or access token of the calling client, and every token of the same grant.
 #[utoipa::path(post, path = "/o/{org_id}/revoke", tag = "oidc",
     params(("org_id" = String, Path, description = "The organization id (org_…)")),
@@ -151,18 +152,8 @@ pub async fn revoke(
     State(state): State<AppState>,
     ApiPath(org_id): ApiPath<String>,
     headers: HeaderMap,
-    OAuthForm(form): OAuthForm<RevokeForm>,
+    ClientForm { form, auth }: ClientForm<RevokeForm>,
 ) -> ApiResult<Response> {
-    let credentials = BodyCredentials {
-        client_id: form.client_id.as_ref(),
-        client_secret: form.client_secret.as_ref(),
-        assertion_type: form.client_assertion_type.as_ref(),
-        assertion: form.client_assertion.as_ref(),
-    };
-    let auth = match client_auth(&headers, credentials) {
-        Ok(auth) => auth,
-        Err(e) => return Ok(oauth_error(&e)),
-    };
     let Some(token) = form.token.filter(|t| !t.is_empty()) else {
         return Ok(oauth_error(&OAuthError::new("invalid_request", "token is required")));
     };

@@ -1,6 +1,6 @@
 //! The signed-in browser's account page and sign-out.
 
-use super::{
+use crate::hosted::{
     BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, SESSION_COOKIE, cookie, esc, page, redirect, set_cookie,
 };
 use crate::state::AppState;

@@ -4,7 +4,7 @@
 //! account keeps the previous one there; choosing an account swaps it back in. Each token is checked as the
 //! session cookie is (live session, user not blocked), so a revoked or expired one simply drops off the list.
 
-use super::{CSRF_FIELD, Csrf, HostedOrg, PageError, SESSION_COOKIE, cookie, esc, page, redirect, set_cookie};
+use crate::hosted::{CSRF_FIELD, Csrf, HostedOrg, PageError, SESSION_COOKIE, cookie, esc, page, redirect, set_cookie};
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -1,9 +1,9 @@
 //! The hosted sign-in page: email and password (then, for users with a second factor, the code form), and
 //! "Sign in with a passkey" driven by `/assets/passkey.js`.
 
-use super::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to};
 use crate::error::ApiError;
 use crate::extract::Client;
+use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to};
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};

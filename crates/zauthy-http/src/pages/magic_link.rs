@@ -1,8 +1,8 @@
 //! The hosted landing page of a magic link. Opening the link (GET) spends nothing — mail scanners fetch
 //! links — it asks "Sign in as …?"; the CSRF-protected POST spends the token and signs the browser in.
 
-use super::{CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to};
 use crate::extract::Client;
+use crate::hosted::{CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to};
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};

@@ -1,7 +1,7 @@
 //! The hosted second step of a sign-in: a form for the authenticator (or backup) code that a first factor's
 //! `mfa_token` waits for.
 
-use super::{CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to};
+use crate::hosted::{CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};

@@ -2,10 +2,10 @@
 //! sign-in page's script call: the same ceremonies as `/api/v1/passkey/…`, authorized by the browser
 //! session (registration) or the hosted page itself (sign-in), each request carrying `X-CSRF-Token`.
 
-use super::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to};
 use crate::dto::rfc3339;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Client, OptionalApiJson};
+use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to};
 use crate::passkeys::{FinishRegistrationRequest, PasskeyOptionsResponse, PasskeyResponse, StartAuthenticationRequest};
 use crate::state::AppState;
 use axum::extract::{Path, State};

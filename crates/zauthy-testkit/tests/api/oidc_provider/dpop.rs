@@ -81,7 +81,9 @@ async fn post_with_proof(
 /// The nonce the server hands out: a token request with a nonce-less proof is refused with it.
 async fn server_nonce(app: &TestApp, org: &TestOrg, key: &ProofKey) -> String {
     let proof = key.proof(app, "POST", &endpoint(app, org, "/token"), None, None);
-    let r = post_with_proof(app, org, "token", None, &[("grant_type", "client_credentials")], Some(&proof)).await;
+    // The proof is checked before the client is authenticated: any client id will do to learn the nonce.
+    let form = [("grant_type", "client_credentials"), ("client_id", "cli_unknown")];
+    let r = post_with_proof(app, org, "token", None, &form, Some(&proof)).await;
     assert_eq!((r.status, r.error()), (400, "use_dpop_nonce"), "{}", r.text);
     r.header("dpop-nonce").expect("a DPoP-Nonce header").to_owned()
 }
