@@ -1,7 +1,7 @@
 //! The event log.
 
 use crate::entities::events;
-use crate::{Conn, Db, at, db_err, ms};
+use crate::{Conn, Db, at, db_err, ms, unreadable};
 use async_trait::async_trait;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use zauthy_core::error::Result;
@@ -42,7 +42,7 @@ impl<C: Db> EventRepo for Conn<C> {
             .all(&self.0)
             .await
             .map_err(db_err)?;
-        Ok(rows.into_iter().map(to_event).collect())
+        rows.into_iter().map(to_event).collect()
     }
 
     async fn query_events(
@@ -74,17 +74,18 @@ impl<C: Db> EventRepo for Conn<C> {
             .all(&self.0)
             .await
             .map_err(db_err)?;
-        Ok((rows.into_iter().map(to_event).collect(), total))
+        Ok((rows.into_iter().map(to_event).collect::<Result<Vec<_>>>()?, total))
     }
 }
 
-fn to_event(m: events::Model) -> Event {
-    Event {
+fn to_event(m: events::Model) -> Result<Event> {
+    let data = serde_json::from_str(&m.data).map_err(|_| unreadable("event data", &m.id))?;
+    Ok(Event {
         event_type: m.event_type,
         id: m.id,
         org_id: m.org_id,
         user_id: m.user_id,
-        data: serde_json::from_str(&m.data).unwrap_or_default(),
+        data,
         created_at: at(m.created_at),
-    }
+    })
 }

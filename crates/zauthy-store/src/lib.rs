@@ -199,6 +199,11 @@ pub(crate) fn corrupt(what: &str, value: &str) -> CoreError {
     CoreError::internal(format!("stored {what} has an unknown value {value:?}"))
 }
 
+/// Stored JSON that does not parse: reported as corruption (a 500 with the row in the log), never read as empty.
+pub(crate) fn unreadable(what: &str, id: &str) -> CoreError {
+    CoreError::internal(format!("stored {what} of {id} cannot be read"))
+}
+
 /// Stamps `used_at` (and `updated_at`) on the row `id` only if it was unset: the single-use step of every token,
 /// code and challenge, safe against a concurrent spender on either database. False means it was spent first
 /// (or does not exist).

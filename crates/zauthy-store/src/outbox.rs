@@ -2,7 +2,7 @@
 //! A claim is a conditional update, so two nodes on one PostgreSQL never both take the same message.
 
 use crate::entities::outbox;
-use crate::{Conn, Db, at, db_err, ms};
+use crate::{Conn, Db, at, db_err, ms, unreadable};
 use async_trait::async_trait;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -79,11 +79,12 @@ impl<C: Db> OutboxRepo for Conn<C> {
                 .await
                 .map_err(db_err)?;
             if claimed.rows_affected == 1 {
+                let payload = serde_json::from_str(&row.payload).map_err(|_| unreadable("outbox payload", &row.id))?;
                 return Ok(Some(OutboxMessage {
                     id: row.id,
                     org_id: row.org_id,
                     kind: row.kind,
-                    payload: serde_json::from_str(&row.payload).unwrap_or_default(),
+                    payload,
                     attempts: row.attempts,
                     next_attempt_at: at(row.next_attempt_at),
                     created_at: at(row.created_at),

@@ -128,3 +128,20 @@ async fn events_are_kept_however_old_unless_the_operator_sets_a_retention() {
     let left = r.body["events"].as_array().unwrap();
     assert!(!left.is_empty() && left.iter().all(|e| e["user_id"] == user.id.as_str()), "only the recent: {}", r.text);
 }
+
+#[tokio::test]
+async fn an_event_whose_stored_data_cannot_be_read_is_reported_as_a_server_error_not_shown_empty() {
+    let app = TestApp::spawn().await;
+    let org = app.create_org().await;
+    app.signup_user(&org.api_key).await;
+    let db = sea_orm::Database::connect(app.config.database_url.clone().unwrap()).await.unwrap();
+    let sql = format!("update events set data = 'not json' where org_id = '{}' and event_type = 'user.signup'", org.id);
+    let backend = db.get_database_backend();
+    sea_orm::ConnectionTrait::execute_raw(&db, sea_orm::Statement::from_string(backend, sql)).await.unwrap();
+    db.close().await.unwrap();
+
+    let r = events(&app, &org.api_key, "").await;
+
+    assert_eq!((r.status, r.error()), (500, "internal_error"), "{}", r.text);
+    assert!(!r.text.contains("not json"), "a 500 says nothing of the row: {}", r.text);
+}
