@@ -2,9 +2,9 @@
 
 pub mod accounts;
 pub mod actor;
+pub mod cache;
 pub mod clock;
 pub mod crypto;
-pub mod email;
 pub mod error;
 pub mod events;
 pub mod federation;
@@ -12,6 +12,7 @@ pub mod ids;
 pub mod mfa;
 pub mod oidc;
 pub mod orgs;
+pub mod outbox;
 pub mod passkeys;
 pub mod passwordless;
 pub mod passwords;

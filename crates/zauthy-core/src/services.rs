@@ -60,7 +60,7 @@ pub struct Services {
     /// Woken (`wake_outbox`) when a transaction queued outbox work, so the local workers send it without
     /// waiting to poll.
     pub outbox_wakeup: Arc<Notify>,
-    pub cache: crate::sessions::cache::VerificationCache,
+    pub cache: crate::cache::VerificationCache,
     /// Social login's outbound client and its discovery/JWKS cache.
     pub federation: crate::federation::Federation,
     /// The token endpoint's writes, group-committed (`oidc/group_commit.rs`).

@@ -4,12 +4,12 @@
 //! `zauthy-store` implements every port once for SQLite and PostgreSQL.
 
 pub use crate::accounts::store::UserRepo;
-pub use crate::email::store::OutboxRepo;
 pub use crate::events::store::EventRepo;
 pub use crate::federation::store::FederationRepo;
 pub use crate::mfa::store::MfaRepo;
 pub use crate::oidc::store::{CrossDeviceRepo, OidcBackchannelRepo, OidcClientRepo, OidcDeviceRepo, OidcGrantRepo};
 pub use crate::orgs::store::OrgRepo;
+pub use crate::outbox::store::OutboxRepo;
 pub use crate::passkeys::store::PasskeyRepo;
 pub use crate::passwordless::store::PasswordlessRepo;
 pub use crate::passwords::store::PasswordResetRepo;

@@ -72,7 +72,7 @@ impl<C: Db> Conn<C> {
         for (column, value) in sets {
             update = update.col_expr(column, value);
         }
-        Ok(update.exec(&self.0).await.map_err(db_err)?.rows_affected == 1)
+        Ok(update.exec(&self.db).await.map_err(db_err)?.rows_affected == 1)
     }
 }
 
@@ -97,7 +97,7 @@ impl<C: Db> UserRepo for Conn<C> {
             created_at: Set(ms(user.created_at)),
             updated_at: Set(ms(user.updated_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -106,7 +106,7 @@ impl<C: Db> UserRepo for Conn<C> {
     async fn find_user(&self, org_id: &str, user_id: &str) -> Result<Option<UserWithSecret>> {
         users::Entity::find_by_id(user_id)
             .filter(users::Column::OrgId.eq(org_id))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?
             .map(to_user)
@@ -118,7 +118,7 @@ impl<C: Db> UserRepo for Conn<C> {
         users::Entity::find_by_id(user_id)
             .filter(users::Column::OrgId.eq(org_id))
             .lock_exclusive()
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?
             .map(to_user)
@@ -129,7 +129,7 @@ impl<C: Db> UserRepo for Conn<C> {
         users::Entity::find()
             .filter(users::Column::OrgId.eq(org_id))
             .filter(users::Column::Email.eq(email.as_str()))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?
             .map(to_user)
@@ -147,13 +147,13 @@ impl<C: Db> UserRepo for Conn<C> {
         if let Some(search) = email_contains {
             query = query.filter(Expr::col(users::Column::Email).like(like_contains(search)));
         }
-        let total = query.clone().count(&self.0).await.map_err(db_err)?;
+        let total = query.clone().count(&self.db).await.map_err(db_err)?;
         let rows = query
             .order_by_asc(users::Column::CreatedAt)
             .order_by_asc(users::Column::Id)
             .limit(limit)
             .offset(offset)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         let users = rows.into_iter().map(|m| to_user(m).map(|u| u.user)).collect::<Result<Vec<_>>>()?;
@@ -169,7 +169,7 @@ impl<C: Db> UserRepo for Conn<C> {
         use crate::entities::unknown_login_failures as unknown;
         // One statement on both databases, as for an account: the first failure inserts the row, the next add
         // one while it is not locked.
-        let backend = self.0.get_database_backend();
+        let backend = self.db.get_database_backend();
         // Written with SQLite's numbered placeholders; PostgreSQL's are the same with `$`.
         let sql = "insert into unknown_login_failures (id, org_id, email_hash, failed_attempts, created_at, updated_at)
              values (?1, ?2, ?3, 1, ?4, ?4)
@@ -180,14 +180,14 @@ impl<C: Db> UserRepo for Conn<C> {
         let sql = if backend == DbBackend::Postgres { sql.replace('?', "$") } else { sql.to_owned() };
         let values: Vec<sea_orm::Value> =
             vec![zauthy_core::ids::new_id("ulf").into(), org_id.into(), email_hash.into(), ms(now).into()];
-        let row = self.0.query_one_raw(Statement::from_sql_and_values(backend, &sql, values)).await.map_err(db_err)?;
+        let row = self.db.query_one_raw(Statement::from_sql_and_values(backend, &sql, values)).await.map_err(db_err)?;
         if let Some(row) = row {
             return Ok(Ok(row.try_get_by_index::<i32>(0).map_err(db_err)?));
         }
         let locked = unknown::Entity::find()
             .filter(unknown::Column::OrgId.eq(org_id))
             .filter(unknown::Column::EmailHash.eq(email_hash))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?
             .and_then(|m| m.locked_until)
@@ -201,7 +201,7 @@ impl<C: Db> UserRepo for Conn<C> {
             .col_expr(unknown::Column::LockedUntil, Expr::value(ms(until)))
             .filter(unknown::Column::OrgId.eq(org_id))
             .filter(unknown::Column::EmailHash.eq(email_hash))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -211,12 +211,12 @@ impl<C: Db> UserRepo for Conn<C> {
         pending_guesses::Entity::delete_many()
             .filter(pending_guesses::Column::UserId.eq(user_id))
             .filter(pending_guesses::Column::ExpiresAt.lte(ms(now)))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         pending_guesses::Entity::find()
             .filter(pending_guesses::Column::UserId.eq(user_id))
-            .count(&self.0)
+            .count(&self.db)
             .await
             .map_err(db_err)
     }
@@ -234,12 +234,12 @@ impl<C: Db> UserRepo for Conn<C> {
             expires_at: Set(ms(expires_at)),
             created_at: Set(ms(now)),
         };
-        pending_guesses::Entity::insert(row).exec_without_returning(&self.0).await.map_err(db_err)?;
+        pending_guesses::Entity::insert(row).exec_without_returning(&self.db).await.map_err(db_err)?;
         Ok(())
     }
 
     async fn delete_pending_guess(&self, id: &str) -> Result<bool> {
-        let done = pending_guesses::Entity::delete_by_id(id).exec(&self.0).await.map_err(db_err)?;
+        let done = pending_guesses::Entity::delete_by_id(id).exec(&self.db).await.map_err(db_err)?;
         Ok(done.rows_affected > 0)
     }
 
@@ -306,18 +306,18 @@ impl<C: Db> UserRepo for Conn<C> {
             .column(sessions::Column::Id)
             .filter(sessions::Column::UserId.eq(user_id))
             .into_tuple::<String>()
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         if !session_ids.is_empty() {
             refresh_tokens::Entity::delete_many()
                 .filter(refresh_tokens::Column::SessionId.is_in(session_ids.clone()))
-                .exec(&self.0)
+                .exec(&self.db)
                 .await
                 .map_err(db_err)?;
             browser_sessions::Entity::delete_many()
                 .filter(browser_sessions::Column::SessionId.is_in(session_ids))
-                .exec(&self.0)
+                .exec(&self.db)
                 .await
                 .map_err(db_err)?;
         }
@@ -325,43 +325,43 @@ impl<C: Db> UserRepo for Conn<C> {
         self.delete_backup_codes(user_id).await?;
         mfa_challenges::Entity::delete_many()
             .filter(mfa_challenges::Column::UserId.eq(user_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         sessions::Entity::delete_many()
             .filter(sessions::Column::UserId.eq(user_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         password_reset_tokens::Entity::delete_many()
             .filter(password_reset_tokens::Column::UserId.eq(user_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         crate::entities::passkeys::Entity::delete_many()
             .filter(crate::entities::passkeys::Column::UserId.eq(user_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         crate::entities::webauthn_ceremonies::Entity::delete_many()
             .filter(crate::entities::webauthn_ceremonies::Column::UserId.eq(user_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         crate::entities::federated_identities::Entity::delete_many()
             .filter(crate::entities::federated_identities::Column::UserId.eq(user_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         crate::entities::oauth_states::Entity::delete_many()
             .filter(crate::entities::oauth_states::Column::UserId.eq(user_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         let result = users::Entity::delete_many()
             .filter(users::Column::OrgId.eq(org_id))
             .filter(users::Column::Id.eq(user_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)

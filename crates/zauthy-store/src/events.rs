@@ -20,12 +20,12 @@ impl<C: Db> EventRepo for Conn<C> {
             created_at: Set(ms(e.created_at)),
             updated_at: Set(ms(e.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         // Same connection, so the deliveries commit or roll back with the event.
-        if crate::webhooks::fan_out(&self.0, e).await? > 0 {
-            self.1.deliveries_queued();
+        if crate::webhooks::fan_out(&self.db, e).await? > 0 {
+            self.wakeup.deliveries_queued();
         }
         Ok(())
     }
@@ -39,7 +39,7 @@ impl<C: Db> EventRepo for Conn<C> {
             .order_by_desc(events::Column::CreatedAt)
             .order_by_desc(events::Column::Id)
             .limit(limit)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         rows.into_iter().map(to_event).collect()
@@ -65,13 +65,13 @@ impl<C: Db> EventRepo for Conn<C> {
         if let Some(u) = filter.until {
             query = query.filter(events::Column::CreatedAt.lt(ms(u)));
         }
-        let total = query.clone().count(&self.0).await.map_err(db_err)?;
+        let total = query.clone().count(&self.db).await.map_err(db_err)?;
         let rows = query
             .order_by_desc(events::Column::CreatedAt)
             .order_by_desc(events::Column::Id)
             .limit(limit)
             .offset(offset)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         Ok((rows.into_iter().map(to_event).collect::<Result<Vec<_>>>()?, total))

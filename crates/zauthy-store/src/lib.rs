@@ -37,7 +37,12 @@ pub use migrations::Migrator;
 
 /// A connection (the pool, or an open transaction) that implements every repository port, with the wakeup of
 /// this node's webhook worker and, on SQLite, this process's place in the write queue.
-pub struct Conn<C>(C, Wakeup, Writer);
+pub struct Conn<C> {
+    /// The pool, or the open transaction, every statement runs on.
+    db: C,
+    wakeup: Wakeup,
+    writer: Writer,
+}
 
 /// SQLite has one write lock per database. Left to SQLite, writers that find it taken sleep in its busy handler
 /// (back-off steps of up to 100 ms) and are woken in no order, which is where SQLite's long write latencies came
@@ -113,25 +118,25 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<SqlStore
     } else {
         None
     };
-    Ok(Conn(db, Wakeup { notify: Arc::new(Notify::new()), deferred: None }, Writer::Queue(queue)))
+    Ok(Conn { db, wakeup: Wakeup { notify: Arc::new(Notify::new()), deferred: None }, writer: Writer::Queue(queue) })
 }
 
 impl SqlStore {
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        Migrator::up(&self.0, None).await?;
+        Migrator::up(&self.db, None).await?;
         Ok(())
     }
 
     /// Notified (`notify_one`, so a wakeup is never lost) whenever deliveries this process queued are committed.
     pub fn webhook_wakeup(&self) -> Arc<Notify> {
-        self.1.notify.clone()
+        self.wakeup.notify.clone()
     }
 
     pub async fn close(self) -> anyhow::Result<()> {
-        if let Writer::Queue(Some((_, writer))) = self.2 {
+        if let Writer::Queue(Some((_, writer))) = self.writer {
             writer.close().await?;
         }
-        self.0.close().await?;
+        self.db.close().await?;
         Ok(())
     }
 }
@@ -141,7 +146,7 @@ impl Store for SqlStore {
     async fn begin(&self) -> Result<Box<dyn Transaction>> {
         // SQLite: take the write lock up front. A deferred transaction that reads and then writes fails with
         // SQLITE_BUSY_SNAPSHOT when another writer committed in between; busy_timeout cannot help there.
-        let (permit, db) = match &self.2 {
+        let (permit, db) = match &self.writer {
             Writer::Queue(Some((queue, writer))) => (
                 Some(
                     tokio::time::timeout(WRITE_WAIT, queue.clone().acquire_owned())
@@ -151,26 +156,26 @@ impl Store for SqlStore {
                 ),
                 writer,
             ),
-            _ => (None, &self.0),
+            _ => (None, &self.db),
         };
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..Default::default()
         };
         let tx = db.begin_with_options(options).await.map_err(db_err)?;
-        let wakeup = Wakeup { notify: self.1.notify.clone(), deferred: Some(AtomicBool::new(false)) };
-        Ok(Box::new(Conn(tx, wakeup, Writer::Held(permit))))
+        let wakeup = Wakeup { notify: self.wakeup.notify.clone(), deferred: Some(AtomicBool::new(false)) };
+        Ok(Box::new(Conn { db: tx, wakeup, writer: Writer::Held(permit) }))
     }
 
     async fn ping(&self) -> Result<()> {
-        self.0.ping().await.map_err(db_err)
+        self.db.ping().await.map_err(db_err)
     }
 }
 
 #[async_trait]
 impl Transaction for Conn<DatabaseTransaction> {
     async fn commit(self: Box<Self>) -> Result<()> {
-        let Conn(tx, wakeup, _place_in_queue) = *self;
+        let Conn { db: tx, wakeup, writer: _place_in_queue } = *self;
         tx.commit().await.map_err(db_err)?;
         if wakeup.deferred.is_some_and(|queued| queued.into_inner()) {
             wakeup.notify.notify_one();
@@ -265,7 +270,7 @@ mod tests {
     #[tokio::test]
     async fn the_bundled_sqlite_keeps_its_query_plans_when_a_limit_is_bound_again() {
         let store = connect("sqlite::memory:", 1).await.unwrap();
-        let qpsg = number(&store.0, "SELECT sqlite_compileoption_used('ENABLE_QPSG')").await;
+        let qpsg = number(&store.db, "SELECT sqlite_compileoption_used('ENABLE_QPSG')").await;
         assert_eq!(qpsg, 1, "SQLite was built without SQLITE_ENABLE_QPSG: is .cargo/config.toml read?");
     }
 
@@ -274,8 +279,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("zauthy.db").display());
         let store = connect(&url, 2).await.unwrap();
-        let Writer::Queue(Some((_, writer))) = &store.2 else { panic!("SQLite has a write queue") };
-        for db in [&store.0, writer] {
+        let Writer::Queue(Some((_, writer))) = &store.writer else { panic!("SQLite has a write queue") };
+        for db in [&store.db, writer] {
             assert_eq!(number(db, "PRAGMA mmap_size").await, 0, "the database file is read, not mapped");
             assert_eq!(number(db, "PRAGMA temp_store").await, 2, "temporary tables and journals in memory");
         }

@@ -32,7 +32,7 @@ impl<C: Db> MfaRepo for Conn<C> {
         totp::Entity::delete_many()
             .filter(totp::Column::UserId.eq(&r.user_id))
             .filter(totp::Column::ConfirmedAt.is_null())
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         totp::Entity::insert(totp::ActiveModel {
@@ -44,14 +44,14 @@ impl<C: Db> MfaRepo for Conn<C> {
             created_at: Set(ms(r.created_at)),
             updated_at: Set(ms(r.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
     }
 
     async fn find_totp(&self, user_id: &str) -> Result<Option<TotpRecord>> {
-        let row = totp::Entity::find_by_id(user_id).one(&self.0).await.map_err(db_err)?;
+        let row = totp::Entity::find_by_id(user_id).one(&self.db).await.map_err(db_err)?;
         Ok(row.map(|m| TotpRecord {
             user_id: m.user_id,
             org_id: m.org_id,
@@ -69,7 +69,7 @@ impl<C: Db> MfaRepo for Conn<C> {
             .col_expr(totp::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(totp::Column::UserId.eq(user_id))
             .filter(totp::Column::ConfirmedAt.is_null())
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
@@ -82,15 +82,18 @@ impl<C: Db> MfaRepo for Conn<C> {
             .filter(totp::Column::UserId.eq(user_id))
             .filter(totp::Column::ConfirmedAt.is_not_null())
             .filter(Condition::any().add(totp::Column::LastUsedStep.is_null()).add(totp::Column::LastUsedStep.lt(step)))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
     }
 
     async fn delete_totp(&self, user_id: &str) -> Result<bool> {
-        let result =
-            totp::Entity::delete_many().filter(totp::Column::UserId.eq(user_id)).exec(&self.0).await.map_err(db_err)?;
+        let result = totp::Entity::delete_many()
+            .filter(totp::Column::UserId.eq(user_id))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
         Ok(result.rows_affected == 1)
     }
 
@@ -111,19 +114,19 @@ impl<C: Db> MfaRepo for Conn<C> {
             created_at: Set(ms(now)),
             updated_at: Set(ms(now)),
         });
-        codes::Entity::insert_many(rows).exec_without_returning(&self.0).await.map_err(db_err)?;
+        codes::Entity::insert_many(rows).exec_without_returning(&self.db).await.map_err(db_err)?;
         Ok(())
     }
 
     async fn find_backup_code(&self, code_hash: &str) -> Result<Option<BackupCodeRecord>> {
         let row =
-            codes::Entity::find().filter(codes::Column::CodeHash.eq(code_hash)).one(&self.0).await.map_err(db_err)?;
+            codes::Entity::find().filter(codes::Column::CodeHash.eq(code_hash)).one(&self.db).await.map_err(db_err)?;
         Ok(row.map(|m| BackupCodeRecord { id: m.id, user_id: m.user_id, used_at: m.used_at.map(at) }))
     }
 
     async fn spend_backup_code(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
         crate::spend_once::<codes::Entity>(
-            &self.0,
+            &self.db,
             [codes::Column::Id, codes::Column::UsedAt, codes::Column::UpdatedAt],
             id,
             now,
@@ -135,13 +138,13 @@ impl<C: Db> MfaRepo for Conn<C> {
         codes::Entity::find()
             .filter(codes::Column::UserId.eq(user_id))
             .filter(codes::Column::UsedAt.is_null())
-            .count(&self.0)
+            .count(&self.db)
             .await
             .map_err(db_err)
     }
 
     async fn delete_backup_codes(&self, user_id: &str) -> Result<()> {
-        codes::Entity::delete_many().filter(codes::Column::UserId.eq(user_id)).exec(&self.0).await.map_err(db_err)?;
+        codes::Entity::delete_many().filter(codes::Column::UserId.eq(user_id)).exec(&self.db).await.map_err(db_err)?;
         Ok(())
     }
 
@@ -159,7 +162,7 @@ impl<C: Db> MfaRepo for Conn<C> {
             created_at: Set(ms(c.created_at)),
             updated_at: Set(ms(c.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -168,7 +171,7 @@ impl<C: Db> MfaRepo for Conn<C> {
     async fn find_mfa_challenge(&self, token_hash: &str) -> Result<Option<MfaChallenge>> {
         let row = challenges::Entity::find()
             .filter(challenges::Column::TokenHash.eq(token_hash))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?;
         Ok(row.map(to_challenge))
@@ -182,7 +185,7 @@ impl<C: Db> MfaRepo for Conn<C> {
             .filter(challenges::Column::Id.eq(id))
             .filter(challenges::Column::UsedAt.is_null())
             .filter(column.lt(max_attempts))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
@@ -190,7 +193,7 @@ impl<C: Db> MfaRepo for Conn<C> {
 
     async fn spend_mfa_challenge(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
         crate::spend_once::<challenges::Entity>(
-            &self.0,
+            &self.db,
             [challenges::Column::Id, challenges::Column::UsedAt, challenges::Column::UpdatedAt],
             id,
             now,

@@ -40,20 +40,20 @@ impl<C: Db> OrgRepo for Conn<C> {
             created_at: Set(ms(org.created_at)),
             updated_at: Set(ms(org.updated_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
     }
 
     async fn find_org(&self, id: &str) -> Result<Option<Organization>> {
-        organizations::Entity::find_by_id(id).one(&self.0).await.map_err(db_err)?.map(to_org).transpose()
+        organizations::Entity::find_by_id(id).one(&self.db).await.map_err(db_err)?.map(to_org).transpose()
     }
 
     async fn list_orgs(&self) -> Result<Vec<Organization>> {
         let rows = organizations::Entity::find()
             .order_by_asc(organizations::Column::CreatedAt)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         rows.into_iter().map(to_org).collect()
@@ -64,7 +64,7 @@ impl<C: Db> OrgRepo for Conn<C> {
             .col_expr(organizations::Column::Plan, Expr::value(plan.as_str()))
             .col_expr(organizations::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(organizations::Column::Id.eq(id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
@@ -76,7 +76,7 @@ impl<C: Db> OrgRepo for Conn<C> {
             .col_expr(organizations::Column::Settings, Expr::value(text))
             .col_expr(organizations::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(organizations::Column::Id.eq(id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
@@ -93,7 +93,7 @@ impl<C: Db> OrgRepo for Conn<C> {
             created_at: Set(ms(key.created_at)),
             updated_at: Set(ms(key.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -102,7 +102,7 @@ impl<C: Db> OrgRepo for Conn<C> {
     async fn find_api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>> {
         api_keys::Entity::find()
             .filter(api_keys::Column::KeyHash.eq(key_hash))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?
             .map(to_key)
@@ -114,7 +114,7 @@ impl<C: Db> OrgRepo for Conn<C> {
             .filter(api_keys::Column::OrgId.eq(org_id))
             .order_by_asc(api_keys::Column::CreatedAt)
             .order_by_asc(api_keys::Column::Id)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         rows.into_iter().map(to_key).collect()
@@ -124,7 +124,7 @@ impl<C: Db> OrgRepo for Conn<C> {
         let result = api_keys::Entity::delete_many()
             .filter(api_keys::Column::OrgId.eq(org_id))
             .filter(api_keys::Column::Id.eq(key_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)

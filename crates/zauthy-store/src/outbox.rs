@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use time::OffsetDateTime;
-use zauthy_core::email::{OutboxLane, OutboxMessage};
 use zauthy_core::error::Result;
 use zauthy_core::oidc::KIND_BACKCHANNEL_LOGOUT;
+use zauthy_core::outbox::{OutboxLane, OutboxMessage};
 use zauthy_core::store::OutboxRepo;
 
 const PENDING: &str = "pending";
@@ -41,7 +41,7 @@ impl<C: Db> OutboxRepo for Conn<C> {
             created_at: Set(ms(m.created_at)),
             updated_at: Set(ms(m.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -65,7 +65,7 @@ impl<C: Db> OutboxRepo for Conn<C> {
             .order_by_asc(outbox::Column::NextAttemptAt)
             .order_by_asc(outbox::Column::Id)
             .limit(8)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         for row in candidates {
@@ -75,7 +75,7 @@ impl<C: Db> OutboxRepo for Conn<C> {
                 .filter(outbox::Column::Id.eq(&row.id))
                 .filter(outbox::Column::Status.eq(PENDING))
                 .filter(claimable(now))
-                .exec(&self.0)
+                .exec(&self.db)
                 .await
                 .map_err(db_err)?;
             if claimed.rows_affected == 1 {
@@ -102,7 +102,7 @@ impl<C: Db> OutboxRepo for Conn<C> {
             .col_expr(outbox::Column::Attempts, Expr::col(outbox::Column::Attempts).add(1))
             .col_expr(outbox::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(outbox::Column::Id.eq(id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -128,7 +128,7 @@ impl<C: Db> OutboxRepo for Conn<C> {
                 .col_expr(outbox::Column::Status, Expr::value(DEAD))
                 .col_expr(outbox::Column::Payload, Expr::value(ERASED)),
         };
-        update.exec(&self.0).await.map_err(db_err)?;
+        update.exec(&self.db).await.map_err(db_err)?;
         Ok(())
     }
 }

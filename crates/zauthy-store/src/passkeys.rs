@@ -53,14 +53,14 @@ impl<C: Db> PasskeyRepo for Conn<C> {
             created_at: Set(ms(c.created_at)),
             updated_at: Set(ms(c.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
     }
 
     async fn find_ceremony(&self, ceremony_id: &str) -> Result<Option<CeremonyRecord>> {
-        let row = ceremonies::Entity::find_by_id(ceremony_id.to_owned()).one(&self.0).await.map_err(db_err)?;
+        let row = ceremonies::Entity::find_by_id(ceremony_id.to_owned()).one(&self.db).await.map_err(db_err)?;
         row.map(to_ceremony).transpose()
     }
 
@@ -71,7 +71,7 @@ impl<C: Db> PasskeyRepo for Conn<C> {
             .filter(ceremonies::Column::Id.eq(ceremony_id))
             .filter(ceremonies::Column::UsedAt.is_null())
             .filter(ceremonies::Column::ExpiresAt.gt(ms(now)))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
@@ -92,7 +92,7 @@ impl<C: Db> PasskeyRepo for Conn<C> {
             created_at: Set(ms(p.created_at)),
             updated_at: Set(ms(p.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -104,7 +104,7 @@ impl<C: Db> PasskeyRepo for Conn<C> {
             .filter(passkeys::Column::UserId.eq(user_id))
             .order_by_asc(passkeys::Column::CreatedAt)
             .order_by_asc(passkeys::Column::Id)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         Ok(rows.into_iter().map(to_passkey).collect())
@@ -114,7 +114,7 @@ impl<C: Db> PasskeyRepo for Conn<C> {
         let row = passkeys::Entity::find()
             .filter(passkeys::Column::OrgId.eq(org_id))
             .filter(passkeys::Column::CredentialId.eq(credential_id))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?;
         Ok(row.map(to_passkey))
@@ -130,7 +130,7 @@ impl<C: Db> PasskeyRepo for Conn<C> {
             .col_expr(passkeys::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(passkeys::Column::OrgId.eq(p.org_id.as_str()))
             .filter(passkeys::Column::Id.eq(p.id.as_str()))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
@@ -141,7 +141,7 @@ impl<C: Db> PasskeyRepo for Conn<C> {
             .filter(passkeys::Column::OrgId.eq(org_id))
             .filter(passkeys::Column::UserId.eq(user_id))
             .filter(passkeys::Column::Id.eq(passkey_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)

@@ -43,7 +43,7 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
             created_at: Set(ms(l.created_at)),
             updated_at: Set(ms(l.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -52,7 +52,7 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
     async fn find_magic_link(&self, token_hash: &str) -> Result<Option<MagicLinkRecord>> {
         let row = magic_links::Entity::find()
             .filter(magic_links::Column::TokenHash.eq(token_hash))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?;
         Ok(row.map(|m| MagicLinkRecord {
@@ -69,7 +69,7 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
 
     async fn mark_magic_link_used(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
         crate::spend_once::<magic_links::Entity>(
-            &self.0,
+            &self.db,
             [magic_links::Column::Id, magic_links::Column::UsedAt, magic_links::Column::UpdatedAt],
             id,
             now,
@@ -87,7 +87,7 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
             .filter(one_time_codes::Column::OrgId.eq(org_id))
             .filter(one_time_codes::Column::Channel.eq(channel))
             .filter(one_time_codes::Column::DestinationHash.eq(destination_hash))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?
             .map(to_code)
@@ -99,7 +99,7 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
             .filter(one_time_codes::Column::OrgId.eq(c.org_id.as_str()))
             .filter(one_time_codes::Column::Channel.eq(c.channel.as_str()))
             .filter(one_time_codes::Column::DestinationHash.eq(c.destination_hash.as_str()))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         one_time_codes::Entity::insert(one_time_codes::ActiveModel {
@@ -114,7 +114,7 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
             created_at: Set(ms(c.created_at)),
             updated_at: Set(ms(c.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -128,7 +128,7 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
             .filter(one_time_codes::Column::Id.eq(id))
             .filter(one_time_codes::Column::UsedAt.is_null())
             .filter(column.lt(max_attempts))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
@@ -136,7 +136,7 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
 
     async fn mark_one_time_code_used(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
         crate::spend_once::<one_time_codes::Entity>(
-            &self.0,
+            &self.db,
             [one_time_codes::Column::Id, one_time_codes::Column::UsedAt, one_time_codes::Column::UpdatedAt],
             id,
             now,
@@ -151,7 +151,7 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
         since: OffsetDateTime,
     ) -> Result<(u64, Option<OffsetDateTime>, Option<OffsetDateTime>)> {
         // sea-query writes no lock clause for SQLite, where the immediate transaction serializes writers.
-        organizations::Entity::find_by_id(org_id).lock_exclusive().one(&self.0).await.map_err(db_err)?;
+        organizations::Entity::find_by_id(org_id).lock_exclusive().one(&self.db).await.map_err(db_err)?;
         let times = passwordless_sends::Entity::find()
             .select_only()
             .column(passwordless_sends::Column::CreatedAt)
@@ -160,7 +160,7 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
             .filter(passwordless_sends::Column::CreatedAt.gt(ms(since)))
             .order_by_asc(passwordless_sends::Column::CreatedAt)
             .into_tuple::<i64>()
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         Ok((times.len() as u64, times.first().copied().map(at), times.last().copied().map(at)))
@@ -174,7 +174,7 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
             created_at: Set(ms(s.created_at)),
             updated_at: Set(ms(s.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -186,7 +186,7 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
             .filter(users::Column::Phone.eq(phone))
             .order_by_asc(users::Column::Id)
             .limit(limit)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         rows.into_iter().map(|m| to_user(m).map(|u| u.user)).collect()
@@ -199,7 +199,7 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
             .filter(users::Column::Id.eq(user_id))
             .filter(users::Column::Phone.eq(phone))
             .filter(users::Column::PhoneVerified.eq(false))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
@@ -211,7 +211,7 @@ impl<C: Db> PasswordlessRepo for Conn<C> {
             .col_expr(users::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(users::Column::Id.eq(user_id))
             .filter(users::Column::IsVerified.eq(false))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)

@@ -30,7 +30,7 @@ impl<C: Db> PasswordResetRepo for Conn<C> {
             created_at: Set(ms(t.created_at)),
             updated_at: Set(ms(t.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -39,7 +39,7 @@ impl<C: Db> PasswordResetRepo for Conn<C> {
     async fn find_reset_token(&self, token_hash: &str) -> Result<Option<PasswordResetRecord>> {
         let row = resets::Entity::find()
             .filter(resets::Column::TokenHash.eq(token_hash))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?;
         Ok(row.map(|m| PasswordResetRecord {
@@ -54,12 +54,12 @@ impl<C: Db> PasswordResetRepo for Conn<C> {
     }
 
     async fn mark_reset_token_used(&self, token_id: &str, now: OffsetDateTime) -> Result<bool> {
-        let result = spend(now).filter(resets::Column::Id.eq(token_id)).exec(&self.0).await.map_err(db_err)?;
+        let result = spend(now).filter(resets::Column::Id.eq(token_id)).exec(&self.db).await.map_err(db_err)?;
         Ok(result.rows_affected == 1)
     }
 
     async fn invalidate_reset_tokens(&self, user_id: &str, now: OffsetDateTime) -> Result<()> {
-        spend(now).filter(resets::Column::UserId.eq(user_id)).exec(&self.0).await.map_err(db_err)?;
+        spend(now).filter(resets::Column::UserId.eq(user_id)).exec(&self.db).await.map_err(db_err)?;
         Ok(())
     }
 }

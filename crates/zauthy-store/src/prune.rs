@@ -128,7 +128,7 @@ fn not_referred_by<E: EntityTrait>(column: E::Column, parent: impl IntoColumnRef
 #[async_trait]
 impl<C: Db> PruneRepo for Conn<C> {
     async fn prune_expired(&self, kind: Prunable, c: &PruneCutoffs, limit: u64) -> Result<u64> {
-        Ok(self.0.execute(&batch_of(kind, c, limit)).await.map_err(db_err)?.rows_affected())
+        Ok(self.db.execute(&batch_of(kind, c, limit)).await.map_err(db_err)?.rows_affected())
     }
 }
 

@@ -67,14 +67,14 @@ impl<C: Db> SessionRepo for Conn<C> {
             created_at: Set(ms(s.created_at)),
             updated_at: Set(ms(s.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
     }
 
     async fn find_session(&self, session_id: &str) -> Result<Option<Session>> {
-        Ok(sessions::Entity::find_by_id(session_id).one(&self.0).await.map_err(db_err)?.map(to_session))
+        Ok(sessions::Entity::find_by_id(session_id).one(&self.db).await.map_err(db_err)?.map(to_session))
     }
 
     async fn list_active_sessions(&self, org_id: &str, user_id: &str, now: OffsetDateTime) -> Result<Vec<Session>> {
@@ -86,7 +86,7 @@ impl<C: Db> SessionRepo for Conn<C> {
             .filter(sessions::Column::AbsoluteExpiresAt.gt(ms(now)))
             .order_by_desc(sessions::Column::CreatedAt)
             .order_by_desc(sessions::Column::Id)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         Ok(rows.into_iter().map(to_session).collect())
@@ -103,7 +103,7 @@ impl<C: Db> SessionRepo for Conn<C> {
             .col_expr(sessions::Column::IdleExpiresAt, Expr::value(ms(idle_expires_at)))
             .col_expr(sessions::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(sessions::Column::Id.eq(session_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -121,7 +121,7 @@ impl<C: Db> SessionRepo for Conn<C> {
             .filter(sessions::Column::OrgId.eq(org_id))
             .filter(sessions::Column::UserId.eq(user_id))
             .filter(sessions::Column::Id.eq(session_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
@@ -140,7 +140,7 @@ impl<C: Db> SessionRepo for Conn<C> {
         if let Some(keep) = keep {
             update = update.filter(sessions::Column::Id.ne(keep));
         }
-        Ok(update.exec(&self.0).await.map_err(db_err)?.rows_affected)
+        Ok(update.exec(&self.db).await.map_err(db_err)?.rows_affected)
     }
 
     async fn sids_revoked_at(
@@ -159,7 +159,7 @@ impl<C: Db> SessionRepo for Conn<C> {
             .filter(sessions::Column::RevokedAt.eq(ms(now)))
             .filter(sessions::Column::RevokedReason.eq(reason))
             .into_tuple::<String>()
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)
     }
@@ -175,7 +175,7 @@ impl<C: Db> SessionRepo for Conn<C> {
             created_at: Set(ms(t.created_at)),
             updated_at: Set(ms(t.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -184,7 +184,7 @@ impl<C: Db> SessionRepo for Conn<C> {
     async fn find_refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>> {
         Ok(refresh_tokens::Entity::find()
             .filter(refresh_tokens::Column::TokenHash.eq(token_hash))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?
             .map(to_refresh))
@@ -192,7 +192,7 @@ impl<C: Db> SessionRepo for Conn<C> {
 
     async fn mark_refresh_token_used(&self, token_id: &str, now: OffsetDateTime) -> Result<bool> {
         crate::spend_once::<refresh_tokens::Entity>(
-            &self.0,
+            &self.db,
             [refresh_tokens::Column::Id, refresh_tokens::Column::UsedAt, refresh_tokens::Column::UpdatedAt],
             token_id,
             now,
@@ -217,14 +217,14 @@ impl<C: Db> BrowserSessionRepo for Conn<C> {
             created_at: Set(ms(now)),
             updated_at: Set(ms(now)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
     }
 
     async fn find_browser_session(&self, token_hash: &str) -> Result<Option<(String, String)>> {
-        let row = browser_sessions::Entity::find_by_id(token_hash).one(&self.0).await.map_err(db_err)?;
+        let row = browser_sessions::Entity::find_by_id(token_hash).one(&self.db).await.map_err(db_err)?;
         Ok(row.map(|m| (m.org_id, m.session_id)))
     }
 }

@@ -37,14 +37,14 @@ impl<C: Db> SigningKeyRepo for Conn<C> {
             created_at: Set(ms(k.created_at)),
             updated_at: Set(ms(k.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
     }
 
     async fn find_signing_key(&self, kid: &str) -> Result<Option<SigningKeyRecord>> {
-        Ok(signing_keys::Entity::find_by_id(kid).one(&self.0).await.map_err(db_err)?.map(to_key))
+        Ok(signing_keys::Entity::find_by_id(kid).one(&self.db).await.map_err(db_err)?.map(to_key))
     }
 
     async fn list_signing_keys(&self, org_id: &str) -> Result<Vec<SigningKeyRecord>> {
@@ -52,7 +52,7 @@ impl<C: Db> SigningKeyRepo for Conn<C> {
             .filter(signing_keys::Column::OrgId.eq(org_id))
             .order_by_asc(signing_keys::Column::CreatedAt)
             .order_by_asc(signing_keys::Column::Kid)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         Ok(rows.into_iter().map(to_key).collect())
@@ -72,7 +72,7 @@ impl<C: Db> SigningKeyRepo for Conn<C> {
             .filter(signing_keys::Column::OrgId.eq(org_id))
             .filter(signing_keys::Column::Kid.is_not_in(keep.iter().cloned()))
             .filter(signing_keys::Column::RetiredAt.is_null())
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected)

@@ -110,7 +110,7 @@ impl<C: Db> WebhookRepo for Conn<C> {
             created_at: Set(ms(w.created_at)),
             updated_at: Set(ms(w.updated_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -119,7 +119,7 @@ impl<C: Db> WebhookRepo for Conn<C> {
     async fn find_webhook(&self, org_id: &str, webhook_id: &str) -> Result<Option<Webhook>> {
         webhooks::Entity::find_by_id(webhook_id)
             .filter(webhooks::Column::OrgId.eq(org_id))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?
             .map(to_webhook)
@@ -131,7 +131,7 @@ impl<C: Db> WebhookRepo for Conn<C> {
             .filter(webhooks::Column::OrgId.eq(org_id))
             .order_by_asc(webhooks::Column::CreatedAt)
             .order_by_asc(webhooks::Column::Id)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         rows.into_iter().map(to_webhook).collect()
@@ -150,7 +150,7 @@ impl<C: Db> WebhookRepo for Conn<C> {
             .col_expr(webhooks::Column::UpdatedAt, Expr::value(ms(w.updated_at)))
             .filter(webhooks::Column::Id.eq(&w.id))
             .filter(webhooks::Column::OrgId.eq(&w.org_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(r.rows_affected == 1)
@@ -160,19 +160,19 @@ impl<C: Db> WebhookRepo for Conn<C> {
         // Children first: SQLite does not enforce the cascade unless foreign keys are on.
         attempts::Entity::delete_many()
             .filter(attempts::Column::WebhookId.eq(webhook_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         deliveries::Entity::delete_many()
             .filter(deliveries::Column::WebhookId.eq(webhook_id))
             .filter(deliveries::Column::OrgId.eq(org_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         let r = webhooks::Entity::delete_many()
             .filter(webhooks::Column::Id.eq(webhook_id))
             .filter(webhooks::Column::OrgId.eq(org_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(r.rows_affected == 1)
@@ -188,7 +188,7 @@ impl<C: Db> WebhookRepo for Conn<C> {
             .col_expr(webhooks::Column::FailingSince, Expr::value(since.map(ms)))
             .col_expr(webhooks::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(webhooks::Column::Id.eq(webhook_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -200,22 +200,22 @@ impl<C: Db> WebhookRepo for Conn<C> {
             .col_expr(webhooks::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(webhooks::Column::Id.eq(webhook_id))
             .filter(webhooks::Column::Active.eq(true))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(r.rows_affected == 1)
     }
 
     async fn insert_webhook_delivery(&self, d: &WebhookDelivery) -> Result<()> {
-        insert_delivery(&self.0, d).await?;
-        self.1.deliveries_queued();
+        insert_delivery(&self.db, d).await?;
+        self.wakeup.deliveries_queued();
         Ok(())
     }
 
     async fn find_webhook_delivery(&self, org_id: &str, delivery_id: &str) -> Result<Option<WebhookDelivery>> {
         Ok(deliveries::Entity::find_by_id(delivery_id)
             .filter(deliveries::Column::OrgId.eq(org_id))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?
             .map(to_delivery))
@@ -229,7 +229,7 @@ impl<C: Db> WebhookRepo for Conn<C> {
     ) -> Result<Vec<WebhookDelivery>> {
         // One statement claims the whole batch. On PostgreSQL, rows another node holds locked are skipped
         // instead of waited for; SQLite has one writer at a time, so the statement alone is atomic there.
-        let backend = self.0.get_database_backend();
+        let backend = self.db.get_database_backend();
         let (sql, values): (&str, Vec<sea_orm::Value>) = if backend == DbBackend::Postgres {
             (
                 "update webhook_deliveries set locked_until = $1, updated_at = $2 where id in (
@@ -249,7 +249,7 @@ impl<C: Db> WebhookRepo for Conn<C> {
         };
         let rows = deliveries::Entity::find()
             .from_raw_sql(Statement::from_sql_and_values(backend, sql, values))
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         let mut claimed: Vec<WebhookDelivery> = rows.into_iter().map(to_delivery).collect();
@@ -279,7 +279,7 @@ impl<C: Db> WebhookRepo for Conn<C> {
             created_at: Set(ms(now)),
             updated_at: Set(ms(now)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         deliveries::Entity::update_many()
@@ -291,7 +291,7 @@ impl<C: Db> WebhookRepo for Conn<C> {
             .col_expr(deliveries::Column::LastError, Expr::value(error))
             .col_expr(deliveries::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(deliveries::Column::Id.eq(&a.delivery_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -303,7 +303,7 @@ impl<C: Db> WebhookRepo for Conn<C> {
             .order_by_desc(deliveries::Column::CreatedAt)
             .order_by_desc(deliveries::Column::Id)
             .limit(limit)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         Ok(rows.into_iter().map(to_delivery).collect())
@@ -317,7 +317,7 @@ impl<C: Db> WebhookRepo for Conn<C> {
             .filter(attempts::Column::DeliveryId.is_in(delivery_ids.iter().cloned()))
             .order_by_asc(attempts::Column::AttemptedAt)
             .order_by_asc(attempts::Column::Id)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         Ok(rows

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use zauthy_core::clock::Clock;
-use zauthy_core::email::{DeliveryOutcome, MessageSender, OutboxLane};
+use zauthy_core::outbox::{DeliveryOutcome, MessageSender, OutboxLane};
 use zauthy_core::passwords::PasswordHasher;
 use zauthy_core::tokens::KeyRing;
 use zauthy_core::webhooks::WebhookTransport;

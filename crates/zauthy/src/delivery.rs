@@ -6,8 +6,8 @@ use crate::mailer::Mailer;
 use anyhow::{Context, bail};
 use async_trait::async_trait;
 use std::sync::Arc;
-use zauthy_core::email::{KIND_EMAIL, MessageSender, OutboxMessage};
 use zauthy_core::oidc::{KIND_BACKCHANNEL_LOGOUT, LogoutDelivery};
+use zauthy_core::outbox::{KIND_EMAIL, MessageSender, OutboxMessage};
 use zauthy_core::sms::{KIND_SMS, SmsMessage, SmsSender};
 use zauthy_core::webhooks::WebhookTransport;
 

@@ -8,7 +8,7 @@ use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::path::PathBuf;
-use zauthy_core::email::{EmailMessage, KIND_EMAIL, MessageSender, OutboxMessage};
+use zauthy_core::outbox::{EmailMessage, KIND_EMAIL, MessageSender, OutboxMessage};
 
 enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),

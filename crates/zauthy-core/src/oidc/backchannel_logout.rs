@@ -11,9 +11,9 @@
 //! Not a logout: a step-up (the session replacing the stepped-up one keeps its `sid`) and a session that just
 //! expires (nothing happens at that moment to announce it).
 
-use crate::email::OutboxMessage;
 use crate::error::Result;
 use crate::ids;
+use crate::outbox::OutboxMessage;
 use crate::services::Services;
 use crate::store::Repo;
 use crate::tokens::SigningAlg;

@@ -1,5 +1,5 @@
 //! The reads on the token, introspection and userinfo hot paths (and the client at `authorize` and on the
-//! sign-in and consent pages), through the node's verification cache (`sessions::cache`): the client, the
+//! sign-in and consent pages), through the node's verification cache (`crate::cache`): the client, the
 //! grant and the user are read at most once per `TTL`, and a token's signature is checked once. A change on
 //! this node invalidates at once; one on another node is seen within the cache's `TTL`, the bound sessions and
 //! API keys already keep.

@@ -11,7 +11,7 @@ pub use magic_link::{MAGIC_LINK_SENT_MESSAGE, MAGIC_LINK_TTL_MINUTES};
 pub use otp::{OTP_COOLDOWN_SECS, OTP_MAX_ATTEMPTS, OTP_SENT_MESSAGE, OTP_TTL_MINUTES, OtpDestination};
 pub use store::{MagicLinkRecord, OneTimeCode, OtpChannel, SendRecord};
 
-use crate::email::EmailMessage;
+use crate::outbox::EmailMessage;
 
 fn magic_link_email(to: &str, org_name: &str, link: &str) -> EmailMessage {
     EmailMessage {

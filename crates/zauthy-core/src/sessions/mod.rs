@@ -1,7 +1,6 @@
 //! Sessions and rotating refresh tokens with reuse detection.
 
 mod browser;
-pub mod cache;
 mod service;
 pub mod store;
 mod types;

@@ -1,8 +1,8 @@
 //! Text messages: the outbox payload of an SMS, the port a provider implements, and the texts we send.
 //! Like email, an SMS is queued in the transaction that caused it and delivered by the outbox worker.
 
-use crate::email::OutboxMessage;
 use crate::ids;
+use crate::outbox::OutboxMessage;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

@@ -4,10 +4,10 @@
 //! `try_deliver_next_webhook` runs them for one delivery.
 
 use super::{DELIVERED, FAILED, PENDING, Webhook, WebhookAttempt, WebhookDelivery, hex_signature, standard_signature};
-use crate::email::DeliveryOutcome;
 use crate::error::Result;
 use crate::events::{Event, types};
 use crate::ids;
+use crate::outbox::DeliveryOutcome;
 use crate::services::Services;
 use async_trait::async_trait;
 use serde_json::json;

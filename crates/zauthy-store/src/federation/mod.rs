@@ -90,7 +90,7 @@ impl<C: Db> FederationRepo for Conn<C> {
             created_at: Set(ms(p.created_at)),
             updated_at: Set(ms(p.updated_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -100,7 +100,7 @@ impl<C: Db> FederationRepo for Conn<C> {
         let row = providers::Entity::find()
             .filter(providers::Column::OrgId.eq(org_id))
             .filter(providers::Column::Slug.eq(slug))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?;
         row.map(to_provider).transpose()
@@ -110,7 +110,7 @@ impl<C: Db> FederationRepo for Conn<C> {
         let row = providers::Entity::find()
             .filter(providers::Column::OrgId.eq(org_id))
             .filter(providers::Column::Id.eq(provider_id))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?;
         row.map(to_provider).transpose()
@@ -121,7 +121,7 @@ impl<C: Db> FederationRepo for Conn<C> {
             .filter(providers::Column::OrgId.eq(org_id))
             .order_by_asc(providers::Column::CreatedAt)
             .order_by_asc(providers::Column::Id)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         rows.into_iter().map(to_provider).collect()
@@ -146,7 +146,7 @@ impl<C: Db> FederationRepo for Conn<C> {
             .col_expr(providers::Column::UpdatedAt, Expr::value(ms(p.updated_at)))
             .filter(providers::Column::Id.eq(&p.id))
             .filter(providers::Column::OrgId.eq(&p.org_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(r.rows_affected == 1)
@@ -157,19 +157,19 @@ impl<C: Db> FederationRepo for Conn<C> {
         identities::Entity::delete_many()
             .filter(identities::Column::OrgId.eq(org_id))
             .filter(identities::Column::ProviderId.eq(provider_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         states::Entity::delete_many()
             .filter(states::Column::OrgId.eq(org_id))
             .filter(states::Column::ProviderId.eq(provider_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         let r = providers::Entity::delete_many()
             .filter(providers::Column::OrgId.eq(org_id))
             .filter(providers::Column::Id.eq(provider_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(r.rows_affected == 1)
@@ -190,7 +190,7 @@ impl<C: Db> FederationRepo for Conn<C> {
             created_at: Set(ms(s.created_at)),
             updated_at: Set(ms(s.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -199,7 +199,7 @@ impl<C: Db> FederationRepo for Conn<C> {
     async fn find_oauth_state(&self, state_hash: &str) -> Result<Option<OAuthStateRecord>> {
         let row = states::Entity::find()
             .filter(states::Column::StateHash.eq(state_hash))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?;
         Ok(row.map(to_state))
@@ -207,7 +207,7 @@ impl<C: Db> FederationRepo for Conn<C> {
 
     async fn spend_oauth_state(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
         spend_once::<states::Entity>(
-            &self.0,
+            &self.db,
             [states::Column::Id, states::Column::UsedAt, states::Column::UpdatedAt],
             id,
             now,
@@ -227,7 +227,7 @@ impl<C: Db> FederationRepo for Conn<C> {
             created_at: Set(ms(i.created_at)),
             updated_at: Set(ms(i.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -243,7 +243,7 @@ impl<C: Db> FederationRepo for Conn<C> {
             .filter(identities::Column::OrgId.eq(org_id))
             .filter(identities::Column::ProviderId.eq(provider_id))
             .filter(identities::Column::Subject.eq(subject))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?;
         Ok(row.map(to_identity))
@@ -255,7 +255,7 @@ impl<C: Db> FederationRepo for Conn<C> {
             .filter(identities::Column::UserId.eq(user_id))
             .order_by_asc(identities::Column::CreatedAt)
             .order_by_asc(identities::Column::Id)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         Ok(rows.into_iter().map(to_identity).collect())
@@ -268,7 +268,7 @@ impl<C: Db> FederationRepo for Conn<C> {
         if let Some(email) = email {
             update = update.col_expr(identities::Column::Email, Expr::value(email.to_owned()));
         }
-        update.filter(identities::Column::Id.eq(id)).exec(&self.0).await.map_err(db_err)?;
+        update.filter(identities::Column::Id.eq(id)).exec(&self.db).await.map_err(db_err)?;
         Ok(())
     }
 
@@ -277,7 +277,7 @@ impl<C: Db> FederationRepo for Conn<C> {
             .filter(identities::Column::OrgId.eq(org_id))
             .filter(identities::Column::UserId.eq(user_id))
             .filter(identities::Column::Id.eq(id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(r.rows_affected == 1)

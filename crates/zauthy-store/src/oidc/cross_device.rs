@@ -44,7 +44,7 @@ impl<C: Db> Conn<C> {
         requests::Entity::find()
             .filter(filter)
             .order_by_desc(requests::Column::CreatedAt)
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?
             .map(to_request)
@@ -52,7 +52,7 @@ impl<C: Db> Conn<C> {
     }
 
     async fn update_request(&self, update: sea_orm::UpdateMany<requests::Entity>) -> Result<bool> {
-        Ok(update.exec(&self.0).await.map_err(db_err)?.rows_affected == 1)
+        Ok(update.exec(&self.db).await.map_err(db_err)?.rows_affected == 1)
     }
 }
 
@@ -82,7 +82,7 @@ impl<C: Db> CrossDeviceRepo for Conn<C> {
             created_at: Set(ms(r.created_at)),
             updated_at: Set(ms(r.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -124,7 +124,7 @@ impl<C: Db> CrossDeviceRepo for Conn<C> {
             .filter(requests::Column::Status.eq("pending"))
             .filter(requests::Column::ExpiresAt.gt(ms(now)))
             .order_by_desc(requests::Column::CreatedAt)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         rows.into_iter().map(to_request).collect()
@@ -224,21 +224,21 @@ impl<C: Db> CrossDeviceRepo for Conn<C> {
             created_at: Set(ms(now)),
             updated_at: Set(ms(now)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
     }
 
     async fn find_trusted_browser(&self, token_hash: &str, now: OffsetDateTime) -> Result<Option<(String, String)>> {
-        let row = trusted::Entity::find_by_id(token_hash).one(&self.0).await.map_err(db_err)?;
+        let row = trusted::Entity::find_by_id(token_hash).one(&self.db).await.map_err(db_err)?;
         Ok(row.filter(|m| m.expires_at > ms(now)).map(|m| (m.org_id, m.user_id)))
     }
 
     async fn set_carrier_codes(&self, org_id: &str, codes: &[String], now: OffsetDateTime) -> Result<()> {
         carriers::Entity::delete_many()
             .filter(carriers::Column::OrgId.eq(org_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         for code in codes {
@@ -248,7 +248,7 @@ impl<C: Db> CrossDeviceRepo for Conn<C> {
                 created_at: Set(ms(now)),
                 updated_at: Set(ms(now)),
             })
-            .exec_without_returning(&self.0)
+            .exec_without_returning(&self.db)
             .await
             .map_err(|e| match db_err(e) {
                 CoreError::Conflict { .. } => CoreError::conflict(
@@ -262,6 +262,6 @@ impl<C: Db> CrossDeviceRepo for Conn<C> {
     }
 
     async fn find_carrier(&self, mccmnc: &str) -> Result<Option<String>> {
-        Ok(carriers::Entity::find_by_id(mccmnc).one(&self.0).await.map_err(db_err)?.map(|m| m.org_id))
+        Ok(carriers::Entity::find_by_id(mccmnc).one(&self.db).await.map_err(db_err)?.map(|m| m.org_id))
     }
 }

@@ -81,19 +81,19 @@ impl<C: Db> OidcDeviceRepo for Conn<C> {
             created_at: Set(ms(f.created_at)),
             updated_at: Set(ms(f.updated_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
     }
 
     async fn find_device_flow_by_device_code(&self, hash: &str) -> Result<Option<DeviceFlow>> {
-        let found = flows::Entity::find().filter(flows::Column::DeviceCodeHash.eq(hash)).one(&self.0).await;
+        let found = flows::Entity::find().filter(flows::Column::DeviceCodeHash.eq(hash)).one(&self.db).await;
         found.map_err(db_err)?.map(to_flow).transpose()
     }
 
     async fn find_device_flow_by_user_code(&self, digest: &str) -> Result<Option<DeviceFlow>> {
-        let found = flows::Entity::find().filter(flows::Column::UserCodeHash.eq(digest)).one(&self.0).await;
+        let found = flows::Entity::find().filter(flows::Column::UserCodeHash.eq(digest)).one(&self.db).await;
         found.map_err(db_err)?.map(to_flow).transpose()
     }
 
@@ -103,7 +103,7 @@ impl<C: Db> OidcDeviceRepo for Conn<C> {
             .col_expr(flows::Column::IntervalSecs, Expr::value(interval_secs))
             .col_expr(flows::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(flows::Column::Id.eq(id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -125,7 +125,7 @@ impl<C: Db> OidcDeviceRepo for Conn<C> {
             .filter(flows::Column::Id.eq(id))
             .filter(flows::Column::Status.eq(FlowStatus::Pending.as_str()))
             .filter(flows::Column::ExpiresAt.gt(ms(now)))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
@@ -133,7 +133,7 @@ impl<C: Db> OidcDeviceRepo for Conn<C> {
 
     async fn spend_device_flow(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
         use flows::Column as C;
-        spend_once::<flows::Entity>(&self.0, [C::Id, C::UsedAt, C::UpdatedAt], id, now).await
+        spend_once::<flows::Entity>(&self.db, [C::Id, C::UsedAt, C::UpdatedAt], id, now).await
     }
 }
 
@@ -158,18 +158,18 @@ impl<C: Db> OidcBackchannelRepo for Conn<C> {
             created_at: Set(ms(r.created_at)),
             updated_at: Set(ms(r.updated_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
     }
 
     async fn find_backchannel_request(&self, id: &str) -> Result<Option<BackchannelRequest>> {
-        backchannel::Entity::find_by_id(id).one(&self.0).await.map_err(db_err)?.map(to_request).transpose()
+        backchannel::Entity::find_by_id(id).one(&self.db).await.map_err(db_err)?.map(to_request).transpose()
     }
 
     async fn find_backchannel_request_by_auth_req_id(&self, hash: &str) -> Result<Option<BackchannelRequest>> {
-        let found = backchannel::Entity::find().filter(backchannel::Column::AuthReqIdHash.eq(hash)).one(&self.0).await;
+        let found = backchannel::Entity::find().filter(backchannel::Column::AuthReqIdHash.eq(hash)).one(&self.db).await;
         found.map_err(db_err)?.map(to_request).transpose()
     }
 
@@ -186,7 +186,7 @@ impl<C: Db> OidcBackchannelRepo for Conn<C> {
             .filter(backchannel::Column::ExpiresAt.gt(ms(now)))
             .order_by_asc(backchannel::Column::CreatedAt)
             .order_by_asc(backchannel::Column::Id)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         rows.into_iter().map(to_request).collect()
@@ -198,7 +198,7 @@ impl<C: Db> OidcBackchannelRepo for Conn<C> {
             .col_expr(backchannel::Column::IntervalSecs, Expr::value(interval_secs))
             .col_expr(backchannel::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(backchannel::Column::Id.eq(id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(())
@@ -218,7 +218,7 @@ impl<C: Db> OidcBackchannelRepo for Conn<C> {
             .filter(backchannel::Column::Id.eq(id))
             .filter(backchannel::Column::Status.eq(FlowStatus::Pending.as_str()))
             .filter(backchannel::Column::ExpiresAt.gt(ms(now)))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
@@ -226,6 +226,6 @@ impl<C: Db> OidcBackchannelRepo for Conn<C> {
 
     async fn spend_backchannel_request(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
         use backchannel::Column as C;
-        spend_once::<backchannel::Entity>(&self.0, [C::Id, C::UsedAt, C::UpdatedAt], id, now).await
+        spend_once::<backchannel::Entity>(&self.db, [C::Id, C::UsedAt, C::UpdatedAt], id, now).await
     }
 }

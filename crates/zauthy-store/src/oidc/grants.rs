@@ -85,14 +85,14 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
             created_at: Set(ms(r.created_at)),
             updated_at: Set(ms(r.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
     }
 
     async fn find_auth_request(&self, id: &str) -> Result<Option<AuthRequest>> {
-        let Some(m) = requests::Entity::find_by_id(id).one(&self.0).await.map_err(db_err)? else {
+        let Some(m) = requests::Entity::find_by_id(id).one(&self.db).await.map_err(db_err)? else {
             return Ok(None);
         };
         Ok(Some(AuthRequest {
@@ -108,7 +108,7 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
 
     async fn spend_auth_request(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
         use requests::Column as C;
-        spend_once::<requests::Entity>(&self.0, [C::Id, C::UsedAt, C::UpdatedAt], id, now).await
+        spend_once::<requests::Entity>(&self.db, [C::Id, C::UsedAt, C::UpdatedAt], id, now).await
     }
 
     async fn insert_grant(&self, g: &Grant) -> Result<()> {
@@ -128,14 +128,14 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
             created_at: Set(ms(g.created_at)),
             updated_at: Set(ms(g.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
     }
 
     async fn find_grant(&self, id: &str) -> Result<Option<Grant>> {
-        grants::Entity::find_by_id(id).one(&self.0).await.map_err(db_err)?.map(to_grant).transpose()
+        grants::Entity::find_by_id(id).one(&self.db).await.map_err(db_err)?.map(to_grant).transpose()
     }
 
     async fn revoke_grant(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
@@ -144,7 +144,7 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
             .col_expr(grants::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(grants::Column::Id.eq(id))
             .filter(grants::Column::RevokedAt.is_null())
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
@@ -157,7 +157,7 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
             .filter(grants::Column::UserId.eq(user_id))
             .filter(grants::Column::ClientId.eq(client_id))
             .filter(grants::Column::RevokedAt.is_null())
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected)
@@ -178,7 +178,7 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
             .filter(grants::Column::RevokedAt.is_null())
             .order_by_asc(grants::Column::ClientId)
             .into_tuple::<(String, String)>()
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)
     }
@@ -195,7 +195,7 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
             created_at: Set(ms(c.created_at)),
             updated_at: Set(ms(c.created_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -203,7 +203,7 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
 
     async fn find_auth_code(&self, hash: &str) -> Result<Option<(AuthCode, Option<Grant>)>> {
         let Some((m, grant)) =
-            codes::Entity::find_by_id(hash).find_also_related(grants::Entity).one(&self.0).await.map_err(db_err)?
+            codes::Entity::find_by_id(hash).find_also_related(grants::Entity).one(&self.db).await.map_err(db_err)?
         else {
             return Ok(None);
         };
@@ -221,12 +221,12 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
     }
 
     async fn insert_client_refresh_token(&self, t: &ClientRefreshToken) -> Result<()> {
-        refresh::Entity::insert(refresh_model(t)).exec_without_returning(&self.0).await.map_err(db_err)?;
+        refresh::Entity::insert(refresh_model(t)).exec_without_returning(&self.db).await.map_err(db_err)?;
         Ok(())
     }
 
     async fn find_client_refresh_token(&self, hash: &str) -> Result<Option<ClientRefreshToken>> {
-        Ok(refresh::Entity::find_by_id(hash).one(&self.0).await.map_err(db_err)?.map(|m| ClientRefreshToken {
+        Ok(refresh::Entity::find_by_id(hash).one(&self.db).await.map_err(db_err)?.map(|m| ClientRefreshToken {
             hash: m.id,
             grant_id: m.grant_id,
             expires_at: at(m.expires_at),
@@ -242,13 +242,13 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
         let mut spent_codes = {
             use codes::Column as C;
             let live = of_live_grant((codes::Entity, C::GrantId));
-            spend_each::<codes::Entity>(&self.0, [C::Id, C::UsedAt, C::UpdatedAt], &hashes(Spent::AuthCode), live, now)
+            spend_each::<codes::Entity>(&self.db, [C::Id, C::UsedAt, C::UpdatedAt], &hashes(Spent::AuthCode), live, now)
                 .await?
         };
         let mut spent_refresh = {
             use refresh::Column as C;
             let (spent, live) = (hashes(Spent::RefreshToken), of_live_grant((refresh::Entity, C::GrantId)));
-            spend_each::<refresh::Entity>(&self.0, [C::Id, C::UsedAt, C::UpdatedAt], &spent, live, now).await?
+            spend_each::<refresh::Entity>(&self.db, [C::Id, C::UsedAt, C::UpdatedAt], &spent, live, now).await?
         };
         // In order: of two writes spending the same token, the first has it.
         let spent: Vec<bool> = writes
@@ -265,7 +265,7 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
             .map(refresh_model)
             .collect();
         if !issued.is_empty() {
-            refresh::Entity::insert_many(issued).exec_without_returning(&self.0).await.map_err(db_err)?;
+            refresh::Entity::insert_many(issued).exec_without_returning(&self.db).await.map_err(db_err)?;
         }
         Ok(spent)
     }
@@ -285,7 +285,7 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
                 .update_columns([consents::Column::Scope, consents::Column::UpdatedAt])
                 .to_owned(),
         )
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
@@ -295,7 +295,7 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
         Ok(consents::Entity::find()
             .filter(consents::Column::UserId.eq(user_id))
             .filter(consents::Column::ClientId.eq(client_id))
-            .one(&self.0)
+            .one(&self.db)
             .await
             .map_err(db_err)?
             .map(to_consent))
@@ -307,7 +307,7 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
             .filter(consents::Column::UserId.eq(user_id))
             .order_by_asc(consents::Column::CreatedAt)
             .order_by_asc(consents::Column::Id)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         Ok(rows.into_iter().map(to_consent).collect())
@@ -318,7 +318,7 @@ impl<C: Db> OidcGrantRepo for Conn<C> {
             .filter(consents::Column::OrgId.eq(org_id))
             .filter(consents::Column::UserId.eq(user_id))
             .filter(consents::Column::ClientId.eq(client_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)

@@ -72,14 +72,14 @@ impl<C: Db> OidcClientRepo for Conn<C> {
             created_at: Set(ms(c.created_at)),
             updated_at: Set(ms(c.updated_at)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err)?;
         Ok(())
     }
 
     async fn find_oidc_client(&self, client_id: &str) -> Result<Option<(OidcClient, Option<String>)>> {
-        clients::Entity::find_by_id(client_id).one(&self.0).await.map_err(db_err)?.map(to_client).transpose()
+        clients::Entity::find_by_id(client_id).one(&self.db).await.map_err(db_err)?.map(to_client).transpose()
     }
 
     async fn list_oidc_clients(&self, org_id: &str) -> Result<Vec<OidcClient>> {
@@ -87,7 +87,7 @@ impl<C: Db> OidcClientRepo for Conn<C> {
             .filter(clients::Column::OrgId.eq(org_id))
             .order_by_asc(clients::Column::CreatedAt)
             .order_by_asc(clients::Column::Id)
-            .all(&self.0)
+            .all(&self.db)
             .await
             .map_err(db_err)?;
         rows.into_iter().map(|m| to_client(m).map(|(c, _)| c)).collect()
@@ -115,7 +115,7 @@ impl<C: Db> OidcClientRepo for Conn<C> {
             .col_expr(clients::Column::UpdatedAt, Expr::value(ms(c.updated_at)))
             .filter(clients::Column::Id.eq(&c.id))
             .filter(clients::Column::OrgId.eq(&c.org_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
@@ -125,7 +125,7 @@ impl<C: Db> OidcClientRepo for Conn<C> {
         let result = clients::Entity::delete_many()
             .filter(clients::Column::Id.eq(client_id))
             .filter(clients::Column::OrgId.eq(org_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(result.rows_affected == 1)
@@ -139,7 +139,7 @@ impl<C: Db> OidcClientRepo for Conn<C> {
             created_at: Set(ms(now)),
             updated_at: Set(ms(now)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err);
         match inserted {
@@ -166,7 +166,7 @@ impl<C: Db> OidcClientRepo for Conn<C> {
             created_at: Set(ms(now)),
             updated_at: Set(ms(now)),
         })
-        .exec_without_returning(&self.0)
+        .exec_without_returning(&self.db)
         .await
         .map_err(db_err);
         match inserted {
@@ -177,7 +177,7 @@ impl<C: Db> OidcClientRepo for Conn<C> {
 
     async fn is_access_token_revoked(&self, jti: &str) -> Result<bool> {
         use crate::entities::revoked_access_tokens as revoked;
-        Ok(revoked::Entity::find_by_id(jti).one(&self.0).await.map_err(db_err)?.is_some())
+        Ok(revoked::Entity::find_by_id(jti).one(&self.db).await.map_err(db_err)?.is_some())
     }
 
     async fn set_oidc_client_secret(&self, client_id: &str, secret_hash: &str, now: OffsetDateTime) -> Result<()> {
@@ -185,7 +185,7 @@ impl<C: Db> OidcClientRepo for Conn<C> {
             .col_expr(clients::Column::SecretHash, Expr::value(secret_hash))
             .col_expr(clients::Column::UpdatedAt, Expr::value(ms(now)))
             .filter(clients::Column::Id.eq(client_id))
-            .exec(&self.0)
+            .exec(&self.db)
             .await
             .map_err(db_err)?;
         Ok(())

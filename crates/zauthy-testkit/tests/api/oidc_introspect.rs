@@ -105,7 +105,7 @@ async fn a_revoked_client_credentials_token_is_inactive_at_once_and_on_another_n
     assert_eq!(revoked.status, 200, "{}", revoked.text);
     let here = form(&app, &introspect, (&id, &secret), &[("token", &token)]).await;
     assert_eq!(here.body, json!({"active": false}), "{}", here.text);
-    tokio::time::sleep(zauthy_core::sessions::cache::TTL + std::time::Duration::from_millis(100)).await;
+    tokio::time::sleep(zauthy_core::cache::TTL + std::time::Duration::from_millis(100)).await;
     let there = form(&node, &introspect, (&id, &secret), &[("token", &token)]).await;
     assert_eq!(there.body, json!({"active": false}), "{}", there.text);
     // Only that token: the client's other token stays active, and another client cannot revoke it.

@@ -7,10 +7,10 @@
 //!   generation counter; one made on another node is seen within `TTL`, the bound the whole service keeps.
 //! - Authorization codes this node issued are kept with their grants until exchanged here (`IssuedCodes`).
 
-use super::Session;
 use crate::accounts::User;
 use crate::oidc::{AuthCode, Grant, OidcClient};
 use crate::orgs::ApiKey;
+use crate::sessions::Session;
 use crate::tokens::AccessClaims;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};

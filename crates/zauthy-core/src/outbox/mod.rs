@@ -1,4 +1,5 @@
-//! Outgoing messages: the durable outbox record, its delivery step, and the email bodies the product sends.
+//! The outbox: outgoing messages (emails, text messages, back-channel logout notices) as durable records written
+//! with the change that caused them, their delivery step, and the email bodies the product sends.
 
 mod delivery;
 pub mod store;
