@@ -3,9 +3,10 @@
 //! Until client and redirect URI are known good nothing is redirected (no open redirector); after that every
 //! error goes back to the client in RFC 6749 §4.1.2.1 form.
 
-use super::token::{ClientAuth, OAuthError};
+use super::error::{OAuthError, OidcError, OidcResult};
+use super::token::ClientAuth;
 use super::{AuthParams, AuthRequest, ClientType, GRANT_AUTHORIZATION_CODE, OidcClient, SCOPES, is_pkce_text};
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 use crate::ids;
 use crate::services::Services;
 use std::collections::HashMap;
@@ -39,12 +40,30 @@ impl AuthRedirect {
 }
 
 /// An authorization request that cannot go on.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum AuthorizeError {
     /// Shown to the user, never redirected: the client or the redirect URI is not known good.
     Fatal(OAuthError),
     /// Sent back to the client.
     Redirect(AuthRedirect),
+    /// Not the request's doing: a server error page.
+    Core(CoreError),
+}
+
+impl From<CoreError> for AuthorizeError {
+    fn from(e: CoreError) -> Self {
+        Self::Core(e)
+    }
+}
+
+/// Before the redirect URI is known good, a refusal is shown, never redirected.
+impl From<OidcError> for AuthorizeError {
+    fn from(e: OidcError) -> Self {
+        match e {
+            OidcError::OAuth(e) => Self::Fatal(e),
+            OidcError::Core(e) => Self::Core(e),
+        }
+    }
 }
 
 /// Builds the error redirect of a request whose client and redirect URI are known good.
@@ -179,19 +198,19 @@ impl Services {
         &self,
         org_id: &str,
         p: &HashMap<String, String>,
-    ) -> Result<std::result::Result<(Arc<OidcClient>, String), OAuthError>> {
+    ) -> OidcResult<(Arc<OidcClient>, String)> {
         let Some(client_id) = p.get("client_id").filter(|c| ids::is_valid_id(ids::OIDC_CLIENT, c)) else {
-            return Ok(Err(bad("invalid_request", "client_id is missing or unknown")));
+            return Err((bad("invalid_request", "client_id is missing or unknown")).into());
         };
         let client = match self.cached_oidc_client(client_id).await? {
             Some((client, _)) if client.org_id == org_id => client,
-            _ => return Ok(Err(bad("invalid_request", "client_id is missing or unknown"))),
+            _ => return Err((bad("invalid_request", "client_id is missing or unknown")).into()),
         };
         let Some(redirect_uri) = p.get("redirect_uri").filter(|r| client.redirect_uris.iter().any(|u| u == *r)) else {
-            return Ok(Err(bad("invalid_request", "redirect_uri is missing or not registered for this client")));
+            return Err((bad("invalid_request", "redirect_uri is missing or not registered for this client")).into());
         };
         let redirect_uri = redirect_uri.clone();
-        Ok(Ok((client, redirect_uri)))
+        Ok((client, redirect_uri))
     }
 
     /// `GET|POST /authorize`: validates the request and keeps it (or takes the pushed one named by
@@ -200,21 +219,18 @@ impl Services {
         &self,
         org_id: &str,
         p: &HashMap<String, String>,
-    ) -> Result<std::result::Result<String, AuthorizeError>> {
+    ) -> std::result::Result<String, AuthorizeError> {
         if let Some(uri) = p.get("request_uri") {
             return self.pushed_request(org_id, p, uri).await;
         }
-        let (client, redirect_uri) = match self.client_and_redirect(org_id, p).await? {
-            Ok(found) => found,
-            Err(e) => return Ok(Err(AuthorizeError::Fatal(e))),
-        };
+        let (client, redirect_uri) = self.client_and_redirect(org_id, p).await?;
         let form_post = p.get("response_mode").is_some_and(|m| m == "form_post");
         let state = p.get("state").map(String::as_str);
         let mut params = match validate_params(&client, p, redirect_uri.clone()) {
             Ok(params) => params,
             Err(e) => {
                 let r = error_redirect(&self.issuer(org_id), &redirect_uri, form_post, state, e);
-                return Ok(Err(AuthorizeError::Redirect(r)));
+                return Err(AuthorizeError::Redirect(r));
             }
         };
         if let Some(hint) = p.get("login_hint_token").filter(|h| !h.is_empty()) {
@@ -223,12 +239,12 @@ impl Services {
                 None => {
                     let e = bad("invalid_request", "login_hint_token is invalid, expired, used or for another client");
                     let r = error_redirect(&self.issuer(org_id), &redirect_uri, form_post, state, e);
-                    return Ok(Err(AuthorizeError::Redirect(r)));
+                    return Err(AuthorizeError::Redirect(r));
                 }
             }
         }
         let id = self.keep_request(org_id, &client, params, REQUEST_TTL).await?;
-        Ok(Ok(id))
+        Ok(id)
     }
 
     async fn keep_request(
@@ -258,8 +274,8 @@ impl Services {
         org_id: &str,
         p: &HashMap<String, String>,
         uri: &str,
-    ) -> Result<std::result::Result<String, AuthorizeError>> {
-        let fatal = |d: &str| Ok(Err(AuthorizeError::Fatal(bad("invalid_request_uri", d))));
+    ) -> std::result::Result<String, AuthorizeError> {
+        let fatal = |d: &str| Err(AuthorizeError::Fatal(bad("invalid_request_uri", d)));
         let Some(id) = uri.strip_prefix(REQUEST_URI_PREFIX) else {
             return fatal("request_uri must come from this server's pushed authorization request endpoint");
         };
@@ -275,7 +291,7 @@ impl Services {
         {
             return fatal("request_uri is unknown, expired, used or belongs to another client");
         }
-        Ok(Ok(request.id))
+        Ok(request.id)
     }
 
     /// `POST /par` (RFC 9126): a client-authenticated request, validated like `/authorize`; the answer's
@@ -285,25 +301,22 @@ impl Services {
         org_id: &str,
         auth: &ClientAuth,
         p: &HashMap<String, String>,
-    ) -> Result<std::result::Result<(String, i64), OAuthError>> {
-        let client = match self.authenticate_oidc_client(org_id, auth).await? {
-            Ok(client) => client,
-            Err(e) => return Ok(Err(e)),
-        };
+    ) -> OidcResult<(String, i64)> {
+        let client = self.authenticate_oidc_client(org_id, auth).await?;
         if p.contains_key("request_uri") {
-            return Ok(Err(bad("invalid_request", "request_uri cannot be pushed")));
+            return Err((bad("invalid_request", "request_uri cannot be pushed")).into());
         }
         if p.get("client_id").is_some_and(|c| *c != client.id) {
-            return Ok(Err(bad("invalid_request", "client_id differs from the authenticated client")));
+            return Err((bad("invalid_request", "client_id differs from the authenticated client")).into());
         }
         let Some(redirect_uri) = p.get("redirect_uri").filter(|r| client.redirect_uris.iter().any(|u| u == *r)) else {
-            return Ok(Err(bad("invalid_request", "redirect_uri is missing or not registered for this client")));
+            return Err((bad("invalid_request", "redirect_uri is missing or not registered for this client")).into());
         };
         let params = match validate_params(&client, p, redirect_uri.clone()) {
             Ok(params) => params,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return Err((e).into()),
         };
         let id = self.keep_request(org_id, &client, params, REQUEST_TTL).await?;
-        Ok(Ok((format!("{REQUEST_URI_PREFIX}{id}"), PAR_TTL_SECS)))
+        Ok((format!("{REQUEST_URI_PREFIX}{id}"), PAR_TTL_SECS))
     }
 }

@@ -3,9 +3,10 @@
 //! page (and an email tells them so) until they approve or deny there, signed in; the client polls the token
 //! endpoint with its `auth_req_id`, which is kept only as a SHA-256.
 
+use super::error::{OAuthError, OidcResult};
 use super::polling::{Approval, POLL_INTERVAL_SECS, Poll, PollState, StepUp, requested_scopes};
 use super::store::{BackchannelRequest, FlowStatus};
-use super::token::{ClientAuth, OAuthError, TokenResponse, dpop_required};
+use super::token::{ClientAuth, TokenResponse, dpop_required};
 use super::{ClientType, ConsentDecision, DpopKey, GRANT_CIBA, OidcClient};
 use crate::accounts::{Email, User};
 use crate::error::{CoreError, Result};
@@ -26,7 +27,7 @@ const AUTH_REQ_ID_PREFIX: &str = "bcr";
 /// A binding message is shown on a phone screen: short text, no markup, no control characters.
 const BINDING_MESSAGE_MAX: usize = 100;
 
-type Answer<T> = Result<std::result::Result<T, OAuthError>>;
+type Answer<T> = OidcResult<T>;
 
 /// The successful authentication request response (CIBA Core §7.3).
 #[derive(Debug, Clone, Serialize)]
@@ -89,52 +90,54 @@ impl Services {
         auth: &ClientAuth,
         p: &HashMap<String, String>,
     ) -> Answer<BackchannelStarted> {
-        let client = match self.client_for_grant(org_id, auth, GRANT_CIBA).await? {
-            Ok(client) => client,
-            Err(e) => return Ok(Err(e)),
-        };
+        let client = self.client_for_grant(org_id, auth, GRANT_CIBA).await?;
         if client.client_type != ClientType::Confidential {
-            return Ok(Err(bad("unauthorized_client", "backchannel authentication needs a confidential client")));
+            return Err((bad("unauthorized_client", "backchannel authentication needs a confidential client")).into());
         }
         let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
         if get("request").is_some() {
-            return Ok(Err(bad("invalid_request", "signed authentication requests are not supported")));
+            return Err((bad("invalid_request", "signed authentication requests are not supported")).into());
         }
         let scope = match requested_scopes(&client, get("scope")) {
             Ok(scope) if scope.iter().any(|s| s == "openid") => scope,
-            Ok(_) => return Ok(Err(bad("invalid_scope", "scope must include openid"))),
-            Err(e) => return Ok(Err(e)),
+            Ok(_) => return Err((bad("invalid_scope", "scope must include openid")).into()),
+            Err(e) => return Err((e).into()),
         };
         let hints = ["login_hint", "login_hint_token", "id_token_hint"].map(|h| get(h).is_some());
         let login_hint = match hints {
             [true, false, false] => get("login_hint").unwrap_or_default(),
-            [false, false, false] => return Ok(Err(bad("invalid_request", "login_hint is required"))),
-            [false, _, _] => return Ok(Err(bad("invalid_request", "only login_hint (the user's email) is supported"))),
+            [false, false, false] => return Err((bad("invalid_request", "login_hint is required")).into()),
+            [false, _, _] => {
+                return Err((bad("invalid_request", "only login_hint (the user's email) is supported")).into());
+            }
             _ => {
-                return Ok(Err(bad(
+                return Err((bad(
                     "invalid_request",
                     "give exactly one of login_hint, login_hint_token, id_token_hint",
-                )));
+                ))
+                .into());
             }
         };
         let binding_message = get("binding_message").map(str::trim).filter(|m| !m.is_empty());
         if binding_message.is_some_and(|m| m.chars().count() > BINDING_MESSAGE_MAX || m.chars().any(char::is_control)) {
-            return Ok(Err(bad(
+            return Err((bad(
                 "invalid_binding_message",
                 format!("binding_message must be at most {BINDING_MESSAGE_MAX} characters of plain text"),
-            )));
+            ))
+            .into());
         }
         let ttl = match get("requested_expiry") {
             None => BACKCHANNEL_TTL_SECS,
             Some(v) => match v.parse::<i64>() {
                 Ok(n) if (1..=BACKCHANNEL_MAX_TTL_SECS).contains(&n) => n,
                 _ => {
-                    return Ok(Err(bad(
+                    return Err((bad(
                         "invalid_request",
                         format!(
                             "requested_expiry must be a whole number of seconds from 1 to {BACKCHANNEL_MAX_TTL_SECS}"
                         ),
-                    )));
+                    ))
+                    .into());
                 }
             },
         };
@@ -148,11 +151,11 @@ impl Services {
             Err(_) => None,
         };
         let Some(found) = found else {
-            return Ok(Err(bad("unknown_user_id", "login_hint does not name a user of this organization")));
+            return Err((bad("unknown_user_id", "login_hint does not name a user of this organization")).into());
         };
         let user = found.user;
         if user.is_blocked {
-            return Ok(Err(bad("access_denied", "this account is blocked")));
+            return Err((bad("access_denied", "this account is blocked")).into());
         }
         let now = self.now();
         let auth_req_id = crypto::new_opaque_token(AUTH_REQ_ID_PREFIX);
@@ -182,7 +185,7 @@ impl Services {
         self.queue_message(&*tx, OutboxMessage::email(Some(org_id), &message, now)).await?;
         tx.commit().await?;
         self.wake_outbox();
-        Ok(Ok(BackchannelStarted { auth_req_id, expires_in: ttl, interval: POLL_INTERVAL_SECS }))
+        Ok(BackchannelStarted { auth_req_id, expires_in: ttl, interval: POLL_INTERVAL_SECS })
     }
 
     /// The requests waiting for the signed-in user, oldest first.
@@ -269,25 +272,20 @@ impl Services {
         auth_req_id: Option<&str>,
         dpop: Option<&DpopKey>,
     ) -> Answer<TokenResponse> {
-        let client = match self.client_for_grant(org_id, auth, GRANT_CIBA).await? {
-            Ok(client) => client,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = dpop_required(&client, dpop) {
-            return Ok(Err(e));
-        }
+        let client = self.client_for_grant(org_id, auth, GRANT_CIBA).await?;
+        dpop_required(&client, dpop)?;
         let Some(id) = auth_req_id else {
-            return Ok(Err(bad("invalid_request", "auth_req_id is required")));
+            return Err((bad("invalid_request", "auth_req_id is required")).into());
         };
         // One of a shape never issued is as unknown as any other (CIBA Core §11: invalid_grant).
         if !(id.starts_with("bcr_") && id.len() < 100) {
-            return Ok(Err(bad("invalid_grant", "the auth_req_id is unknown")));
+            return Err((bad("invalid_grant", "the auth_req_id is unknown")).into());
         }
         let Some(request) = self.store.find_backchannel_request_by_auth_req_id(&crypto::sha256_hex(id)).await? else {
-            return Ok(Err(bad("invalid_grant", "the auth_req_id is unknown")));
+            return Err((bad("invalid_grant", "the auth_req_id is unknown")).into());
         };
         if request.client_id != client.id || request.org_id != org_id {
-            return Ok(Err(bad("invalid_grant", "the auth_req_id was issued to another client")));
+            return Err((bad("invalid_grant", "the auth_req_id was issued to another client")).into());
         }
         let now = self.now();
         let state = PollState {
@@ -303,23 +301,23 @@ impl Services {
             self.store.record_backchannel_poll(&request.id, now, interval).await?;
         }
         let grant_id = match poll {
-            Poll::Refuse(e) => return Ok(Err(e)),
+            Poll::Refuse(e) => return Err((e).into()),
             Poll::Reused { grant_id } => {
-                return Ok(Err(self.refuse_reuse(grant_id.as_deref(), "auth_req_id", "auth_req_id").await?));
+                return Err((self.refuse_reuse(grant_id.as_deref(), "auth_req_id", "auth_req_id").await?).into());
             }
             Poll::Approved { grant_id } => grant_id,
         };
         let Some((grant, user)) = self.live_grant(&client, &grant_id).await? else {
-            return Ok(Err(bad("invalid_grant", "the authorization was revoked")));
+            return Err((bad("invalid_grant", "the authorization was revoked")).into());
         };
         let tx = self.store.begin().await?;
         if !tx.spend_backchannel_request(&request.id, now).await? {
             // Another poll spent it a moment ago.
             drop(tx);
-            return Ok(Err(self.refuse_reuse(Some(&grant.id), "auth_req_id", "auth_req_id").await?));
+            return Err((self.refuse_reuse(Some(&grant.id), "auth_req_id", "auth_req_id").await?).into());
         }
         let tokens = self.issue_grant_tokens(&*tx, &client, &grant, &user, false, dpop).await?;
         tx.commit().await?;
-        Ok(Ok(tokens))
+        Ok(tokens)
     }
 }

@@ -3,7 +3,7 @@
 //! remembered per client and revocable by the user, which also revokes the client's tokens.
 
 use super::authorize::{AuthRedirect, error_redirect};
-use super::token::OAuthError;
+use super::error::OAuthError;
 use super::{AuthCode, AuthRequest, Consent, Grant, OidcClient};
 use crate::accounts::{SignInMethod, User};
 use crate::actor::Actor;

@@ -2,11 +2,12 @@
 //! a short `user_code` the user types (or scans) on the hosted `/device` page of a signed-in browser, where
 //! they see which service asks for which scopes and approve or deny. Both codes are kept only as digests.
 
+use super::error::{OAuthError, OidcResult};
 use super::polling::{
     Approval, POLL_INTERVAL_SECS, Poll, PollState, StepUp, requested_scopes, second_factor_first, wants_second_factor,
 };
 use super::store::{DeviceFlow, FlowStatus};
-use super::token::{ClientAuth, OAuthError, TokenResponse, dpop_required};
+use super::token::{ClientAuth, TokenResponse, dpop_required};
 use super::{ConsentDecision, ConsentPrompt, DpopKey, GRANT_DEVICE_CODE, OidcClient};
 use crate::accounts::User;
 use crate::error::{CoreError, Result};
@@ -26,7 +27,7 @@ const DEVICE_CODE_PREFIX: &str = "dc";
 /// The master-key context of user-code digests: 8 letters of 20 are too few for a plain hash to hide them.
 const USER_CODE_MAC_CONTEXT: &str = "oidc-device-user-code";
 
-type Answer<T> = Result<std::result::Result<T, OAuthError>>;
+type Answer<T> = OidcResult<T>;
 
 /// The device authorization response (RFC 8628 §3.2).
 #[derive(Debug, Clone, Serialize)]
@@ -99,13 +100,10 @@ impl Services {
         auth: &ClientAuth,
         scope: Option<&str>,
     ) -> Answer<DeviceAuthorization> {
-        let client = match self.client_for_grant(org_id, auth, GRANT_DEVICE_CODE).await? {
-            Ok(client) => client,
-            Err(e) => return Ok(Err(e)),
-        };
+        let client = self.client_for_grant(org_id, auth, GRANT_DEVICE_CODE).await?;
         let scope = match requested_scopes(&client, scope) {
             Ok(scope) => scope,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => return Err((e).into()),
         };
         let now = self.now();
         let device_code = crypto::new_opaque_token(DEVICE_CODE_PREFIX);
@@ -133,21 +131,21 @@ impl Services {
             match self.store.insert_device_flow(&flow).await {
                 Ok(()) => {}
                 Err(CoreError::Conflict { .. }) => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
             let verification_uri = format!("{}/device", self.issuer(org_id));
             let query =
                 url::form_urlencoded::Serializer::new(String::new()).append_pair("user_code", &user_code).finish();
-            return Ok(Ok(DeviceAuthorization {
+            return Ok(DeviceAuthorization {
                 device_code,
                 verification_uri_complete: format!("{verification_uri}?{query}"),
                 verification_uri,
                 user_code,
                 expires_in: DEVICE_CODE_TTL_SECS,
                 interval: POLL_INTERVAL_SECS,
-            }));
+            });
         }
-        Err(CoreError::internal("could not draw a free user code"))
+        Err(CoreError::internal("could not draw a free user code").into())
     }
 
     /// The pending, unexpired flow of this organization with the code the user typed, and its client.
@@ -234,26 +232,21 @@ impl Services {
         device_code: Option<&str>,
         dpop: Option<&DpopKey>,
     ) -> Answer<TokenResponse> {
-        let client = match self.client_for_grant(org_id, auth, GRANT_DEVICE_CODE).await? {
-            Ok(client) => client,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = dpop_required(&client, dpop) {
-            return Ok(Err(e));
-        }
+        let client = self.client_for_grant(org_id, auth, GRANT_DEVICE_CODE).await?;
+        dpop_required(&client, dpop)?;
         let Some(code) = device_code else {
-            return Ok(Err(OAuthError::new("invalid_request", "device_code is required")));
+            return Err((OAuthError::new("invalid_request", "device_code is required")).into());
         };
         // One of a shape never issued is as unknown as any other (RFC 8628 §3.5: invalid_grant).
         if !(code.starts_with("dc_") && code.len() < 100) {
-            return Ok(Err(OAuthError::new("invalid_grant", "the device code is unknown")));
+            return Err((OAuthError::new("invalid_grant", "the device code is unknown")).into());
         }
         let hash = crypto::sha256_hex(code);
         let Some(flow) = self.store.find_device_flow_by_device_code(&hash).await? else {
-            return Ok(Err(OAuthError::new("invalid_grant", "the device code is unknown")));
+            return Err((OAuthError::new("invalid_grant", "the device code is unknown")).into());
         };
         if flow.client_id != client.id || flow.org_id != org_id {
-            return Ok(Err(OAuthError::new("invalid_grant", "the device code was issued to another client")));
+            return Err((OAuthError::new("invalid_grant", "the device code was issued to another client")).into());
         }
         let now = self.now();
         let state = PollState {
@@ -269,24 +262,24 @@ impl Services {
             self.store.record_device_poll(&flow.id, now, interval).await?;
         }
         let grant_id = match poll {
-            Poll::Refuse(e) => return Ok(Err(e)),
+            Poll::Refuse(e) => return Err((e).into()),
             Poll::Reused { grant_id } => {
-                return Ok(Err(self.refuse_reuse(grant_id.as_deref(), "device_code", "device code").await?));
+                return Err((self.refuse_reuse(grant_id.as_deref(), "device_code", "device code").await?).into());
             }
             Poll::Approved { grant_id } => grant_id,
         };
         let Some((grant, user)) = self.live_grant(&client, &grant_id).await? else {
-            return Ok(Err(OAuthError::new("invalid_grant", "the authorization was revoked")));
+            return Err((OAuthError::new("invalid_grant", "the authorization was revoked")).into());
         };
         let tx = self.store.begin().await?;
         if !tx.spend_device_flow(&flow.id, now).await? {
             // Another poll spent it a moment ago.
             drop(tx);
-            return Ok(Err(self.refuse_reuse(Some(&grant.id), "device_code", "device code").await?));
+            return Err((self.refuse_reuse(Some(&grant.id), "device_code", "device code").await?).into());
         }
         let tokens = self.issue_grant_tokens(&*tx, &client, &grant, &user, false, dpop).await?;
         tx.commit().await?;
-        Ok(Ok(tokens))
+        Ok(tokens)
     }
 }
 

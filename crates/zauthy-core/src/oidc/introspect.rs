@@ -3,8 +3,9 @@
 //! access or refresh token (an ID token) is just `active: false`.
 
 use super::OidcClient;
+use super::error::{OAuthError, OidcResult};
 use super::issue::CLIENT_REFRESH_PREFIX;
-use super::token::{ClientAuth, OAuthError};
+use super::token::ClientAuth;
 use crate::crypto;
 use crate::error::Result;
 use crate::services::Services;
@@ -13,22 +14,14 @@ use serde_json::{Value, json};
 impl Services {
     /// Introspects `token` for the authenticated client. Only the client's own access and refresh tokens are
     /// active: an ID token or a logout token, though signed for the client, is not a bearer credential.
-    pub async fn introspect_oidc_token(
-        &self,
-        org_id: &str,
-        auth: &ClientAuth,
-        token: &str,
-    ) -> Result<std::result::Result<Value, OAuthError>> {
+    pub async fn introspect_oidc_token(&self, org_id: &str, auth: &ClientAuth, token: &str) -> OidcResult<Value> {
         // RFC 7662 §2.1: the caller must be authorized; a public client's bare client_id proves nothing.
         if let ClientAuth::None { .. } = auth {
-            return Ok(Err(OAuthError::new("invalid_client", "introspection needs client authentication")));
+            return Err((OAuthError::new("invalid_client", "introspection needs client authentication")).into());
         }
-        let client = match self.authenticate_oidc_client(org_id, auth).await? {
-            Ok(client) => client,
-            Err(e) => return Ok(Err(e)),
-        };
+        let client = self.authenticate_oidc_client(org_id, auth).await?;
         if token.starts_with(CLIENT_REFRESH_PREFIX) {
-            return Ok(Ok(self.introspect_refresh_token(org_id, &client, token).await?));
+            return Ok(self.introspect_refresh_token(org_id, &client, token).await?);
         }
         let claims = self.verified_client_token(org_id, token, Some(&client.id)).await?;
         let now = self.now().unix_timestamp();
@@ -41,7 +34,7 @@ impl Services {
             Some(c) if self.cached_token_revoked(c["jti"].as_str().unwrap_or_default()).await? => None,
             other => other,
         };
-        Ok(Ok(match claims {
+        Ok(match claims {
             Some(c) if c["exp"].as_i64().is_some_and(|exp| exp > now) => {
                 // A DPoP-bound token says so, with its key (RFC 9449 §6.2), for the resource server to check.
                 let token_type = if c.get("cnf").is_some() { "DPoP" } else { "Bearer" };
@@ -55,7 +48,7 @@ impl Services {
                 answer
             }
             _ => json!({"active": false}),
-        }))
+        })
     }
 
     /// A refresh token is active while it is unspent and unexpired, its grant stands, belongs to `client`

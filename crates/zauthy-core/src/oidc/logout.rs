@@ -2,8 +2,7 @@
 //! afterwards (a post-logout redirect URI registered by the client, exactly), and whether the request proves
 //! it comes from the browser's own session (an `id_token_hint` naming it), so no confirmation is needed.
 
-use super::token::OAuthError;
-use crate::error::Result;
+use super::error::{OAuthError, OidcResult};
 use crate::services::Services;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -19,12 +18,8 @@ pub struct EndSession {
 }
 
 impl Services {
-    pub async fn check_end_session(
-        &self,
-        org_id: &str,
-        p: &HashMap<String, String>,
-    ) -> Result<std::result::Result<EndSession, OAuthError>> {
-        let bad = |d: &str| Ok(Err(OAuthError::new("invalid_request", d)));
+    pub async fn check_end_session(&self, org_id: &str, p: &HashMap<String, String>) -> OidcResult<EndSession> {
+        let bad = |d: &str| Err((OAuthError::new("invalid_request", d)).into());
         let mut client_id = p.get("client_id").cloned();
         let mut hinted_session = None;
         if let Some(hint) = p.get("id_token_hint").filter(|h| !h.is_empty()) {
@@ -71,6 +66,6 @@ impl Services {
                 Some(url)
             }
         };
-        Ok(Ok(EndSession { redirect, hinted_session, client_name: client.map(|c| c.name) }))
+        Ok(EndSession { redirect, hinted_session, client_name: client.map(|c| c.name) })
     }
 }

@@ -12,6 +12,7 @@ mod cross_device;
 mod device;
 mod discovery;
 mod dpop;
+mod error;
 mod group_commit;
 mod introspect;
 mod issue;
@@ -31,11 +32,12 @@ pub use consent::{ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, AuthorizationStep, Consen
 pub use cross_device::{ApprovalView, CrossDeviceOutcome, StartedCrossDevice, normalize_code};
 pub use device::{DeviceAuthorization, DeviceStep};
 pub use dpop::{DPOP_ALGS, DpopError, DpopKey, DpopRequest, access_token_hash};
+pub use error::{OAuthError, OidcError, OidcResult};
 pub use group_commit::TokenWrites;
 pub use logout::EndSession;
 pub use records::{AuthCode, AuthParams, AuthRequest, ClientRefreshToken, Consent, Grant, Spent, TokenWrite};
 pub use store::{BackchannelRequest, CrossDeviceRequest, CrossDeviceStatus, DeviceFlow, FlowStatus};
-pub use token::{ClientAuth, OAuthError, TokenResponse};
+pub use token::{ClientAuth, TokenResponse};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

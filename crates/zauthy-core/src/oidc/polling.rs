@@ -5,8 +5,8 @@
 //! and turning an approval into a `Grant` like the code flow does.
 
 use super::consent::{ACR_MULTI_FACTOR, acr_of};
+use super::error::OAuthError;
 use super::store::FlowStatus;
-use super::token::OAuthError;
 use super::{ConsentDecision, Grant, OidcClient};
 use crate::accounts::User;
 use crate::error::{CoreError, Result};

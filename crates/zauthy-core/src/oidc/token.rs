@@ -3,6 +3,7 @@
 //! their own `{"error","error_description"}` shape, not the API's. A spent code or refresh token presented
 //! again revokes everything issued from its grant (RFC 6749 §4.1.2, RFC 9700 §4.14).
 
+use super::error::{OAuthError, OidcResult};
 use super::{
     ClientType, DpopKey, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN, Grant as OidcGrant,
     OidcClient, Spent,
@@ -52,19 +53,6 @@ impl ClientAuth {
     }
 }
 
-/// An RFC 6749 §5.2 error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OAuthError {
-    pub error: &'static str,
-    pub description: String,
-}
-
-impl OAuthError {
-    pub fn new(error: &'static str, description: impl Into<String>) -> Self {
-        Self { error, description: description.into() }
-    }
-}
-
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenResponse {
@@ -95,7 +83,7 @@ struct ClientAccessClaims<'a> {
     cnf: Option<Confirmation<'a>>,
 }
 
-type Grant<T> = Result<std::result::Result<T, OAuthError>>;
+type Grant<T> = OidcResult<T>;
 
 fn invalid_client() -> OAuthError {
     OAuthError::new("invalid_client", "client authentication failed")
@@ -107,13 +95,13 @@ impl Services {
     pub async fn authenticate_oidc_client(&self, org_id: &str, auth: &ClientAuth) -> Grant<Arc<OidcClient>> {
         let client_id = auth.client_id();
         if !ids::is_valid_id(ids::OIDC_CLIENT, client_id) {
-            return Ok(Err(invalid_client()));
+            return Err((invalid_client()).into());
         }
         let Some((client, hash)) = self.cached_oidc_client(client_id).await? else {
-            return Ok(Err(invalid_client()));
+            return Err((invalid_client()).into());
         };
         if client.org_id != org_id || client.token_endpoint_auth_method != auth.method() {
-            return Ok(Err(invalid_client()));
+            return Err((invalid_client()).into());
         }
         let ok = match (auth, hash, client.client_type) {
             (ClientAuth::Basic { secret, .. } | ClientAuth::Post { secret, .. }, Some(hash), _) => {
@@ -125,7 +113,7 @@ impl Services {
             }
             _ => false,
         };
-        Ok(if ok { Ok(client) } else { Err(invalid_client()) })
+        if ok { Ok(client) } else { Err(invalid_client().into()) }
     }
 
     /// RFC 6749 §4.4: a confidential client gets an access token for itself; no ID token, no refresh token.
@@ -138,17 +126,12 @@ impl Services {
         scope: Option<&str>,
         dpop: Option<&DpopKey>,
     ) -> Grant<TokenResponse> {
-        let client = match self.authenticate_oidc_client(org_id, auth).await? {
-            Ok(client) => client,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = dpop_required(&client, dpop) {
-            return Ok(Err(e));
-        }
+        let client = self.authenticate_oidc_client(org_id, auth).await?;
+        dpop_required(&client, dpop)?;
         if client.client_type != ClientType::Confidential
             || !client.grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS)
         {
-            return Ok(Err(OAuthError::new("unauthorized_client", "this client may not use client_credentials")));
+            return Err((OAuthError::new("unauthorized_client", "this client may not use client_credentials")).into());
         }
         // The OpenID scopes describe a user; a client acting for itself has none of them.
         const USER_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "address", "offline_access"];
@@ -157,7 +140,9 @@ impl Services {
                 let mut out = Vec::new();
                 for s in requested.split(' ').filter(|s| !s.is_empty()) {
                     if USER_SCOPES.contains(&s) || !client.allowed_scopes.iter().any(|a| a == s) {
-                        return Ok(Err(OAuthError::new("invalid_scope", format!("scope {s:?} is not allowed here"))));
+                        return Err(
+                            (OAuthError::new("invalid_scope", format!("scope {s:?} is not allowed here"))).into()
+                        );
                     }
                     if !out.contains(&s) {
                         out.push(s);
@@ -182,14 +167,14 @@ impl Services {
             cnf: dpop.map(Confirmation::of),
         };
         let access_token = self.keys.sign_with(&*self.store, org_id, SigningAlg::EdDSA, now, &claims).await?;
-        Ok(Ok(TokenResponse {
+        Ok(TokenResponse {
             access_token,
             token_type: token_type(dpop),
             expires_in: ttl,
             scope,
             id_token: None,
             refresh_token: None,
-        }))
+        })
     }
 }
 
@@ -230,14 +215,13 @@ impl Services {
         auth: &ClientAuth,
         grant_type: &str,
     ) -> Grant<Arc<OidcClient>> {
-        let client = match self.authenticate_oidc_client(org_id, auth).await? {
-            Ok(client) => client,
-            Err(e) => return Ok(Err(e)),
-        };
+        let client = self.authenticate_oidc_client(org_id, auth).await?;
         if !client.grant_types.iter().any(|g| g == grant_type) {
-            return Ok(Err(OAuthError::new("unauthorized_client", format!("this client may not use {grant_type}"))));
+            return Err(
+                (OAuthError::new("unauthorized_client", format!("this client may not use {grant_type}"))).into()
+            );
         }
-        Ok(Ok(client))
+        Ok(client)
     }
 
     /// The live grant `grant_id` of `client` and its user, if both still stand.
@@ -279,14 +263,15 @@ impl Services {
                 "the refresh token is unknown",
             ),
         };
-        Ok(Err(match used {
+        Err((match used {
             Some(true) => {
                 self.revoke_on_reuse(grant_id, name).await?;
                 invalid_grant(reused)
             }
             Some(false) => invalid_grant("the authorization was revoked"),
             None => invalid_grant(unknown),
-        }))
+        })
+        .into())
     }
 
     /// A spent code or refresh token came back: someone holds a copy. End the whole grant.
@@ -322,19 +307,14 @@ impl Services {
         code_verifier: Option<&str>,
         dpop: Option<&DpopKey>,
     ) -> Grant<TokenResponse> {
-        let client = match self.client_for_grant(org_id, auth, GRANT_AUTHORIZATION_CODE).await? {
-            Ok(client) => client,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = dpop_required(&client, dpop) {
-            return Ok(Err(e));
-        }
+        let client = self.client_for_grant(org_id, auth, GRANT_AUTHORIZATION_CODE).await?;
+        dpop_required(&client, dpop)?;
         let Some(code) = code else {
-            return Ok(Err(OAuthError::new("invalid_request", "code is required")));
+            return Err((OAuthError::new("invalid_request", "code is required")).into());
         };
         // One of a shape never issued is as unknown as any other (RFC 6749 §5.2: invalid_grant).
         if !(code.starts_with("ac_") && code.len() < 100) {
-            return Ok(Err(invalid_grant("the code is unknown")));
+            return Err((invalid_grant("the code is unknown")).into());
         }
         let hash = crypto::sha256_hex(code);
         // A code this node issued is exchanged as issued: the write below spends it only if it is unspent and
@@ -345,50 +325,52 @@ impl Services {
             None => {
                 let generation = self.cache.generation();
                 let Some((stored, Some(grant))) = self.store.find_auth_code(&hash).await? else {
-                    return Ok(Err(invalid_grant("the code is unknown")));
+                    return Err((invalid_grant("the code is unknown")).into());
                 };
                 // Read with the code: kept for the refreshes, introspection and userinfo calls that follow.
                 (stored, self.keep_grant(grant, generation))
             }
         };
         if grant.client_id != client.id || grant.org_id != org_id {
-            return Ok(Err(invalid_grant("the code was issued to another client")));
+            return Err((invalid_grant("the code was issued to another client")).into());
         }
         if stored.used_at.is_some() {
             self.revoke_on_reuse(&grant.id, "authorization_code").await?;
-            return Ok(Err(invalid_grant("the code was already used; the tokens issued from it are revoked")));
+            return Err((invalid_grant("the code was already used; the tokens issued from it are revoked")).into());
         }
         if stored.expires_at <= now {
-            return Ok(Err(invalid_grant("the code has expired")));
+            return Err((invalid_grant("the code has expired")).into());
         }
         if redirect_uri != Some(stored.redirect_uri.as_str()) {
-            return Ok(Err(invalid_grant("redirect_uri differs from the authorization request")));
+            return Err((invalid_grant("redirect_uri differs from the authorization request")).into());
         }
         // RFC 9449 §10: a code asked for with dpop_jkt is exchanged only with a proof of that key.
         if let Some(bound) = &stored.dpop_jkt
             && dpop.map(|key| &key.jkt) != Some(bound)
         {
-            return Ok(Err(OAuthError::new("invalid_dpop_proof", "this code is bound to another DPoP key (dpop_jkt)")));
+            return Err(
+                (OAuthError::new("invalid_dpop_proof", "this code is bound to another DPoP key (dpop_jkt)")).into()
+            );
         }
         match (&stored.code_challenge, code_verifier) {
             (Some(challenge), Some(verifier)) if super::is_pkce_text(verifier) => {
                 let computed = BASE64URL_NOPAD.encode(&sha2::Sha256::digest(verifier.as_bytes()));
                 if !crypto::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
-                    return Ok(Err(invalid_grant("code_verifier does not match the code_challenge")));
+                    return Err((invalid_grant("code_verifier does not match the code_challenge")).into());
                 }
             }
-            (Some(_), _) => return Ok(Err(invalid_grant("a valid code_verifier is required"))),
+            (Some(_), _) => return Err((invalid_grant("a valid code_verifier is required")).into()),
             (None, Some(_)) => {
-                return Ok(Err(invalid_grant("code_verifier given but the request had no code_challenge")));
+                return Err((invalid_grant("code_verifier given but the request had no code_challenge")).into());
             }
             (None, None) => {}
         }
         let Some(user) = self.grant_user(&client, &grant).await? else {
-            return Ok(Err(invalid_grant("the authorization was revoked")));
+            return Err((invalid_grant("the authorization was revoked")).into());
         };
         let tokens = self.prepare_grant_tokens(&client, &grant, &user, true, dpop).await?;
         match self.commit_tokens(tokens, Spent::AuthCode, hash.clone(), now).await? {
-            Some(tokens) => Ok(Ok(tokens)),
+            Some(tokens) => Ok(tokens),
             None => self.refused_spend(Spent::AuthCode, &hash, &grant.id).await,
         }
     }
@@ -402,58 +384,54 @@ impl Services {
         scope: Option<&str>,
         dpop: Option<&DpopKey>,
     ) -> Grant<TokenResponse> {
-        let client = match self.client_for_grant(org_id, auth, GRANT_REFRESH_TOKEN).await? {
-            Ok(client) => client,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = dpop_required(&client, dpop) {
-            return Ok(Err(e));
-        }
+        let client = self.client_for_grant(org_id, auth, GRANT_REFRESH_TOKEN).await?;
+        dpop_required(&client, dpop)?;
         let Some(token) = refresh_token.filter(|t| t.len() < 200) else {
-            return Ok(Err(OAuthError::new("invalid_request", "refresh_token is required")));
+            return Err((OAuthError::new("invalid_request", "refresh_token is required")).into());
         };
         let hash = crypto::sha256_hex(token);
         let Some(stored) = self.store.find_client_refresh_token(&hash).await? else {
-            return Ok(Err(invalid_grant("the refresh token is unknown")));
+            return Err((invalid_grant("the refresh token is unknown")).into());
         };
         let Some(grant) = self.cached_grant(&stored.grant_id).await? else {
-            return Ok(Err(invalid_grant("the refresh token is unknown")));
+            return Err((invalid_grant("the refresh token is unknown")).into());
         };
         if grant.client_id != client.id || grant.org_id != org_id {
-            return Ok(Err(invalid_grant("the refresh token was issued to another client")));
+            return Err((invalid_grant("the refresh token was issued to another client")).into());
         }
         let now = self.now();
         if stored.used_at.is_some() {
             self.revoke_on_reuse(&grant.id, "refresh_token").await?;
-            return Ok(Err(invalid_grant("the refresh token was already used; the grant is revoked")));
+            return Err((invalid_grant("the refresh token was already used; the grant is revoked")).into());
         }
         if stored.expires_at <= now {
-            return Ok(Err(invalid_grant("the refresh token has expired")));
+            return Err((invalid_grant("the refresh token has expired")).into());
         }
         // RFC 9449 §5: a public client's refresh token works only with the key it was bound to.
         if let Some(bound) = &stored.dpop_jkt
             && dpop.map(|key| &key.jkt) != Some(bound)
         {
-            return Ok(Err(OAuthError::new(
+            return Err((OAuthError::new(
                 "invalid_dpop_proof",
                 "this refresh token is bound to a DPoP key; send a proof signed with that key",
-            )));
+            ))
+            .into());
         }
         let Some(user) = self.grant_user(&client, &grant).await? else {
-            return Ok(Err(invalid_grant("the authorization was revoked")));
+            return Err((invalid_grant("the authorization was revoked")).into());
         };
         let mut grant = grant;
         if let Some(requested) = scope {
             let narrowed: Vec<String> = requested.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
             if let Some(extra) = narrowed.iter().find(|s| !grant.scope.contains(s)) {
-                return Ok(Err(OAuthError::new("invalid_scope", format!("scope {extra:?} was not granted"))));
+                return Err((OAuthError::new("invalid_scope", format!("scope {extra:?} was not granted"))).into());
             }
             // offline_access stays: without it there would be no next refresh token.
             Arc::make_mut(&mut grant).scope.retain(|s| narrowed.contains(s) || s == "offline_access");
         }
         let tokens = self.prepare_grant_tokens(&client, &grant, &user, false, dpop).await?;
         match self.commit_tokens(tokens, Spent::RefreshToken, hash.clone(), now).await? {
-            Some(tokens) => Ok(Ok(tokens)),
+            Some(tokens) => Ok(tokens),
             None => self.refused_spend(Spent::RefreshToken, &hash, &grant.id).await,
         }
     }

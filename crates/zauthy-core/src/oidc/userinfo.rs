@@ -3,8 +3,9 @@
 
 use super::DpopKey;
 use super::Grant;
+use super::error::{OAuthError, OidcResult};
 use super::issue::{CLIENT_REFRESH_PREFIX, scope_claims};
-use super::token::{ClientAuth, OAuthError};
+use super::token::ClientAuth;
 use crate::accounts::User;
 use crate::crypto;
 use crate::error::{CoreError, Result};
@@ -91,21 +92,19 @@ impl Services {
         auth: &ClientAuth,
         token: &str,
         dpop: Option<&DpopKey>,
-    ) -> Result<std::result::Result<(), OAuthError>> {
-        let client = match self.authenticate_oidc_client(org_id, auth).await? {
-            Ok(client) => client,
-            Err(e) => return Ok(Err(e)),
-        };
+    ) -> OidcResult<()> {
+        let client = self.authenticate_oidc_client(org_id, auth).await?;
         let grant_id = if token.starts_with(CLIENT_REFRESH_PREFIX) {
             match self.store.find_client_refresh_token(&crypto::sha256_hex(token)).await? {
                 // A public client's bound refresh token is its key's: a copy alone cannot end the grant.
                 Some(stored)
                     if stored.dpop_jkt.is_some() && stored.dpop_jkt.as_deref() != dpop.map(|k| k.jkt.as_str()) =>
                 {
-                    return Ok(Err(OAuthError::new(
+                    return Err((OAuthError::new(
                         "invalid_dpop_proof",
                         "this refresh token is bound to a DPoP key; send a proof signed with that key",
-                    )));
+                    ))
+                    .into());
                 }
                 Some(stored) => Some(stored.grant_id),
                 None => None,
@@ -134,6 +133,6 @@ impl Services {
                 self.cache.invalidate();
             }
         }
-        Ok(Ok(()))
+        Ok(())
     }
 }

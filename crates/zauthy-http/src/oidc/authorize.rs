@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use std::collections::HashMap;
-use zauthy_core::oidc::{AuthRedirect, AuthorizationStep, AuthorizeError, ConsentDecision, ConsentPrompt, EndSession};
+use zauthy_core::oidc::{
+    AuthRedirect, AuthorizationStep, AuthorizeError, ConsentDecision, ConsentPrompt, EndSession, OidcError,
+};
 
 /// Parameters of a request; a parameter given twice is refused (RFC 6749 §3.1).
 fn single_valued(pairs: Vec<(String, String)>) -> Result<HashMap<String, String>, PageError> {
@@ -61,10 +63,11 @@ async fn authorize(
 ) -> Result<Response, PageError> {
     let pairs = if method == Method::POST { url::form_urlencoded::parse(&body).into_owned().collect() } else { query };
     let params = single_valued(pairs)?;
-    match state.services.start_authorization(&org.0.id, &params).await.map_err(PageError::from)? {
+    match state.services.start_authorization(&org.0.id, &params).await {
         Ok(request_id) => Ok(redirect(&consent_path(&org, &request_id))),
         Err(AuthorizeError::Fatal(e)) => Err(fatal(&e)),
         Err(AuthorizeError::Redirect(r)) => Ok(to_client(&r)),
+        Err(AuthorizeError::Core(e)) => Err(e.into()),
     }
 }
 
@@ -220,9 +223,10 @@ async fn checked_end_session(
     org: &HostedOrg,
     p: &HashMap<String, String>,
 ) -> Result<EndSession, PageError> {
-    match state.services.check_end_session(&org.0.id, p).await? {
+    match state.services.check_end_session(&org.0.id, p).await {
         Ok(target) => Ok(target),
-        Err(e) => Err(fatal(&e)),
+        Err(OidcError::OAuth(e)) => Err(fatal(&e)),
+        Err(OidcError::Core(e)) => Err(e.into()),
     }
 }
 

@@ -4,7 +4,7 @@
 //! denies it.
 
 use super::device::{scope_items, to_login};
-use super::oauth::{ClientForm, no_store_json, oauth_error};
+use super::oauth::{ClientForm, no_store_json, oauth_answer, oauth_error};
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
 use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page};
@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use std::collections::HashMap;
-use zauthy_core::oidc::{ApprovalStep, ConsentDecision, FlowStatus};
+use zauthy_core::oidc::{ApprovalStep, ConsentDecision, FlowStatus, OidcError};
 
 /// Ask to authenticate a user out of band. Client-authenticated (confidential clients registered for
 /// `urn:openid:params:grant-type:ciba`); the user is named by `login_hint` (their email).
@@ -34,17 +34,15 @@ pub async fn backchannel_authentication(
     ApiPath(org_id): ApiPath<String>,
     ClientForm { form, auth }: ClientForm<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    Ok(match state.services.backchannel_authorize(&org_id, &auth, &form).await? {
-        Ok(answer) => no_store_json(answer),
-        Err(e) => {
+    match state.services.backchannel_authorize(&org_id, &auth, &form).await {
+        // CIBA Core §13: access_denied is a 403 here.
+        Err(OidcError::OAuth(e)) if e.error == "access_denied" => {
             let mut response = oauth_error(&e);
-            // CIBA Core §13: access_denied is a 403.
-            if e.error == "access_denied" {
-                *response.status_mut() = StatusCode::FORBIDDEN;
-            }
-            response
+            *response.status_mut() = StatusCode::FORBIDDEN;
+            Ok(response)
         }
-    })
+        other => oauth_answer(other, no_store_json),
+    }
 }
 
 /// `GET /o/{org_id}/approvals`: the signed-in user's waiting requests.

@@ -3,7 +3,7 @@
 //! enters (or scans) the user code, sees which service asks for which scopes, and approves or denies.
 //! Code lookups count against a per-user and per-address budget, so user codes cannot be guessed.
 
-use super::oauth::{ClientForm, no_store_json, oauth_error};
+use super::oauth::{ClientForm, no_store_json, oauth_answer};
 use crate::error::ApiResult;
 use crate::extract::{ApiPath, Client};
 use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect};
@@ -43,10 +43,7 @@ pub async fn device_authorization(
     ClientForm { form, auth }: ClientForm<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let scope = form.get("scope").map(String::as_str);
-    Ok(match state.services.start_device_authorization(&org_id, &auth, scope).await? {
-        Ok(answer) => no_store_json(answer),
-        Err(e) => oauth_error(&e),
-    })
+    oauth_answer(state.services.start_device_authorization(&org_id, &auth, scope).await, no_store_json)
 }
 
 /// The hosted sign-in page, coming back to `here` afterwards.

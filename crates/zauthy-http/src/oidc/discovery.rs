@@ -2,7 +2,7 @@
 //! RFC 8414's `/.well-known/oauth-authorization-server/o/{org_id}` (and under the issuer),
 //! and `POST /o/{org_id}/par` (pushed authorization requests, RFC 9126).
 
-use super::oauth::{ClientForm, no_store_json, oauth_error};
+use super::oauth::{ClientForm, no_store_json, oauth_answer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiPath;
 use crate::state::AppState;
@@ -70,12 +70,9 @@ pub async fn par(
     ApiPath(org_id): ApiPath<String>,
     ClientForm { form, auth }: ClientForm<HashMap<String, String>>,
 ) -> ApiResult<Response> {
-    Ok(match state.services.push_authorization_request(&org_id, &auth, &form).await? {
-        Ok((request_uri, expires_in)) => {
-            let mut response = no_store_json(serde_json::json!({"request_uri": request_uri, "expires_in": expires_in}));
-            *response.status_mut() = StatusCode::CREATED;
-            response
-        }
-        Err(e) => oauth_error(&e),
+    oauth_answer(state.services.push_authorization_request(&org_id, &auth, &form).await, |(request_uri, expires_in)| {
+        let mut response = no_store_json(serde_json::json!({"request_uri": request_uri, "expires_in": expires_in}));
+        *response.status_mut() = StatusCode::CREATED;
+        response
     })
 }

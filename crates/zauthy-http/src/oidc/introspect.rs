@@ -2,13 +2,13 @@
 //! active for this client (invalid, expired, another client's or organization's) answers `{"active": false}`.
 
 use super::dpop::{Proof, Role, sent_proof, with_nonce};
-use super::oauth::{ClientForm, oauth_error, with_credentials};
+use super::oauth::{ClientForm, no_store_json, oauth_answer, oauth_error, with_credentials};
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use zauthy_core::oidc::OAuthError;
@@ -53,13 +53,6 @@ pub async fn introspect(
     if let Err(refused) = proof.check(&state, &headers).await? {
         return Ok(refused);
     }
-    let response = match state.services.introspect_oidc_token(&org_id, &auth, &token).await? {
-        Ok(answer) => {
-            let mut response = axum::Json(answer).into_response();
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(e) => oauth_error(&e),
-    };
+    let response = oauth_answer(state.services.introspect_oidc_token(&org_id, &auth, &token).await, no_store_json)?;
     Ok(if sent_proof(&headers) { with_nonce(&state, &org_id, response) } else { response })
 }

@@ -4,6 +4,7 @@
 //! client's credentials, read once for every endpoint by the `ClientForm` extractor (Basic, the body's secret,
 //! or a `private_key_jwt` assertion; more than one method at once is refused). The services authenticate them.
 
+use crate::error::ApiResult;
 use axum::Form;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -12,7 +13,7 @@ use data_encoding::BASE64;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::collections::HashMap;
-use zauthy_core::oidc::{ClientAuth, OAuthError};
+use zauthy_core::oidc::{ClientAuth, OAuthError, OidcError, OidcResult};
 
 /// An RFC 6749 error answer: 401 with `WWW-Authenticate` for `invalid_client`, 400 otherwise.
 pub(crate) fn oauth_error(e: &OAuthError) -> Response {
@@ -25,6 +26,16 @@ pub(crate) fn oauth_error(e: &OAuthError) -> Response {
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="token""#));
     }
     response
+}
+
+/// The one place an OAuth operation's result becomes an answer: `ok` for a success, RFC 6749's shape for the
+/// client's errors, the API's opaque 500 (its cause logged) for a server failure.
+pub(crate) fn oauth_answer<T>(result: OidcResult<T>, ok: impl FnOnce(T) -> Response) -> ApiResult<Response> {
+    match result {
+        Ok(value) => Ok(ok(value)),
+        Err(OidcError::OAuth(e)) => Ok(oauth_error(&e)),
+        Err(OidcError::Core(e)) => Err(e.into()),
+    }
 }
 
 /// A JSON answer that must not be cached (tokens, token metadata).

@@ -2,7 +2,7 @@
 //! `client_secret_post` or `none`; errors are RFC 6749 §5.2 `{"error","error_description"}` (not the API's
 //! `{"detail","error"}`), every answer `Cache-Control: no-store`.
 
-use super::oauth::{ClientForm, no_store_json, oauth_error, with_credentials};
+use super::oauth::{ClientForm, no_store_json, oauth_answer, with_credentials};
 use crate::error::ApiResult;
 use crate::state::AppState;
 use axum::extract::State;
@@ -75,25 +75,22 @@ pub async fn token(
         Some("authorization_code") => {
             let (code, redirect, verifier) =
                 (form.code.as_deref(), form.redirect_uri.as_deref(), form.code_verifier.as_deref());
-            services.authorization_code_grant(&org_id, &auth, code, redirect, verifier, dpop).await?
+            services.authorization_code_grant(&org_id, &auth, code, redirect, verifier, dpop).await
         }
         Some("refresh_token") => {
             let (token, scope) = (form.refresh_token.as_deref(), form.scope.as_deref());
-            services.client_refresh_grant(&org_id, &auth, token, scope, dpop).await?
+            services.client_refresh_grant(&org_id, &auth, token, scope, dpop).await
         }
         Some("client_credentials") => {
-            services.client_credentials_grant(&org_id, &auth, form.scope.as_deref(), dpop).await?
+            services.client_credentials_grant(&org_id, &auth, form.scope.as_deref(), dpop).await
         }
-        Some(GRANT_DEVICE_CODE) => {
-            services.device_code_grant(&org_id, &auth, form.device_code.as_deref(), dpop).await?
+        Some(GRANT_DEVICE_CODE) => services.device_code_grant(&org_id, &auth, form.device_code.as_deref(), dpop).await,
+        Some(GRANT_CIBA) => services.ciba_grant(&org_id, &auth, form.auth_req_id.as_deref(), dpop).await,
+        None => Err(OAuthError::new("invalid_request", "grant_type is required").into()),
+        Some(other) => {
+            Err(OAuthError::new("unsupported_grant_type", format!("grant_type {other:?} is not supported")).into())
         }
-        Some(GRANT_CIBA) => services.ciba_grant(&org_id, &auth, form.auth_req_id.as_deref(), dpop).await?,
-        None => Err(OAuthError::new("invalid_request", "grant_type is required")),
-        Some(other) => Err(OAuthError::new("unsupported_grant_type", format!("grant_type {other:?} is not supported"))),
     };
-    let response = match answer {
-        Ok(tokens) => no_store_json(tokens),
-        Err(e) => oauth_error(&e),
-    };
+    let response = oauth_answer(answer, no_store_json)?;
     Ok(if sent_proof(&headers) { with_nonce(&state, &org_id, response) } else { response })
 }

@@ -2,7 +2,7 @@
 //! (RFC 7009, client-authenticated; unknown tokens answer 200 like revoked ones).
 
 use super::dpop::{Proof, Role, sent_proof, with_nonce};
-use super::oauth::{ClientForm, no_store_json, oauth_error, with_credentials};
+use super::oauth::{ClientForm, no_store_json, oauth_answer, oauth_error, with_credentials};
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
 use crate::state::AppState;
@@ -168,9 +168,7 @@ pub async fn revoke(
         Ok(key) => key,
         Err(refused) => return Ok(refused),
     };
-    let response = match state.services.revoke_oidc_token(&org_id, &auth, &token, dpop.as_ref()).await? {
-        Ok(()) => no_store_json(serde_json::json!({})),
-        Err(e) => oauth_error(&e),
-    };
+    let revoked = state.services.revoke_oidc_token(&org_id, &auth, &token, dpop.as_ref()).await;
+    let response = oauth_answer(revoked, |()| no_store_json(serde_json::json!({})))?;
     Ok(if sent_proof(&headers) { with_nonce(&state, &org_id, response) } else { response })
 }
