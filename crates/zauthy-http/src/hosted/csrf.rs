@@ -5,6 +5,7 @@
 use super::{PageError, cookie, set_cookie};
 use crate::state::AppState;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
 use zauthy_core::crypto;
 
 pub const CSRF_COOKIE: &str = "zauthy_csrf";
@@ -32,14 +33,13 @@ impl Csrf {
         Self { token, set_cookie }
     }
 
-    /// A hidden form field carrying the token.
-    pub fn field(&self) -> String {
-        format!(r#"<input type="hidden" name="{CSRF_FIELD}" value="{}">"#, super::esc(&self.token))
-    }
-
-    /// A `<meta>` tag scripts read the token from.
-    pub fn meta(&self) -> String {
-        format!(r#"<meta name="csrf-token" content="{}">"#, super::esc(&self.token))
+    /// Adds the CSRF cookie to `response` when this page made a new token (templates carry the token itself:
+    /// `csrf_field.html` in forms, `csrf_meta.html` for scripts).
+    pub fn attach(&self, mut response: Response) -> Response {
+        if let Some(c) = &self.set_cookie {
+            response.headers_mut().append(header::SET_COOKIE, c.clone());
+        }
+        response
     }
 
     /// Checks a state-changing request: `submitted` is the form field, or `None` to use the header.

@@ -8,7 +8,7 @@ mod csrf;
 mod render;
 
 pub use csrf::{CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, Csrf};
-pub use render::{PageError, esc, page};
+pub use render::{DecidedPage, HtmlEscaper, MessagePage, PageError, Shell, render};
 
 use crate::error::ApiError;
 use crate::middleware::client_meta;

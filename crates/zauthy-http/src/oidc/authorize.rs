@@ -2,8 +2,9 @@
 //! consent page, and the trip back to the client (`query` redirect or `form_post`). Errors about the client
 //! or its redirect URI are shown here and never redirected; the rest go back to the client.
 
-use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect};
+use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, MessagePage, PageError, Shell, redirect, render};
 use crate::state::AppState;
+use askama::Template;
 use axum::extract::{Query, RawForm, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -34,19 +35,39 @@ pub(crate) fn to_client(r: &AuthRedirect) -> Response {
     if !r.form_post {
         return redirect(&r.url());
     }
-    let inputs: String = r
-        .params
+    let page = FormPostPage {
+        shell: Shell::new("Returning to the application", "").with_scripts(&["/assets/form-post.js"]),
+        action: &r.redirect_uri,
+        params: &r.params,
+    };
+    render(&page)
+}
+
+#[derive(Template)]
+#[template(path = "form_post.html")]
+struct FormPostPage<'a> {
+    shell: Shell<'a>,
+    action: &'a str,
+    params: &'a [(&'static str, String)],
+}
+
+/// A scope as a checkbox on a consent page: `openid` cannot be unticked, the rest can.
+pub(super) struct ScopeItem {
+    pub name: String,
+    pub text: String,
+    pub locked: bool,
+}
+
+/// The scopes of a consent page, each with what it shares in words.
+pub(super) fn scope_items(scopes: &[String]) -> Vec<ScopeItem> {
+    scopes
         .iter()
-        .map(|(k, v)| format!(r#"<input type="hidden" name="{}" value="{}">"#, esc(k), esc(v)))
-        .collect();
-    let body = format!(
-        r#"<form method="post" action="{action}" id="form-post">{inputs}
-<noscript><p>JavaScript is off: continue by hand.</p></noscript>
-<button type="submit">Continue</button>
-</form>"#,
-        action = esc(&r.redirect_uri),
-    );
-    page("Returning to the application", "", &body, &["/assets/form-post.js"]).into_response()
+        .map(|s| ScopeItem {
+            name: s.clone(),
+            text: SCOPE_TEXT.iter().find(|(k, _)| k == s).map_or_else(|| s.clone(), |(_, t)| (*t).to_owned()),
+            locked: s == "openid",
+        })
+        .collect()
 }
 
 /// An authorization error that must not be redirected, as a page.
@@ -92,38 +113,26 @@ fn consent_page(
     prompt: &ConsentPrompt,
 ) -> Response {
     let csrf = Csrf::for_page(state, &org.0.id, headers);
-    let items: String = prompt
-        .scopes
-        .iter()
-        .map(|s| {
-            let text = SCOPE_TEXT.iter().find(|(k, _)| *k == s).map(|(_, t)| *t).unwrap_or(s.as_str());
-            let lock = if s == "openid" { " checked disabled" } else { " checked" };
-            format!(
-                r#"<li><label><input type="checkbox" name="scope" value="{s}"{lock}> {text}</label></li>"#,
-                s = esc(s),
-                text = esc(text)
-            )
-        })
-        .collect();
-    let body = format!(
-        r#"<p><strong id="client-name">{client}</strong> asks to:</p>
-<form method="post" action="{action}" id="consent-form">{field}
-<input type="hidden" name="request" value="{request}">
-<ul class="scopes">{items}</ul>
-<p class="muted">Untick what you do not want to share. You can withdraw this later.</p>
-<button type="submit" name="decision" value="approve" id="approve">Allow</button>
-<button type="submit" name="decision" value="deny" id="deny" class="secondary">Deny</button>
-</form>"#,
-        client = esc(&prompt.client_name),
-        action = esc(&org.path("/consent")),
-        field = csrf.field(),
-        request = esc(request_id),
-    );
-    let mut response = page("Share your information", &org.0.name, &body, &[]).into_response();
-    if let Some(c) = csrf.set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, c);
-    }
-    response
+    let page = ConsentPage {
+        shell: Shell::new("Share your information", &org.0.name),
+        csrf: &csrf.token,
+        client: &prompt.client_name,
+        action: org.path("/consent"),
+        request: request_id,
+        scopes: scope_items(&prompt.scopes),
+    };
+    csrf.attach(render(&page))
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    shell: Shell<'a>,
+    csrf: &'a str,
+    client: &'a str,
+    action: String,
+    request: &'a str,
+    scopes: Vec<ScopeItem>,
 }
 
 /// The next step of a pending request for this browser.
@@ -211,7 +220,11 @@ async fn sign_out_and_leave(
     }
     let mut response = match &target.redirect {
         Some(url) => redirect(url),
-        None => page("You are signed out", &org.0.name, "<p>You can close this window.</p>", &[]).into_response(),
+        None => render(&MessagePage {
+            shell: Shell::new("You are signed out", &org.0.name),
+            id: None,
+            text: "You can close this window.",
+        }),
     };
     let clear = crate::hosted::set_cookie(state, &org.0.id, crate::hosted::SESSION_COOKIE, "", "Lax", Some(0));
     response.headers_mut().append(header::SET_COOKIE, clear);
@@ -251,23 +264,25 @@ async fn end_session(
         return sign_out_and_leave(&state, &org, &headers, &target).await;
     }
     let csrf = Csrf::for_page(&state, &org.0.id, &headers);
-    let hidden: String =
-        params.iter().map(|(k, v)| format!(r#"<input type="hidden" name="{}" value="{}">"#, esc(k), esc(v))).collect();
-    let who = target.client_name.as_deref().map(|n| format!(" (asked by {})", esc(n))).unwrap_or_default();
-    let body = format!(
-        r#"<p>Sign out of {org}{who}?</p>
-<form method="post" action="{action}">{field}{hidden}
-<button type="submit" id="confirm-sign-out">Sign out</button>
-</form>"#,
-        org = esc(&org.0.name),
-        action = esc(&org.path("/end_session/confirm")),
-        field = csrf.field(),
-    );
-    let mut response = page("Sign out", &org.0.name, &body, &[]).into_response();
-    if let Some(c) = csrf.set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, c);
-    }
-    Ok(response)
+    let params: Vec<(String, String)> = params.into_iter().collect();
+    let page = EndSessionPage {
+        shell: Shell::new("Sign out", &org.0.name),
+        csrf: &csrf.token,
+        client: target.client_name.as_deref(),
+        action: org.path("/end_session/confirm"),
+        params: &params,
+    };
+    Ok(csrf.attach(render(&page)))
+}
+
+#[derive(Template)]
+#[template(path = "end_session.html")]
+struct EndSessionPage<'a> {
+    shell: Shell<'a>,
+    csrf: &'a str,
+    client: Option<&'a str>,
+    action: String,
+    params: &'a [(String, String)],
 }
 
 async fn confirm_end_session(

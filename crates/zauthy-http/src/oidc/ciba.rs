@@ -3,15 +3,17 @@
 //! where the signed-in user sees each waiting request (service, binding message, scopes) and approves or
 //! denies it.
 
-use super::device::{scope_items, to_login};
+use super::authorize::{ScopeItem, scope_items};
+use super::device::to_login;
 use super::oauth::{ClientForm, no_store_json, oauth_answer, oauth_error};
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
-use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page};
+use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, DecidedPage, HostedOrg, PageError, Shell, render};
 use crate::state::AppState;
+use askama::Template;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Router};
 use std::collections::HashMap;
@@ -57,43 +59,38 @@ async fn approvals_page(
     };
     let pending = state.services.pending_approvals(&org.0.id, user).await?;
     let csrf = Csrf::for_page(&state, &org.0.id, &headers);
-    let mut body = String::new();
-    if pending.is_empty() {
-        body.push_str(r#"<p id="no-approvals">Nothing is waiting for your approval.</p>"#);
-    }
-    for p in &pending {
-        let binding = p
-            .binding_message
-            .as_deref()
-            .map(|m| {
-                format!(
-                    r#"<p>Only approve if the application shows this message: <strong class="binding-message">{}</strong></p>"#,
-                    esc(m)
-                )
-            })
-            .unwrap_or_default();
-        body.push_str(&format!(
-            r#"<section class="approval" id="approval-{id}">
-<p><strong class="client-name">{client}</strong> asks to sign you in.</p>{binding}
-<form method="post" action="{action}">{field}
-<input type="hidden" name="request" value="{id}">
-<ul class="scopes">{items}</ul>
-<button type="submit" name="decision" value="approve">Allow</button>
-<button type="submit" name="decision" value="deny" class="secondary">Deny</button>
-</form>
-</section>"#,
-            id = esc(&p.id),
-            client = esc(&p.client_name),
-            action = esc(&org.path("/approvals")),
-            field = csrf.field(),
-            items = scope_items(&p.scopes),
-        ));
-    }
-    let mut response = page("Sign-in requests", &org.0.name, &body, &[]).into_response();
-    if let Some(c) = csrf.set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, c);
-    }
-    Ok(response)
+    let pending = pending
+        .iter()
+        .map(|p| ApprovalItem {
+            id: p.id.clone(),
+            client_name: p.client_name.clone(),
+            binding_message: p.binding_message.clone(),
+            scopes: scope_items(&p.scopes),
+        })
+        .collect();
+    let page = ApprovalsPage {
+        shell: Shell::new("Sign-in requests", &org.0.name),
+        csrf: &csrf.token,
+        action: org.path("/approvals"),
+        pending,
+    };
+    Ok(csrf.attach(render(&page)))
+}
+
+struct ApprovalItem {
+    id: String,
+    client_name: String,
+    binding_message: Option<String>,
+    scopes: Vec<ScopeItem>,
+}
+
+#[derive(Template)]
+#[template(path = "approvals.html")]
+struct ApprovalsPage<'a> {
+    shell: Shell<'a>,
+    csrf: &'a str,
+    action: String,
+    pending: Vec<ApprovalItem>,
 }
 
 /// `POST /o/{org_id}/approvals`: allow (with the scopes left ticked) or deny one request.
@@ -125,13 +122,13 @@ async fn decide(
             crate::pages::mfa_page(&state, &org, &headers, &mfa_token, Some(&here), None)
         }
         ApprovalStep::Decided(status) => {
-            let text = if status == FlowStatus::Approved {
-                r#"<p id="request-approved">Approved: the application is signing you in.</p>"#
+            let (id, text) = if status == FlowStatus::Approved {
+                ("request-approved", "Approved: the application is signing you in.")
             } else {
-                r#"<p id="request-denied">Denied: nothing was shared.</p>"#
+                ("request-denied", "Denied: nothing was shared.")
             };
-            let body = format!(r#"{text}<p><a href="{here}">Back to your requests</a></p>"#, here = esc(&here));
-            page("Sign-in requests", &org.0.name, &body, &[]).into_response()
+            let shell = Shell::new("Sign-in requests", &org.0.name);
+            render(&DecidedPage { shell, id, text, back: Some(&here) })
         }
     })
 }

@@ -6,12 +6,16 @@
 //! when required. Also carrier discovery:
 //! `GET /.well-known/openid-configuration?client_id=…&mccmnc=…` at the root.
 
+use super::authorize::ScopeItem;
 use super::authorize::to_client;
-use super::device::count_code_attempt;
+use super::device::{QrCode, count_code_attempt, qr_code};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Client;
-use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, cookie, esc, page, redirect, set_cookie};
+use crate::hosted::{
+    BrowserUser, CSRF_FIELD, Csrf, DecidedPage, HostedOrg, PageError, Shell, cookie, redirect, render, set_cookie,
+};
 use crate::state::AppState;
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -31,12 +35,48 @@ fn param<'a>(q: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     q.get(name).map(String::as_str).filter(|v| !v.is_empty())
 }
 
-fn waiting(org: &HostedOrg) -> String {
-    format!(
-        r#"<div id="cross-device" data-status="{status}" data-complete="{complete}"><p class="muted" id="waiting">Waiting for your phone…</p></div>"#,
-        status = esc(&org.path("/discovery/status")),
-        complete = esc(&org.path("/discovery/complete")),
-    )
+#[derive(Template)]
+#[template(path = "cross_device_start.html")]
+struct StartPage<'a> {
+    shell: Shell<'a>,
+    csrf: &'a str,
+    trusted: bool,
+    approve: String,
+    shown: &'a str,
+    qr: Option<QrCode>,
+    status_url: String,
+    complete_url: String,
+    phone_action: String,
+}
+
+#[derive(Template)]
+#[template(path = "cross_device_sent.html")]
+struct SentPage<'a> {
+    shell: Shell<'a>,
+    approve: String,
+    status_url: String,
+    complete_url: String,
+}
+
+/// What the phone's page shows.
+enum Phone<'a> {
+    /// A request reached without its code (the laptop typed this user's phone number): the code first.
+    NeedsCode(&'a str),
+    /// The request, its scopes and the answer buttons: (client, request id, scopes).
+    Approve(&'a str, &'a str, Vec<ScopeItem>),
+    /// A code that did not work, and the form again.
+    Error(String),
+    /// The requests waiting for this user as (link, client), and the code form.
+    List(Vec<(String, String)>),
+}
+
+#[derive(Template)]
+#[template(path = "approve.html")]
+struct ApprovePage<'a> {
+    shell: Shell<'a>,
+    csrf: &'a str,
+    approve: String,
+    view: Phone<'a>,
 }
 
 /// The laptop's page: a new request, its QR code and numeric code, and a phone-number form.
@@ -66,35 +106,21 @@ async fn discovery_page(
     );
     let shown = format!("{}-{}", &started.code[..4], &started.code[4..]);
     let csrf = Csrf::for_page(&state, &org.0.id, &headers);
-    let targeted = if started.request.target_user_id.is_some() {
-        r#"<p id="trusted">This browser is trusted: approve the request waiting on your phone.</p>"#
-    } else {
-        ""
+    let page = StartPage {
+        shell: Shell::new("Sign in with your phone", &org.0.name).with_scripts(&["/assets/cross-device.js"]),
+        csrf: &csrf.token,
+        trusted: started.request.target_user_id.is_some(),
+        approve: org.path("/approve"),
+        shown: &shown,
+        qr: qr_code(&approve_url),
+        status_url: org.path("/discovery/status"),
+        complete_url: org.path("/discovery/complete"),
+        phone_action: org.path("/discovery/phone"),
     };
-    let body = format!(
-        r#"{targeted}<p>On your phone, scan this code or open <strong>{approve}</strong> and enter:</p>
-<p class="code" id="user-code">{shown}</p>
-{qr}
-{waiting}
-<form method="post" action="{phone_action}">{field}
-<label for="phone">Or send it to your phone by number (you still enter the code above there)</label>
-<input type="tel" id="phone" name="phone" autocomplete="tel" placeholder="+14155550100">
-<button type="submit" class="secondary">Send to my phone</button>
-</form>"#,
-        approve = esc(&org.path("/approve")),
-        qr = super::device::qr_svg(&approve_url),
-        waiting = waiting(&org),
-        phone_action = esc(&org.path("/discovery/phone")),
-        field = csrf.field(),
-    );
-    let mut response =
-        page("Sign in with your phone", &org.0.name, &body, &["/assets/cross-device.js"]).into_response();
+    let mut response = render(&page);
     let secret_cookie = set_cookie(&state, &org.0.id, POLL_COOKIE, &started.poll_secret, "Lax", Some(300));
     response.headers_mut().append(header::SET_COOKIE, secret_cookie);
-    if let Some(c) = csrf.set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, c);
-    }
-    Ok(response)
+    Ok(csrf.attach(response))
 }
 
 /// Targets the laptop's request at the owner of a phone number; the same answer whether or not one exists.
@@ -107,12 +133,12 @@ async fn discovery_phone(
     Csrf::verify(&state, &headers, form.get(CSRF_FIELD).map(String::as_str))?;
     let secret = cookie(&headers, POLL_COOKIE).ok_or_else(gone_page)?;
     state.services.target_cross_device_by_phone(&org.0.id, secret, param(&form, "phone").unwrap_or("")).await?;
-    let body = format!(
-        r#"<p id="sent">If this number belongs to an account, the request is waiting on that phone: open {approve} there.</p>{waiting}"#,
-        approve = esc(&org.path("/approve")),
-        waiting = waiting(&org),
-    );
-    Ok(page("Check your phone", &org.0.name, &body, &["/assets/cross-device.js"]).into_response())
+    Ok(render(&SentPage {
+        shell: Shell::new("Check your phone", &org.0.name).with_scripts(&["/assets/cross-device.js"]),
+        approve: org.path("/approve"),
+        status_url: org.path("/discovery/status"),
+        complete_url: org.path("/discovery/complete"),
+    }))
 }
 
 fn gone_page() -> PageError {
@@ -189,14 +215,10 @@ async fn approve_page(
         (None, None) => None,
     };
     let csrf = Csrf::for_page(&state, &org.0.id, &headers);
-    let body = match view {
-        Some(Ok(view)) if view.needs_code => {
-            let ask = format!(
-                r#"<p><strong id="client-name">{}</strong> is asking to sign you in on another device. Enter the code that device shows to continue.</p>"#,
-                esc(&view.client_name)
-            );
-            format!("{ask}{}", code_form(&org))
-        }
+    // A code that did not work is shown with the API's words for why.
+    let view = view.map(|found| found.map_err(|e| ApiError::from(e).detail));
+    let phone = match &view {
+        Some(Ok(view)) if view.needs_code => Phone::NeedsCode(&view.client_name),
         Some(Ok(view)) => {
             if state.services.cross_device_needs_mfa(&org.0.id, &view.request_id, session).await? {
                 let back = org.path(&format!("/approve?request={}", view.request_id));
@@ -209,73 +231,30 @@ async fn approve_page(
                     )),
                 };
             }
-            approval_form(&org, &csrf, &view)
+            Phone::Approve(&view.client_name, &view.request_id, approval_scopes(view))
         }
-        Some(Err(e)) => {
-            let e = ApiError::from(e);
-            format!(r#"<p class="error" id="error">{}</p>{}"#, esc(&e.detail), code_form(&org))
-        }
+        Some(Err(detail)) => Phone::Error(detail.clone()),
         None => {
             let pending = state.services.pending_cross_device(&org.0.id, user).await?;
-            let items: String = pending
+            let links = pending
                 .iter()
-                .map(|v| {
-                    format!(
-                        r#"<li><a class="pending-request" href="{href}">{client}</a></li>"#,
-                        href = esc(&org.path(&format!("/approve?request={}", v.request_id))),
-                        client = esc(&v.client_name)
-                    )
-                })
+                .map(|v| (org.path(&format!("/approve?request={}", v.request_id)), v.client_name.clone()))
                 .collect();
-            let list = if items.is_empty() {
-                String::new()
-            } else {
-                format!(r#"<p>Waiting for you:</p><ul id="pending">{items}</ul>"#)
-            };
-            format!("{list}{}", code_form(&org))
+            Phone::List(links)
         }
     };
-    let mut response = page("Approve a sign-in", &org.0.name, &body, &[]).into_response();
-    if let Some(c) = csrf.set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, c);
-    }
-    Ok(response)
+    let page = ApprovePage {
+        shell: Shell::new("Approve a sign-in", &org.0.name),
+        csrf: &csrf.token,
+        approve: org.path("/approve"),
+        view: phone,
+    };
+    Ok(csrf.attach(render(&page)))
 }
 
-fn code_form(org: &HostedOrg) -> String {
-    format!(
-        r#"<form method="get" action="{action}" id="code-form">
-<label for="code">Code shown on your other device</label>
-<input type="text" id="code" name="code" inputmode="numeric" autocomplete="off" required>
-<button type="submit">Continue</button>
-</form>"#,
-        action = esc(&org.path("/approve")),
-    )
-}
-
-fn approval_form(org: &HostedOrg, csrf: &Csrf, view: &ApprovalView) -> String {
-    let items: String = view
-        .scope
-        .iter()
-        .map(|s| {
-            let lock = if s == "openid" { " checked disabled" } else { " checked" };
-            format!(r#"<li><label><input type="checkbox" name="scope" value="{s}"{lock}> {s}</label></li>"#, s = esc(s))
-        })
-        .collect();
-    format!(
-        r#"<p><strong id="client-name">{client}</strong> is asking to sign you in on another device and to see:</p>
-<form method="post" action="{action}" id="approve-form">{field}
-<input type="hidden" name="request" value="{request}">
-<ul class="scopes">{items}</ul>
-<label><input type="checkbox" name="trust" value="1" id="trust"> Trust that browser: next time, just approve here</label>
-<button type="submit" name="decision" value="approve" id="approve">Approve</button>
-<button type="submit" name="decision" value="deny" id="deny" class="secondary">Deny</button>
-</form>"#,
-        client = esc(&view.client_name),
-        action = esc(&org.path("/approve")),
-        field = csrf.field(),
-        request = esc(&view.request_id),
-    )
+/// The scopes of a request on the phone, each shown by its name.
+fn approval_scopes(view: &ApprovalView) -> Vec<ScopeItem> {
+    view.scope.iter().map(|s| ScopeItem { name: s.clone(), text: s.clone(), locked: s == "openid" }).collect()
 }
 
 /// The phone's answer.
@@ -304,7 +283,7 @@ async fn approve_submit(
     let approved = answer.is_some();
     state.services.answer_cross_device(&org.0.id, field("request").unwrap_or(""), signed_in, answer).await?;
     let text = if approved { "Approved. Go back to your other device." } else { "Denied. Nothing was shared." };
-    Ok(page("Done", &org.0.name, &format!(r#"<p id="done">{text}</p>"#), &[]).into_response())
+    Ok(render(&DecidedPage { shell: Shell::new("Done", &org.0.name), id: "done", text, back: None }))
 }
 
 /// Carrier discovery (seed 001): with `mccmnc`, the serving organization's OpenID configuration; without,

@@ -3,14 +3,16 @@
 //! enters (or scans) the user code, sees which service asks for which scopes, and approves or denies.
 //! Code lookups count against a per-user and per-address budget, so user codes cannot be guessed.
 
+use super::authorize::{ScopeItem, scope_items};
 use super::oauth::{ClientForm, no_store_json, oauth_answer};
 use crate::error::ApiResult;
 use crate::extract::{ApiPath, Client};
-use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect};
+use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, DecidedPage, HostedOrg, PageError, Shell, redirect, render};
 use crate::state::AppState;
+use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Router};
 use std::collections::HashMap;
@@ -83,51 +85,34 @@ pub(super) fn count_code_attempt(
     Err(crate::error::ApiError::rate_limited(reset).into())
 }
 
-/// The form that asks for the code, with the error of the last try.
-fn entry_page(org: &HostedOrg, error: Option<&str>) -> Response {
-    let error =
-        error.map(|e| format!(r#"<p class="error" id="error" role="alert">{}</p>"#, esc(e))).unwrap_or_default();
-    let body = format!(
-        r#"{error}<p>Enter the code your device shows.</p>
-<form method="get" action="{action}" id="user-code-form">
-<label for="user_code">Code</label>
-<input type="text" id="user_code" name="user_code" autocomplete="off" autocapitalize="characters" spellcheck="false" placeholder="XXXX-XXXX" maxlength="20" required autofocus>
-<button type="submit" id="continue">Continue</button>
-</form>"#,
-        action = esc(&org.path("/device")),
-    );
-    let status = if error.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-    (status, page("Connect a device", &org.0.name, &body, &[])).into_response()
+#[derive(Template)]
+#[template(path = "device_entry.html")]
+struct EntryPage<'a> {
+    shell: Shell<'a>,
+    error: Option<&'a str>,
+    action: String,
 }
 
-fn with_csrf_cookie(mut response: Response, csrf: Csrf) -> Response {
-    if let Some(c) = csrf.set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, c);
+/// The form that asks for the code, with the error of the last try.
+fn entry_page(org: &HostedOrg, error: Option<&str>) -> Response {
+    let page = EntryPage { shell: Shell::new("Connect a device", &org.0.name), error, action: org.path("/device") };
+    let mut response = render(&page);
+    if error.is_some() {
+        *response.status_mut() = StatusCode::BAD_REQUEST;
     }
     response
 }
 
-/// The scopes as checkboxes: `openid` cannot be unticked, the rest can.
-pub(super) fn scope_items(scopes: &[String]) -> String {
-    scopes
-        .iter()
-        .map(|s| {
-            let text = super::authorize::SCOPE_TEXT.iter().find(|(k, _)| *k == s).map(|(_, t)| *t).unwrap_or(s);
-            let lock = if s == "openid" { " checked disabled" } else { " checked" };
-            format!(
-                r#"<li><label><input type="checkbox" name="scope" value="{s}"{lock}> {text}</label></li>"#,
-                s = esc(s),
-                text = esc(text)
-            )
-        })
-        .collect()
+/// A QR code as the numbers of an inline SVG (no image request, nothing from outside the page): the size of
+/// its square and the path of its dark modules.
+pub(crate) struct QrCode {
+    pub dim: i32,
+    pub path: String,
 }
 
-/// `text` as an inline SVG QR code (no image request, nothing from outside the page).
-pub(crate) fn qr_svg(text: &str) -> String {
-    let Ok(qr) = qrcodegen::QrCode::encode_text(text, qrcodegen::QrCodeEcc::Medium) else {
-        return String::new();
-    };
+/// `text` as a QR code.
+pub(crate) fn qr_code(text: &str) -> Option<QrCode> {
+    let qr = qrcodegen::QrCode::encode_text(text, qrcodegen::QrCodeEcc::Medium).ok()?;
     let (size, border) = (qr.size(), 4);
     let mut path = String::new();
     for y in 0..size {
@@ -137,10 +122,19 @@ pub(crate) fn qr_svg(text: &str) -> String {
             }
         }
     }
-    let dim = size + 2 * border;
-    format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {dim} {dim}" width="180" height="180" role="img" aria-label="QR code of this page" id="qr"><rect width="{dim}" height="{dim}" fill="#fff"/><path d="{path}" fill="#000"/></svg>"##
-    )
+    Some(QrCode { dim: size + 2 * border, path })
+}
+
+#[derive(Template)]
+#[template(path = "device_confirm.html")]
+struct ConfirmPage<'a> {
+    shell: Shell<'a>,
+    csrf: &'a str,
+    client: &'a str,
+    user_code: &'a str,
+    action: String,
+    scopes: Vec<ScopeItem>,
+    qr: Option<QrCode>,
 }
 
 fn confirm_page(
@@ -153,25 +147,16 @@ fn confirm_page(
     let csrf = Csrf::for_page(state, &org.0.id, headers);
     let complete =
         format!("{}{}", state.services.config.public_url.trim_end_matches('/'), device_path(org, Some(user_code)));
-    let body = format!(
-        r#"<p><strong id="client-name">{client}</strong> asks to sign in on a device with your account.</p>
-<p>Only continue if your device shows this code: <strong id="user-code">{code}</strong></p>
-<form method="post" action="{action}" id="device-form">{field}
-<input type="hidden" name="user_code" value="{code}">
-<ul class="scopes">{items}</ul>
-<p class="muted">Untick what you do not want to share. You can withdraw this later.</p>
-<button type="submit" name="decision" value="approve" id="approve">Allow</button>
-<button type="submit" name="decision" value="deny" id="deny" class="secondary">Deny</button>
-</form>
-<details><summary>Continue on your phone instead</summary>{qr}</details>"#,
-        client = esc(&prompt.client_name),
-        code = esc(user_code),
-        action = esc(&org.path("/device")),
-        field = csrf.field(),
-        items = scope_items(&prompt.scopes),
-        qr = qr_svg(&complete),
-    );
-    with_csrf_cookie(page("Connect a device", &org.0.name, &body, &[]).into_response(), csrf)
+    let page = ConfirmPage {
+        shell: Shell::new("Connect a device", &org.0.name),
+        csrf: &csrf.token,
+        client: &prompt.client_name,
+        user_code,
+        action: org.path("/device"),
+        scopes: scope_items(&prompt.scopes),
+        qr: qr_code(&complete),
+    };
+    csrf.attach(render(&page))
 }
 
 /// `GET /o/{org_id}/device[?user_code=…]`: the code form, or what the code asks for.
@@ -235,12 +220,12 @@ async fn decide(
         Ok(status) => status,
         Err(e) => return answer_error(&org, e.into()),
     };
-    let body = if status == FlowStatus::Approved {
-        r#"<p id="device-approved">Done: your device is signed in. You can close this window.</p>"#
+    let (id, text) = if status == FlowStatus::Approved {
+        ("device-approved", "Done: your device is signed in. You can close this window.")
     } else {
-        r#"<p id="device-denied">Denied: the device was not signed in.</p>"#
+        ("device-denied", "Denied: the device was not signed in.")
     };
-    Ok(page("Connect a device", &org.0.name, body, &[]).into_response())
+    Ok(render(&DecidedPage { shell: Shell::new("Connect a device", &org.0.name), id, text, back: None }))
 }
 
 pub fn router() -> Router<AppState> {
@@ -252,9 +237,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_qr_code_is_an_inline_svg_of_dark_modules() {
-        let svg = qr_svg("http://localhost/o/org_x/device?user_code=BCDF-GHJK");
-        assert!(svg.starts_with("<svg"), "{svg}");
-        assert!(svg.matches("h1v1h-1z").count() > 100, "a version-3+ code has hundreds of dark modules");
+    fn the_qr_code_is_the_path_of_its_dark_modules() {
+        let qr = qr_code("http://localhost/o/org_x/device?user_code=BCDF-GHJK").expect("a QR code");
+        assert!(qr.dim >= 29 + 8, "a version-3+ code with its border: {}", qr.dim);
+        assert!(qr.path.matches("h1v1h-1z").count() > 100, "a version-3+ code has hundreds of dark modules");
     }
 }

@@ -1,12 +1,13 @@
 //! The signed-in browser's account page and sign-out.
 
 use crate::hosted::{
-    BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, SESSION_COOKIE, cookie, esc, page, redirect, set_cookie,
+    BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, SESSION_COOKIE, Shell, cookie, redirect, render, set_cookie,
 };
 use crate::state::AppState;
+use askama::Template;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
@@ -24,21 +25,24 @@ async fn account(
         return Ok(redirect(&format!("{login}?return_to={}", org.path("/account"))));
     };
     let csrf = Csrf::for_page(&state, &org.0.id, &headers);
-    let body = format!(
-        r#"{meta}<p class="ok" id="signed-in-as">Signed in as <strong>{email}</strong></p>
-<p><a href="{passkeys}">Manage passkeys</a></p>
-<form method="post" action="{logout}">{field}<button type="submit" class="secondary" id="sign-out">Sign out</button></form>"#,
-        meta = csrf.meta(),
-        email = esc(user.email.as_str()),
-        passkeys = esc(&org.path("/passkeys")),
-        logout = esc(&org.path("/logout")),
-        field = csrf.field(),
-    );
-    let mut response = page("Your account", &org.0.name, &body, &[]).into_response();
-    if let Some(c) = csrf.set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, c);
-    }
-    Ok(response)
+    let page = AccountPage {
+        shell: Shell::new("Your account", &org.0.name),
+        csrf: &csrf.token,
+        email: user.email.as_str(),
+        passkeys: org.path("/passkeys"),
+        logout: org.path("/logout"),
+    };
+    Ok(csrf.attach(render(&page)))
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    shell: Shell<'a>,
+    csrf: &'a str,
+    email: &'a str,
+    passkeys: String,
+    logout: String,
 }
 
 #[derive(Deserialize)]

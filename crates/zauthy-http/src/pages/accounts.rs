@@ -4,11 +4,14 @@
 //! account keeps the previous one there; choosing an account swaps it back in. Each token is checked as the
 //! session cookie is (live session, user not blocked), so a revoked or expired one simply drops off the list.
 
-use crate::hosted::{CSRF_FIELD, Csrf, HostedOrg, PageError, SESSION_COOKIE, cookie, esc, page, redirect, set_cookie};
+use crate::hosted::{
+    CSRF_FIELD, Csrf, HostedOrg, PageError, SESSION_COOKIE, Shell, cookie, redirect, render, set_cookie,
+};
 use crate::state::AppState;
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Router};
 use std::collections::HashMap;
@@ -86,10 +89,10 @@ fn chooser_path(org: &HostedOrg, request_id: &str) -> String {
     ))
 }
 
-/// Where the authorization request goes on once an account is chosen.
-fn chosen_path(org: &HostedOrg, request_id: &str) -> String {
+/// Where the authorization request goes on: once an account is chosen (`chosen`), or after a sign-in.
+fn consent_path(org: &HostedOrg, request_id: &str, chosen: bool) -> String {
     let request: String = url::form_urlencoded::byte_serialize(request_id.as_bytes()).collect();
-    org.path(&format!("/consent?request={request}&account=chosen"))
+    org.path(&format!("/consent?request={request}{}", if chosen { "&account=chosen" } else { "" }))
 }
 
 /// Sends the browser to the chooser for `request_id`.
@@ -111,40 +114,32 @@ async fn show_chooser(
         "{}?{}",
         org.path("/login"),
         url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("return_to", &org.path(&format!("/consent?request={request_id}")))
+            .append_pair("return_to", &consent_path(&org, request_id, false))
             .append_pair("reauth", "1")
             .finish()
     );
     let csrf = Csrf::for_page(&state, &org.0.id, &headers);
-    let buttons: String = accounts
-        .iter()
-        .map(|(user, _)| {
-            let label = match &user.name {
-                Some(name) => format!("{} <span class=\"muted\">{}</span>", esc(name), esc(user.email.as_str())),
-                None => esc(user.email.as_str()),
-            };
-            format!(
-                r#"<li><button type="submit" name="account" value="{id}" class="account">{label}</button></li>"#,
-                id = esc(&user.id),
-            )
-        })
-        .collect();
-    let body = format!(
-        r#"<form method="post" action="{action}" id="account-chooser">{field}
-<input type="hidden" name="request" value="{request}">
-<ul class="accounts">{buttons}</ul>
-</form>
-<p><a href="{another}" id="use-another-account">Use another account</a></p>"#,
-        action = esc(&org.path("/select_account")),
-        field = csrf.field(),
-        request = esc(request_id),
-        another = esc(&another),
-    );
-    let mut response = page("Choose an account", &org.0.name, &body, &[]).into_response();
-    if let Some(c) = csrf.set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, c);
-    }
-    Ok(response)
+    let accounts: Vec<&User> = accounts.iter().map(|(user, _)| user).collect();
+    let page = ChooserPage {
+        shell: Shell::new("Choose an account", &org.0.name),
+        csrf: &csrf.token,
+        action: org.path("/select_account"),
+        request: request_id,
+        accounts: &accounts,
+        another: &another,
+    };
+    Ok(csrf.attach(render(&page)))
+}
+
+#[derive(Template)]
+#[template(path = "account_chooser.html")]
+struct ChooserPage<'a> {
+    shell: Shell<'a>,
+    csrf: &'a str,
+    action: String,
+    request: &'a str,
+    accounts: &'a [&'a User],
+    another: &'a str,
 }
 
 /// The choice: that account becomes the browser's active one, and the request goes on with it.
@@ -166,7 +161,7 @@ async fn choose(
         ));
     };
     let others: Vec<&str> = accounts.iter().map(|(_, t)| *t).collect();
-    let mut response = redirect(&chosen_path(&org, request_id));
+    let mut response = redirect(&consent_path(&org, request_id, true));
     for c in account_cookies(&state, &org.0.id, token, &others) {
         response.headers_mut().append(header::SET_COOKIE, c);
     }

@@ -3,11 +3,14 @@
 
 use crate::error::ApiError;
 use crate::extract::Client;
-use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to};
+use crate::hosted::{
+    BrowserUser, CSRF_FIELD, Csrf, HostedOrg, MessagePage, PageError, Shell, redirect, render, safe_return_to,
+};
 use crate::state::AppState;
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Router};
 use serde::Deserialize;
@@ -33,27 +36,26 @@ struct LoginView<'a> {
     providers: &'a [(String, String)],
 }
 
-/// The "Continue with …" buttons: links to the hosted social sign-in, which comes back to `return_to`.
-fn social_buttons(org: &HostedOrg, providers: &[(String, String)], return_to: &str) -> String {
-    if providers.is_empty() {
-        return String::new();
-    }
-    let links: String = providers
-        .iter()
-        .map(|(slug, name)| {
-            let query = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("provider", slug)
-                .append_pair("return_to", return_to)
-                .finish();
-            format!(
-                r#"<p><a class="button secondary" id="oauth-{id}" href="{href}">Continue with {name}</a></p>"#,
-                id = esc(slug),
-                href = esc(&format!("{}?{query}", org.path("/oauth/start"))),
-                name = esc(name),
-            )
-        })
-        .collect();
-    format!(r#"<hr><div id="social-sign-in">{links}</div>"#)
+/// A "Continue with …" button: a link to the hosted social sign-in, which comes back to `return_to`.
+struct SocialButton {
+    slug: String,
+    name: String,
+    href: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    shell: Shell<'a>,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    action: String,
+    magic_action: String,
+    return_to: &'a str,
+    email: &'a str,
+    passkey_start: String,
+    passkey_finish: String,
+    providers: Vec<SocialButton>,
 }
 
 async fn enabled_providers(state: &AppState, org: &HostedOrg) -> Result<Vec<(String, String)>, PageError> {
@@ -69,40 +71,36 @@ fn login_page(
     status: StatusCode,
 ) -> Response {
     let csrf = Csrf::for_page(state, &org.0.id, headers);
-    let error = view.error.unwrap_or("");
-    let hidden = if view.error.is_some() { "" } else { " hidden" };
-    let body = format!(
-        r#"{meta}<p class="error" id="error" role="alert"{hidden}>{error}</p>
-<form method="post" action="{action}" id="password-form">{field}
-<input type="hidden" name="return_to" value="{return_to}">
-<label for="email">Email</label>
-<input type="email" id="email" name="email" value="{email}" autocomplete="username webauthn" required>
-<label for="password">Password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" required>
-<button type="submit" id="sign-in">Sign in</button>
-<button type="submit" class="secondary" id="send-magic-link" formaction="{magic_action}" formnovalidate>Email me a sign-in link instead</button>
-</form>
-<hr>
-<div id="passkey-login" data-start="{start}" data-finish="{finish}" data-return-to="{return_to}">
-<p class="muted">Or use a passkey on this device or a security key. With no email above, your device offers the passkeys it holds.</p>
-<button type="button" class="secondary" id="passkey-sign-in">Sign in with a passkey</button>
-</div>{social}"#,
-        social = social_buttons(org, view.providers, view.return_to),
-        meta = csrf.meta(),
-        error = esc(error),
-        action = esc(&org.path("/login")),
-        magic_action = esc(&org.path("/login/magic-link")),
-        field = csrf.field(),
-        return_to = esc(view.return_to),
-        email = esc(view.email),
-        start = esc(&org.path("/passkey/authenticate/start")),
-        finish = esc(&org.path("/passkey/authenticate/finish")),
-    );
-    let mut response = (status, page("Sign in", &org.0.name, &body, &["/assets/passkey.js"])).into_response();
-    if let Some(c) = csrf.set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, c);
-    }
-    response
+    let providers = view
+        .providers
+        .iter()
+        .map(|(slug, name)| {
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("provider", slug)
+                .append_pair("return_to", view.return_to)
+                .finish();
+            SocialButton {
+                slug: slug.clone(),
+                name: name.clone(),
+                href: format!("{}?{query}", org.path("/oauth/start")),
+            }
+        })
+        .collect();
+    let page = LoginPage {
+        shell: Shell::new("Sign in", &org.0.name).with_scripts(&["/assets/passkey.js"]),
+        csrf: &csrf.token,
+        error: view.error,
+        action: org.path("/login"),
+        magic_action: org.path("/login/magic-link"),
+        return_to: view.return_to,
+        email: view.email,
+        passkey_start: org.path("/passkey/authenticate/start"),
+        passkey_finish: org.path("/passkey/authenticate/finish"),
+        providers,
+    };
+    let mut response = render(&page);
+    *response.status_mut() = status;
+    csrf.attach(response)
 }
 
 /// The second step for users with a second factor: the code, posted with the `mfa_token` to `/login/mfa`.
@@ -188,8 +186,9 @@ async fn submit_magic_link(
         let view = LoginView { email, error: Some(&e.detail), return_to: &return_to, providers: &providers };
         return Ok(login_page(&state, &org, &headers, view, e.status));
     }
-    let body = r#"<p id="magic-link-sent">If this address has an account, a sign-in link is on its way. Open it on this device to continue.</p>"#;
-    Ok(page("Check your email", &org.0.name, body, &[]).into_response())
+    let text = "If this address has an account, a sign-in link is on its way. Open it on this device to continue.";
+    let sent = MessagePage { shell: Shell::new("Check your email", &org.0.name), id: Some("magic-link-sent"), text };
+    Ok(render(&sent))
 }
 
 pub fn router() -> Router<AppState> {

@@ -2,21 +2,26 @@
 //! links — it asks "Sign in as …?"; the CSRF-protected POST spends the token and signs the browser in.
 
 use crate::extract::Client;
-use crate::hosted::{CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to};
+use crate::hosted::{CSRF_FIELD, Csrf, HostedOrg, PageError, Shell, redirect, render, safe_return_to};
 use crate::state::AppState;
+use askama::Template;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Router};
 use std::collections::HashMap;
 use zauthy_core::accounts::LoginOutcome;
 
-fn with_csrf_cookie(mut response: Response, csrf: &Csrf) -> Response {
-    if let Some(c) = &csrf.set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, c.clone());
-    }
-    response
+#[derive(Template)]
+#[template(path = "magic_link.html")]
+struct LandingPage<'a> {
+    shell: Shell<'a>,
+    csrf: &'a str,
+    email: &'a str,
+    action: String,
+    token: &'a str,
+    return_to: &'a str,
 }
 
 /// Shows whom the link signs in, with a button that posts the token back.
@@ -35,18 +40,15 @@ async fn landing(
     let (token, return_to) = (param("token"), param("return_to"));
     let email = state.services.preview_magic_link(&org.actor(), &token).await?;
     let csrf = Csrf::for_page(&state, &org.0.id, &headers);
-    let body = format!(
-        r#"<p>Sign in as <strong id="magic-link-email">{email}</strong>?</p>
-<form method="post" action="{action}" id="magic-link-form">{field}<input type="hidden" name="token" value="{token}">
-<input type="hidden" name="return_to" value="{return_to}">
-<button type="submit" id="confirm-sign-in">Sign in</button></form>"#,
-        email = esc(email.as_str()),
-        action = esc(&org.path("/magic-link")),
-        field = csrf.field(),
-        token = esc(&token),
-        return_to = esc(&return_to),
-    );
-    Ok(with_csrf_cookie(page("Sign in", &org.0.name, &body, &[]).into_response(), &csrf))
+    let page = LandingPage {
+        shell: Shell::new("Sign in", &org.0.name),
+        csrf: &csrf.token,
+        email: email.as_str(),
+        action: org.path("/magic-link"),
+        token: &token,
+        return_to: &return_to,
+    };
+    Ok(csrf.attach(render(&page)))
 }
 
 /// Spends the token: the signed-in browser goes on to `return_to` (the organization's pages only; its

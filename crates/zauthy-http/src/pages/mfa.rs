@@ -1,11 +1,12 @@
 //! The hosted second step of a sign-in: a form for the authenticator (or backup) code that a first factor's
 //! `mfa_token` waits for.
 
-use crate::hosted::{CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to};
+use crate::hosted::{CSRF_FIELD, Csrf, HostedOrg, PageError, Shell, redirect, render, safe_return_to};
 use crate::state::AppState;
+use askama::Template;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::post;
 use axum::{Form, Router};
 use serde::Deserialize;
@@ -24,26 +25,26 @@ pub fn mfa_page(
     error: Option<&str>,
 ) -> Response {
     let csrf = Csrf::for_page(state, &org.0.id, headers);
-    let error = error.map(|e| format!(r#"<p class="error" id="error">{}</p>"#, esc(e))).unwrap_or_default();
-    let body = format!(
-        r#"{error}<p>Enter the 6-digit code from your authenticator app, or one of your backup codes.</p>
-<form method="post" action="{action}">{field}
-<input type="hidden" name="mfa_token" value="{token}">
-<input type="hidden" name="return_to" value="{return_to}">
-<label for="code">Code</label>
-<input type="text" id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus>
-<button type="submit" id="verify-code">Verify</button>
-</form>"#,
-        action = esc(&org.path("/login/mfa")),
-        field = csrf.field(),
-        token = esc(mfa_token),
-        return_to = esc(return_to.unwrap_or("")),
-    );
-    let mut response = page("Two-step verification", &org.0.name, &body, &[]).into_response();
-    if let Some(c) = csrf.set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, c);
-    }
-    response
+    let page = MfaPage {
+        shell: Shell::new("Two-step verification", &org.0.name),
+        csrf: &csrf.token,
+        error,
+        action: org.path("/login/mfa"),
+        mfa_token,
+        return_to: return_to.unwrap_or(""),
+    };
+    csrf.attach(render(&page))
+}
+
+#[derive(Template)]
+#[template(path = "mfa.html")]
+struct MfaPage<'a> {
+    shell: Shell<'a>,
+    csrf: &'a str,
+    error: Option<&'a str>,
+    action: String,
+    mfa_token: &'a str,
+    return_to: &'a str,
 }
 
 #[derive(Deserialize)]

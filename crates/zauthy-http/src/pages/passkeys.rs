@@ -5,11 +5,12 @@
 use crate::dto::rfc3339;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, Client, OptionalApiJson};
-use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, esc, page, redirect, safe_return_to};
+use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, PageError, Shell, redirect, render, safe_return_to};
 use crate::passkeys::{FinishRegistrationRequest, PasskeyOptionsResponse, PasskeyResponse, StartAuthenticationRequest};
 use crate::state::AppState;
+use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -40,46 +41,44 @@ async fn passkeys_page(
     };
     let csrf = Csrf::for_page(&state, &org.0.id, &headers);
     let passkeys = state.services.list_passkeys(&actor).await?;
-    let items: String = if passkeys.is_empty() {
-        r#"<li class="muted" id="no-passkeys">No passkeys yet.</li>"#.to_owned()
-    } else {
-        passkeys
-            .iter()
-            .map(|p| {
-                let used = p.last_used_at.map(rfc3339).unwrap_or_else(|| "never".to_owned());
-                format!(
-                    r#"<li class="passkey" data-id="{id}"><strong class="passkey-name">{name}</strong>
-<span class="muted">added {created}, last used {used}</span>
-<form method="post" action="{action}">{field}<button type="submit" class="secondary remove-passkey">Remove</button></form></li>"#,
-                    id = esc(&p.id),
-                    name = esc(&p.name),
-                    created = esc(&rfc3339(p.created_at)),
-                    used = esc(&used),
-                    action = esc(&org.path(&format!("/passkeys/{}/remove", p.id))),
-                    field = csrf.field(),
-                )
-            })
-            .collect()
+    let passkeys = passkeys
+        .iter()
+        .map(|p| PasskeyItem {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            created: rfc3339(p.created_at),
+            used: p.last_used_at.map(rfc3339).unwrap_or_else(|| "never".to_owned()),
+            remove: org.path(&format!("/passkeys/{}/remove", p.id)),
+        })
+        .collect();
+    let page = PasskeysPage {
+        shell: Shell::new("Your passkeys", &org.0.name).with_scripts(&["/assets/passkey.js"]),
+        csrf: &csrf.token,
+        passkeys,
+        start: org.path("/passkey/register/start"),
+        finish: org.path("/passkey/register/finish"),
+        account: org.path("/account"),
     };
-    let body = format!(
-        r#"{meta}<p class="error" id="error" role="alert" hidden></p>
-<ul class="list" id="passkey-list">{items}</ul>
-<div id="passkey-register" data-start="{start}" data-finish="{finish}">
-<label for="passkey-name">Name of the new passkey (optional)</label>
-<input type="text" id="passkey-name" maxlength="100" placeholder="Passkey">
-<button type="button" id="add-passkey">Add a passkey</button>
-</div>
-<p><a href="{account}">Back to your account</a></p>"#,
-        meta = csrf.meta(),
-        start = esc(&org.path("/passkey/register/start")),
-        finish = esc(&org.path("/passkey/register/finish")),
-        account = esc(&org.path("/account")),
-    );
-    let mut response = page("Your passkeys", &org.0.name, &body, &["/assets/passkey.js"]).into_response();
-    if let Some(c) = csrf.set_cookie {
-        response.headers_mut().append(header::SET_COOKIE, c);
-    }
-    Ok(response)
+    Ok(csrf.attach(render(&page)))
+}
+
+struct PasskeyItem {
+    id: String,
+    name: String,
+    created: String,
+    used: String,
+    remove: String,
+}
+
+#[derive(Template)]
+#[template(path = "passkeys.html")]
+struct PasskeysPage<'a> {
+    shell: Shell<'a>,
+    csrf: &'a str,
+    passkeys: Vec<PasskeyItem>,
+    start: String,
+    finish: String,
+    account: String,
 }
 
 #[derive(Deserialize)]
