@@ -7,7 +7,9 @@ pub use crate::accounts::store::UserRepo;
 pub use crate::events::store::EventRepo;
 pub use crate::federation::store::FederationRepo;
 pub use crate::mfa::store::MfaRepo;
-pub use crate::oidc::store::{CrossDeviceRepo, OidcBackchannelRepo, OidcClientRepo, OidcDeviceRepo, OidcGrantRepo};
+pub use crate::oidc::store::{
+    ApprovalRepo, CrossDeviceRepo, OidcBackchannelRepo, OidcClientRepo, OidcDeviceRepo, OidcGrantRepo,
+};
 pub use crate::orgs::store::OrgRepo;
 pub use crate::outbox::store::OutboxRepo;
 pub use crate::passkeys::store::PasskeyRepo;
@@ -33,6 +35,7 @@ pub trait Repo:
     + CrossDeviceRepo
     + OidcDeviceRepo
     + OidcBackchannelRepo
+    + ApprovalRepo
     + SigningKeyRepo
     + PasswordResetRepo
     + PasskeyRepo
@@ -58,6 +61,7 @@ impl<T> Repo for T where
         + CrossDeviceRepo
         + OidcDeviceRepo
         + OidcBackchannelRepo
+        + ApprovalRepo
         + SigningKeyRepo
         + PasswordResetRepo
         + PasskeyRepo

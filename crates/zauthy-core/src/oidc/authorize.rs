@@ -200,14 +200,14 @@ impl Services {
         p: &HashMap<String, String>,
     ) -> OidcResult<(Arc<OidcClient>, String)> {
         let Some(client_id) = p.get("client_id").filter(|c| ids::is_valid_id(ids::OIDC_CLIENT, c)) else {
-            return Err((bad("invalid_request", "client_id is missing or unknown")).into());
+            return Err(bad("invalid_request", "client_id is missing or unknown").into());
         };
         let client = match self.cached_oidc_client(client_id).await? {
             Some((client, _)) if client.org_id == org_id => client,
-            _ => return Err((bad("invalid_request", "client_id is missing or unknown")).into()),
+            _ => return Err(bad("invalid_request", "client_id is missing or unknown").into()),
         };
         let Some(redirect_uri) = p.get("redirect_uri").filter(|r| client.redirect_uris.iter().any(|u| u == *r)) else {
-            return Err((bad("invalid_request", "redirect_uri is missing or not registered for this client")).into());
+            return Err(bad("invalid_request", "redirect_uri is missing or not registered for this client").into());
         };
         let redirect_uri = redirect_uri.clone();
         Ok((client, redirect_uri))
@@ -304,17 +304,17 @@ impl Services {
     ) -> OidcResult<(String, i64)> {
         let client = self.authenticate_oidc_client(org_id, auth).await?;
         if p.contains_key("request_uri") {
-            return Err((bad("invalid_request", "request_uri cannot be pushed")).into());
+            return Err(bad("invalid_request", "request_uri cannot be pushed").into());
         }
         if p.get("client_id").is_some_and(|c| *c != client.id) {
-            return Err((bad("invalid_request", "client_id differs from the authenticated client")).into());
+            return Err(bad("invalid_request", "client_id differs from the authenticated client").into());
         }
         let Some(redirect_uri) = p.get("redirect_uri").filter(|r| client.redirect_uris.iter().any(|u| u == *r)) else {
-            return Err((bad("invalid_request", "redirect_uri is missing or not registered for this client")).into());
+            return Err(bad("invalid_request", "redirect_uri is missing or not registered for this client").into());
         };
         let params = match validate_params(&client, p, redirect_uri.clone()) {
             Ok(params) => params,
-            Err(e) => return Err((e).into()),
+            Err(e) => return Err(e.into()),
         };
         let id = self.keep_request(org_id, &client, params, REQUEST_TTL).await?;
         Ok((format!("{REQUEST_URI_PREFIX}{id}"), PAR_TTL_SECS))

@@ -4,8 +4,8 @@
 //! endpoint with its `auth_req_id`, which is kept only as a SHA-256.
 
 use super::error::{OAuthError, OidcResult};
-use super::polling::{Approval, POLL_INTERVAL_SECS, Poll, PollState, StepUp, requested_scopes};
-use super::store::{BackchannelRequest, FlowStatus};
+use super::polling::{Approval, POLL_INTERVAL_SECS, PollState, Redemption, StepUp, requested_scopes};
+use super::store::{ApprovalKind, BackchannelRequest, FlowStatus};
 use super::token::{ClientAuth, TokenResponse, dpop_required};
 use super::{ClientType, ConsentDecision, DpopKey, GRANT_CIBA, OidcClient};
 use crate::accounts::{Email, User};
@@ -92,38 +92,36 @@ impl Services {
     ) -> Answer<BackchannelStarted> {
         let client = self.client_for_grant(org_id, auth, GRANT_CIBA).await?;
         if client.client_type != ClientType::Confidential {
-            return Err((bad("unauthorized_client", "backchannel authentication needs a confidential client")).into());
+            return Err(bad("unauthorized_client", "backchannel authentication needs a confidential client").into());
         }
         let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
         if get("request").is_some() {
-            return Err((bad("invalid_request", "signed authentication requests are not supported")).into());
+            return Err(bad("invalid_request", "signed authentication requests are not supported").into());
         }
         let scope = match requested_scopes(&client, get("scope")) {
             Ok(scope) if scope.iter().any(|s| s == "openid") => scope,
-            Ok(_) => return Err((bad("invalid_scope", "scope must include openid")).into()),
-            Err(e) => return Err((e).into()),
+            Ok(_) => return Err(bad("invalid_scope", "scope must include openid").into()),
+            Err(e) => return Err(e.into()),
         };
         let hints = ["login_hint", "login_hint_token", "id_token_hint"].map(|h| get(h).is_some());
         let login_hint = match hints {
             [true, false, false] => get("login_hint").unwrap_or_default(),
-            [false, false, false] => return Err((bad("invalid_request", "login_hint is required")).into()),
+            [false, false, false] => return Err(bad("invalid_request", "login_hint is required").into()),
             [false, _, _] => {
-                return Err((bad("invalid_request", "only login_hint (the user's email) is supported")).into());
+                return Err(bad("invalid_request", "only login_hint (the user's email) is supported").into());
             }
             _ => {
-                return Err((bad(
-                    "invalid_request",
-                    "give exactly one of login_hint, login_hint_token, id_token_hint",
-                ))
-                .into());
+                return Err(
+                    bad("invalid_request", "give exactly one of login_hint, login_hint_token, id_token_hint").into()
+                );
             }
         };
         let binding_message = get("binding_message").map(str::trim).filter(|m| !m.is_empty());
         if binding_message.is_some_and(|m| m.chars().count() > BINDING_MESSAGE_MAX || m.chars().any(char::is_control)) {
-            return Err((bad(
+            return Err(bad(
                 "invalid_binding_message",
                 format!("binding_message must be at most {BINDING_MESSAGE_MAX} characters of plain text"),
-            ))
+            )
             .into());
         }
         let ttl = match get("requested_expiry") {
@@ -131,12 +129,12 @@ impl Services {
             Some(v) => match v.parse::<i64>() {
                 Ok(n) if (1..=BACKCHANNEL_MAX_TTL_SECS).contains(&n) => n,
                 _ => {
-                    return Err((bad(
+                    return Err(bad(
                         "invalid_request",
                         format!(
                             "requested_expiry must be a whole number of seconds from 1 to {BACKCHANNEL_MAX_TTL_SECS}"
                         ),
-                    ))
+                    )
                     .into());
                 }
             },
@@ -151,11 +149,11 @@ impl Services {
             Err(_) => None,
         };
         let Some(found) = found else {
-            return Err((bad("unknown_user_id", "login_hint does not name a user of this organization")).into());
+            return Err(bad("unknown_user_id", "login_hint does not name a user of this organization").into());
         };
         let user = found.user;
         if user.is_blocked {
-            return Err((bad("access_denied", "this account is blocked")).into());
+            return Err(bad("access_denied", "this account is blocked").into());
         }
         let now = self.now();
         let auth_req_id = crypto::new_opaque_token(AUTH_REQ_ID_PREFIX);
@@ -250,18 +248,11 @@ impl Services {
         session: &Session,
         decision: ConsentDecision,
     ) -> Result<FlowStatus> {
-        let now = self.now();
-        let tx = self.store.begin().await?;
         let approval = Approval { client, user, session, requested: &request.scope };
-        let (status, grant) = self.decision_outcome(&*tx, approval, decision).await?;
-        let grant_id = grant.as_ref().map(|g| g.id.as_str());
-        if !tx.decide_backchannel_request(&request.id, status, grant_id, now).await? {
-            return Err(request_gone());
-        }
         let events = [types::OIDC_BACKCHANNEL_APPROVED, types::OIDC_BACKCHANNEL_DENIED];
-        approval.record(&*tx, (status, grant.as_ref()), events, now).await?;
-        tx.commit().await?;
-        Ok(status)
+        self.answer_approval(ApprovalKind::Backchannel, &request.id, approval, decision, events)
+            .await?
+            .ok_or_else(request_gone)
     }
 
     /// The token endpoint's `urn:openid:params:grant-type:ciba` (CIBA Core §10.1, poll mode).
@@ -275,19 +266,18 @@ impl Services {
         let client = self.client_for_grant(org_id, auth, GRANT_CIBA).await?;
         dpop_required(&client, dpop)?;
         let Some(id) = auth_req_id else {
-            return Err((bad("invalid_request", "auth_req_id is required")).into());
+            return Err(bad("invalid_request", "auth_req_id is required").into());
         };
         // One of a shape never issued is as unknown as any other (CIBA Core §11: invalid_grant).
         if !(id.starts_with("bcr_") && id.len() < 100) {
-            return Err((bad("invalid_grant", "the auth_req_id is unknown")).into());
+            return Err(bad("invalid_grant", "the auth_req_id is unknown").into());
         }
         let Some(request) = self.store.find_backchannel_request_by_auth_req_id(&crypto::sha256_hex(id)).await? else {
-            return Err((bad("invalid_grant", "the auth_req_id is unknown")).into());
+            return Err(bad("invalid_grant", "the auth_req_id is unknown").into());
         };
         if request.client_id != client.id || request.org_id != org_id {
-            return Err((bad("invalid_grant", "the auth_req_id was issued to another client")).into());
+            return Err(bad("invalid_grant", "the auth_req_id was issued to another client").into());
         }
-        let now = self.now();
         let state = PollState {
             status: request.status,
             grant_id: request.grant_id.clone(),
@@ -296,28 +286,13 @@ impl Services {
             expires_at: request.expires_at,
             used_at: request.used_at,
         };
-        let (poll, interval) = state.judge(now, "auth_req_id");
-        if let Some(interval) = interval {
-            self.store.record_backchannel_poll(&request.id, now, interval).await?;
-        }
-        let grant_id = match poll {
-            Poll::Refuse(e) => return Err((e).into()),
-            Poll::Reused { grant_id } => {
-                return Err((self.refuse_reuse(grant_id.as_deref(), "auth_req_id", "auth_req_id").await?).into());
-            }
-            Poll::Approved { grant_id } => grant_id,
+        let redemption = Redemption {
+            kind: ApprovalKind::Backchannel,
+            id: &request.id,
+            state,
+            what: "auth_req_id",
+            reuse_kind: "auth_req_id",
         };
-        let Some((grant, user)) = self.live_grant(&client, &grant_id).await? else {
-            return Err((bad("invalid_grant", "the authorization was revoked")).into());
-        };
-        let tx = self.store.begin().await?;
-        if !tx.spend_backchannel_request(&request.id, now).await? {
-            // Another poll spent it a moment ago.
-            drop(tx);
-            return Err((self.refuse_reuse(Some(&grant.id), "auth_req_id", "auth_req_id").await?).into());
-        }
-        let tokens = self.issue_grant_tokens(&*tx, &client, &grant, &user, false, dpop).await?;
-        tx.commit().await?;
-        Ok(tokens)
+        self.redeem_approval(&client, redemption, dpop).await
     }
 }

@@ -4,9 +4,10 @@
 
 use super::error::{OAuthError, OidcResult};
 use super::polling::{
-    Approval, POLL_INTERVAL_SECS, Poll, PollState, StepUp, requested_scopes, second_factor_first, wants_second_factor,
+    Approval, POLL_INTERVAL_SECS, PollState, Redemption, StepUp, requested_scopes, second_factor_first,
+    wants_second_factor,
 };
-use super::store::{DeviceFlow, FlowStatus};
+use super::store::{ApprovalKind, DeviceFlow, FlowStatus};
 use super::token::{ClientAuth, TokenResponse, dpop_required};
 use super::{ConsentDecision, ConsentPrompt, DpopKey, GRANT_DEVICE_CODE, OidcClient};
 use crate::accounts::User;
@@ -103,7 +104,7 @@ impl Services {
         let client = self.client_for_grant(org_id, auth, GRANT_DEVICE_CODE).await?;
         let scope = match requested_scopes(&client, scope) {
             Ok(scope) => scope,
-            Err(e) => return Err((e).into()),
+            Err(e) => return Err(e.into()),
         };
         let now = self.now();
         let device_code = crypto::new_opaque_token(DEVICE_CODE_PREFIX);
@@ -210,18 +211,11 @@ impl Services {
         session: &Session,
         decision: ConsentDecision,
     ) -> Result<FlowStatus> {
-        let now = self.now();
-        let tx = self.store.begin().await?;
         let approval = Approval { client, user, session, requested: &flow.scope };
-        let (status, grant) = self.decision_outcome(&*tx, approval, decision).await?;
-        let grant_id = grant.as_ref().map(|g| g.id.as_str());
-        if !tx.decide_device_flow(&flow.id, status, &user.id, grant_id, now).await? {
-            return Err(invalid_user_code());
-        }
         let events = [types::OIDC_DEVICE_APPROVED, types::OIDC_DEVICE_DENIED];
-        approval.record(&*tx, (status, grant.as_ref()), events, now).await?;
-        tx.commit().await?;
-        Ok(status)
+        self.answer_approval(ApprovalKind::Device, &flow.id, approval, decision, events)
+            .await?
+            .ok_or_else(invalid_user_code)
     }
 
     /// The token endpoint's `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628 §3.4–3.5).
@@ -235,20 +229,19 @@ impl Services {
         let client = self.client_for_grant(org_id, auth, GRANT_DEVICE_CODE).await?;
         dpop_required(&client, dpop)?;
         let Some(code) = device_code else {
-            return Err((OAuthError::new("invalid_request", "device_code is required")).into());
+            return Err(OAuthError::new("invalid_request", "device_code is required").into());
         };
         // One of a shape never issued is as unknown as any other (RFC 8628 §3.5: invalid_grant).
         if !(code.starts_with("dc_") && code.len() < 100) {
-            return Err((OAuthError::new("invalid_grant", "the device code is unknown")).into());
+            return Err(OAuthError::new("invalid_grant", "the device code is unknown").into());
         }
         let hash = crypto::sha256_hex(code);
         let Some(flow) = self.store.find_device_flow_by_device_code(&hash).await? else {
-            return Err((OAuthError::new("invalid_grant", "the device code is unknown")).into());
+            return Err(OAuthError::new("invalid_grant", "the device code is unknown").into());
         };
         if flow.client_id != client.id || flow.org_id != org_id {
-            return Err((OAuthError::new("invalid_grant", "the device code was issued to another client")).into());
+            return Err(OAuthError::new("invalid_grant", "the device code was issued to another client").into());
         }
-        let now = self.now();
         let state = PollState {
             status: flow.status,
             grant_id: flow.grant_id.clone(),
@@ -257,29 +250,14 @@ impl Services {
             expires_at: flow.expires_at,
             used_at: flow.used_at,
         };
-        let (poll, interval) = state.judge(now, "device code");
-        if let Some(interval) = interval {
-            self.store.record_device_poll(&flow.id, now, interval).await?;
-        }
-        let grant_id = match poll {
-            Poll::Refuse(e) => return Err((e).into()),
-            Poll::Reused { grant_id } => {
-                return Err((self.refuse_reuse(grant_id.as_deref(), "device_code", "device code").await?).into());
-            }
-            Poll::Approved { grant_id } => grant_id,
+        let redemption = Redemption {
+            kind: ApprovalKind::Device,
+            id: &flow.id,
+            state,
+            what: "device code",
+            reuse_kind: "device_code",
         };
-        let Some((grant, user)) = self.live_grant(&client, &grant_id).await? else {
-            return Err((OAuthError::new("invalid_grant", "the authorization was revoked")).into());
-        };
-        let tx = self.store.begin().await?;
-        if !tx.spend_device_flow(&flow.id, now).await? {
-            // Another poll spent it a moment ago.
-            drop(tx);
-            return Err((self.refuse_reuse(Some(&grant.id), "device_code", "device code").await?).into());
-        }
-        let tokens = self.issue_grant_tokens(&*tx, &client, &grant, &user, false, dpop).await?;
-        tx.commit().await?;
-        Ok(tokens)
+        self.redeem_approval(&client, redemption, dpop).await
     }
 }
 

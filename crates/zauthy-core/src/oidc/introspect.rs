@@ -17,7 +17,7 @@ impl Services {
     pub async fn introspect_oidc_token(&self, org_id: &str, auth: &ClientAuth, token: &str) -> OidcResult<Value> {
         // RFC 7662 §2.1: the caller must be authorized; a public client's bare client_id proves nothing.
         if let ClientAuth::None { .. } = auth {
-            return Err((OAuthError::new("invalid_client", "introspection needs client authentication")).into());
+            return Err(OAuthError::new("invalid_client", "introspection needs client authentication").into());
         }
         let client = self.authenticate_oidc_client(org_id, auth).await?;
         if token.starts_with(CLIENT_REFRESH_PREFIX) {

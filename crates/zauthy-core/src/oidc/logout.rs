@@ -19,7 +19,7 @@ pub struct EndSession {
 
 impl Services {
     pub async fn check_end_session(&self, org_id: &str, p: &HashMap<String, String>) -> OidcResult<EndSession> {
-        let bad = |d: &str| Err((OAuthError::new("invalid_request", d)).into());
+        let bad = |d: &str| Err(OAuthError::new("invalid_request", d).into());
         let mut client_id = p.get("client_id").cloned();
         let mut hinted_session = None;
         if let Some(hint) = p.get("id_token_hint").filter(|h| !h.is_empty()) {

@@ -36,7 +36,7 @@ pub use error::{OAuthError, OidcError, OidcResult};
 pub use group_commit::TokenWrites;
 pub use logout::EndSession;
 pub use records::{AuthCode, AuthParams, AuthRequest, ClientRefreshToken, Consent, Grant, Spent, TokenWrite};
-pub use store::{BackchannelRequest, CrossDeviceRequest, CrossDeviceStatus, DeviceFlow, FlowStatus};
+pub use store::{ApprovalKind, BackchannelRequest, CrossDeviceRequest, CrossDeviceStatus, DeviceFlow, FlowStatus};
 pub use token::{ClientAuth, TokenResponse};
 
 use serde::{Deserialize, Serialize};

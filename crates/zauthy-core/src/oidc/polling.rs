@@ -1,13 +1,15 @@
-//! What the two "approve on another device" grants share — the device authorization grant (RFC 8628) and
-//! CIBA poll mode: the status of a pending authorization, the polling rules at the token endpoint
-//! (`authorization_pending`, `slow_down`, `expired_token`, `access_denied`, tokens once: a second redemption
-//! revokes them, like a reused authorization code), the second factor a client may demand before approval,
-//! and turning an approval into a `Grant` like the code flow does.
+//! The one approval engine of the "approve on another device" grants — the device authorization grant
+//! (RFC 8628) and CIBA poll mode: the polling rules at the token endpoint (`authorization_pending`,
+//! `slow_down`, `expired_token`, `access_denied`), the one redemption for tokens (a second one revokes them,
+//! like a reused authorization code: `redeem_approval`), the user's decision recorded once with its grant and
+//! event (`answer_approval`), and the second factor a client may demand first. Each grant only finds its
+//! authorization and checks whose it is; a new "approve elsewhere" flow is a new `ApprovalKind` and caller.
 
 use super::consent::{ACR_MULTI_FACTOR, acr_of};
 use super::error::OAuthError;
-use super::store::FlowStatus;
-use super::{ConsentDecision, Grant, OidcClient};
+use super::store::{ApprovalKind, FlowStatus};
+use super::token::TokenResponse;
+use super::{ConsentDecision, DpopKey, Grant, OidcClient, OidcResult};
 use crate::accounts::User;
 use crate::error::{CoreError, Result};
 use crate::events::Event;
@@ -169,6 +171,76 @@ impl Services {
                 (FlowStatus::Approved, Some(grant))
             }
         })
+    }
+}
+
+/// An authorization approved elsewhere, as the token endpoint redeems it.
+pub(crate) struct Redemption<'a> {
+    pub kind: ApprovalKind,
+    pub id: &'a str,
+    pub state: PollState,
+    /// What the client holds, for the error descriptions (`device code`, `auth_req_id`).
+    pub what: &'static str,
+    /// The `kind` of the `security.oidc_token_reuse` event a second redemption records.
+    pub reuse_kind: &'static str,
+}
+
+impl Services {
+    /// The redemption of both grants: the polling rules (the poll recorded with its interval), then, once
+    /// approved and while the grant stands, the authorization spent and the grant's tokens issued together.
+    pub(crate) async fn redeem_approval(
+        &self,
+        client: &OidcClient,
+        r: Redemption<'_>,
+        dpop: Option<&DpopKey>,
+    ) -> OidcResult<TokenResponse> {
+        let now = self.now();
+        let (poll, interval) = r.state.judge(now, r.what);
+        if let Some(interval) = interval {
+            self.store.record_approval_poll(r.kind, r.id, now, interval).await?;
+        }
+        let grant_id = match poll {
+            Poll::Refuse(e) => return Err(e.into()),
+            Poll::Reused { grant_id } => {
+                return Err(self.refuse_reuse(grant_id.as_deref(), r.reuse_kind, r.what).await?.into());
+            }
+            Poll::Approved { grant_id } => grant_id,
+        };
+        let Some((grant, user)) = self.live_grant(client, &grant_id).await? else {
+            return Err(OAuthError::new("invalid_grant", "the authorization was revoked").into());
+        };
+        let tx = self.store.begin().await?;
+        if !tx.spend_approval(r.kind, r.id, now).await? {
+            // Another poll spent it a moment ago.
+            drop(tx);
+            return Err(self.refuse_reuse(Some(&grant.id), r.reuse_kind, r.what).await?.into());
+        }
+        let tokens = self.issue_grant_tokens(&*tx, client, &grant, &user, false, dpop).await?;
+        tx.commit().await?;
+        Ok(tokens)
+    }
+
+    /// The user's decision on the authorization `id` of `kind`, recorded once in one transaction: the status,
+    /// the grant of the scopes left ticked, and the `[approved, denied]` event. `None` when it was answered
+    /// before or has expired (nothing is written then).
+    pub(crate) async fn answer_approval(
+        &self,
+        kind: ApprovalKind,
+        id: &str,
+        approval: Approval<'_>,
+        decision: ConsentDecision,
+        events: [&'static str; 2],
+    ) -> Result<Option<FlowStatus>> {
+        let now = self.now();
+        let tx = self.store.begin().await?;
+        let (status, grant) = self.decision_outcome(&*tx, approval, decision).await?;
+        let grant_id = grant.as_ref().map(|g| g.id.as_str());
+        if !tx.decide_approval(kind, id, status, &approval.user.id, grant_id, now).await? {
+            return Ok(None);
+        }
+        approval.record(&*tx, (status, grant.as_ref()), events, now).await?;
+        tx.commit().await?;
+        Ok(Some(status))
     }
 }
 

@@ -71,20 +71,44 @@ pub trait OidcDeviceRepo {
     async fn insert_device_flow(&self, flow: &DeviceFlow) -> Result<()>;
     async fn find_device_flow_by_device_code(&self, hash: &str) -> Result<Option<DeviceFlow>>;
     async fn find_device_flow_by_user_code(&self, digest: &str) -> Result<Option<DeviceFlow>>;
+}
+
+/// Which kind of "approve on another device" authorization: both are polled by their client at the token
+/// endpoint, decided by the user on a hosted page and spent once for tokens, the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalKind {
+    /// The device authorization grant (RFC 8628).
+    Device,
+    /// A CIBA backchannel authentication request (poll mode).
+    Backchannel,
+}
+
+/// The life of an authorization approved on another device, whatever its kind: the client's polls, the
+/// user's decision and the one redemption for tokens.
+#[async_trait]
+pub trait ApprovalRepo {
     /// Stamps a poll and the interval the client must keep from now on.
-    async fn record_device_poll(&self, id: &str, now: OffsetDateTime, interval_secs: i64) -> Result<()>;
-    /// Moves a pending, unexpired flow to `status`, by `user_id` (with the grant an approval made); false
-    /// when it was answered before or has expired.
-    async fn decide_device_flow(
+    async fn record_approval_poll(
         &self,
+        kind: ApprovalKind,
+        id: &str,
+        now: OffsetDateTime,
+        interval_secs: i64,
+    ) -> Result<()>;
+    /// Moves a pending, unexpired authorization to `status`, decided by `user_id` (a backchannel request can
+    /// only be decided by the user it names), with the grant an approval made; false when it was answered
+    /// before or has expired.
+    async fn decide_approval(
+        &self,
+        kind: ApprovalKind,
         id: &str,
         status: FlowStatus,
         user_id: &str,
         grant_id: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<bool>;
-    /// Single use: false when the device code was exchanged before.
-    async fn spend_device_flow(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
+    /// Single use: false when it was exchanged for tokens before.
+    async fn spend_approval(&self, kind: ApprovalKind, id: &str, now: OffsetDateTime) -> Result<bool>;
 }
 
 /// Backchannel authentication requests (CIBA poll mode).
@@ -100,16 +124,6 @@ pub trait OidcBackchannelRepo {
         user_id: &str,
         now: OffsetDateTime,
     ) -> Result<Vec<BackchannelRequest>>;
-    async fn record_backchannel_poll(&self, id: &str, now: OffsetDateTime, interval_secs: i64) -> Result<()>;
-    /// Moves a pending, unexpired request to `status`; false when it was answered before or has expired.
-    async fn decide_backchannel_request(
-        &self,
-        id: &str,
-        status: FlowStatus,
-        grant_id: Option<&str>,
-        now: OffsetDateTime,
-    ) -> Result<bool>;
-    async fn spend_backchannel_request(&self, id: &str, now: OffsetDateTime) -> Result<bool>;
 }
 
 #[async_trait]

@@ -95,13 +95,13 @@ impl Services {
     pub async fn authenticate_oidc_client(&self, org_id: &str, auth: &ClientAuth) -> Grant<Arc<OidcClient>> {
         let client_id = auth.client_id();
         if !ids::is_valid_id(ids::OIDC_CLIENT, client_id) {
-            return Err((invalid_client()).into());
+            return Err(invalid_client().into());
         }
         let Some((client, hash)) = self.cached_oidc_client(client_id).await? else {
-            return Err((invalid_client()).into());
+            return Err(invalid_client().into());
         };
         if client.org_id != org_id || client.token_endpoint_auth_method != auth.method() {
-            return Err((invalid_client()).into());
+            return Err(invalid_client().into());
         }
         let ok = match (auth, hash, client.client_type) {
             (ClientAuth::Basic { secret, .. } | ClientAuth::Post { secret, .. }, Some(hash), _) => {
@@ -131,7 +131,7 @@ impl Services {
         if client.client_type != ClientType::Confidential
             || !client.grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS)
         {
-            return Err((OAuthError::new("unauthorized_client", "this client may not use client_credentials")).into());
+            return Err(OAuthError::new("unauthorized_client", "this client may not use client_credentials").into());
         }
         // The OpenID scopes describe a user; a client acting for itself has none of them.
         const USER_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "address", "offline_access"];
@@ -263,14 +263,14 @@ impl Services {
                 "the refresh token is unknown",
             ),
         };
-        Err((match used {
+        Err(match used {
             Some(true) => {
                 self.revoke_on_reuse(grant_id, name).await?;
                 invalid_grant(reused)
             }
             Some(false) => invalid_grant("the authorization was revoked"),
             None => invalid_grant(unknown),
-        })
+        }
         .into())
     }
 
@@ -310,11 +310,11 @@ impl Services {
         let client = self.client_for_grant(org_id, auth, GRANT_AUTHORIZATION_CODE).await?;
         dpop_required(&client, dpop)?;
         let Some(code) = code else {
-            return Err((OAuthError::new("invalid_request", "code is required")).into());
+            return Err(OAuthError::new("invalid_request", "code is required").into());
         };
         // One of a shape never issued is as unknown as any other (RFC 6749 §5.2: invalid_grant).
         if !(code.starts_with("ac_") && code.len() < 100) {
-            return Err((invalid_grant("the code is unknown")).into());
+            return Err(invalid_grant("the code is unknown").into());
         }
         let hash = crypto::sha256_hex(code);
         // A code this node issued is exchanged as issued: the write below spends it only if it is unspent and
@@ -325,24 +325,24 @@ impl Services {
             None => {
                 let generation = self.cache.generation();
                 let Some((stored, Some(grant))) = self.store.find_auth_code(&hash).await? else {
-                    return Err((invalid_grant("the code is unknown")).into());
+                    return Err(invalid_grant("the code is unknown").into());
                 };
                 // Read with the code: kept for the refreshes, introspection and userinfo calls that follow.
                 (stored, self.keep_grant(grant, generation))
             }
         };
         if grant.client_id != client.id || grant.org_id != org_id {
-            return Err((invalid_grant("the code was issued to another client")).into());
+            return Err(invalid_grant("the code was issued to another client").into());
         }
         if stored.used_at.is_some() {
             self.revoke_on_reuse(&grant.id, "authorization_code").await?;
-            return Err((invalid_grant("the code was already used; the tokens issued from it are revoked")).into());
+            return Err(invalid_grant("the code was already used; the tokens issued from it are revoked").into());
         }
         if stored.expires_at <= now {
-            return Err((invalid_grant("the code has expired")).into());
+            return Err(invalid_grant("the code has expired").into());
         }
         if redirect_uri != Some(stored.redirect_uri.as_str()) {
-            return Err((invalid_grant("redirect_uri differs from the authorization request")).into());
+            return Err(invalid_grant("redirect_uri differs from the authorization request").into());
         }
         // RFC 9449 §10: a code asked for with dpop_jkt is exchanged only with a proof of that key.
         if let Some(bound) = &stored.dpop_jkt
@@ -356,17 +356,17 @@ impl Services {
             (Some(challenge), Some(verifier)) if super::is_pkce_text(verifier) => {
                 let computed = BASE64URL_NOPAD.encode(&sha2::Sha256::digest(verifier.as_bytes()));
                 if !crypto::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
-                    return Err((invalid_grant("code_verifier does not match the code_challenge")).into());
+                    return Err(invalid_grant("code_verifier does not match the code_challenge").into());
                 }
             }
-            (Some(_), _) => return Err((invalid_grant("a valid code_verifier is required")).into()),
+            (Some(_), _) => return Err(invalid_grant("a valid code_verifier is required").into()),
             (None, Some(_)) => {
-                return Err((invalid_grant("code_verifier given but the request had no code_challenge")).into());
+                return Err(invalid_grant("code_verifier given but the request had no code_challenge").into());
             }
             (None, None) => {}
         }
         let Some(user) = self.grant_user(&client, &grant).await? else {
-            return Err((invalid_grant("the authorization was revoked")).into());
+            return Err(invalid_grant("the authorization was revoked").into());
         };
         let tokens = self.prepare_grant_tokens(&client, &grant, &user, true, dpop).await?;
         match self.commit_tokens(tokens, Spent::AuthCode, hash.clone(), now).await? {
@@ -387,44 +387,44 @@ impl Services {
         let client = self.client_for_grant(org_id, auth, GRANT_REFRESH_TOKEN).await?;
         dpop_required(&client, dpop)?;
         let Some(token) = refresh_token.filter(|t| t.len() < 200) else {
-            return Err((OAuthError::new("invalid_request", "refresh_token is required")).into());
+            return Err(OAuthError::new("invalid_request", "refresh_token is required").into());
         };
         let hash = crypto::sha256_hex(token);
         let Some(stored) = self.store.find_client_refresh_token(&hash).await? else {
-            return Err((invalid_grant("the refresh token is unknown")).into());
+            return Err(invalid_grant("the refresh token is unknown").into());
         };
         let Some(grant) = self.cached_grant(&stored.grant_id).await? else {
-            return Err((invalid_grant("the refresh token is unknown")).into());
+            return Err(invalid_grant("the refresh token is unknown").into());
         };
         if grant.client_id != client.id || grant.org_id != org_id {
-            return Err((invalid_grant("the refresh token was issued to another client")).into());
+            return Err(invalid_grant("the refresh token was issued to another client").into());
         }
         let now = self.now();
         if stored.used_at.is_some() {
             self.revoke_on_reuse(&grant.id, "refresh_token").await?;
-            return Err((invalid_grant("the refresh token was already used; the grant is revoked")).into());
+            return Err(invalid_grant("the refresh token was already used; the grant is revoked").into());
         }
         if stored.expires_at <= now {
-            return Err((invalid_grant("the refresh token has expired")).into());
+            return Err(invalid_grant("the refresh token has expired").into());
         }
         // RFC 9449 §5: a public client's refresh token works only with the key it was bound to.
         if let Some(bound) = &stored.dpop_jkt
             && dpop.map(|key| &key.jkt) != Some(bound)
         {
-            return Err((OAuthError::new(
+            return Err(OAuthError::new(
                 "invalid_dpop_proof",
                 "this refresh token is bound to a DPoP key; send a proof signed with that key",
-            ))
+            )
             .into());
         }
         let Some(user) = self.grant_user(&client, &grant).await? else {
-            return Err((invalid_grant("the authorization was revoked")).into());
+            return Err(invalid_grant("the authorization was revoked").into());
         };
         let mut grant = grant;
         if let Some(requested) = scope {
             let narrowed: Vec<String> = requested.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
             if let Some(extra) = narrowed.iter().find(|s| !grant.scope.contains(s)) {
-                return Err((OAuthError::new("invalid_scope", format!("scope {extra:?} was not granted"))).into());
+                return Err(OAuthError::new("invalid_scope", format!("scope {extra:?} was not granted")).into());
             }
             // offline_access stays: without it there would be no next refresh token.
             Arc::make_mut(&mut grant).scope.retain(|s| narrowed.contains(s) || s == "offline_access");

@@ -100,10 +100,10 @@ impl Services {
                 Some(stored)
                     if stored.dpop_jkt.is_some() && stored.dpop_jkt.as_deref() != dpop.map(|k| k.jkt.as_str()) =>
                 {
-                    return Err((OAuthError::new(
+                    return Err(OAuthError::new(
                         "invalid_dpop_proof",
                         "this refresh token is bound to a DPoP key; send a proof signed with that key",
-                    ))
+                    )
                     .into());
                 }
                 Some(stored) => Some(stored.grant_id),

@@ -1,6 +1,7 @@
 //! Device authorization flows (RFC 8628) and backchannel authentication requests (CIBA poll mode): both wait
 //! for a user's answer, move from `pending` once (a conditional update, safe against a concurrent answer),
-//! record each poll with the interval the client must keep, and are spent once for tokens.
+//! record each poll with the interval the client must keep, and are spent once for tokens: one `ApprovalRepo`
+//! implementation over the columns both tables share.
 
 use crate::entities::{oidc_backchannel_requests as backchannel, oidc_device_flows as flows};
 use crate::{Conn, Db, at, corrupt, db_err, ms, spend_once};
@@ -9,8 +10,8 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use time::OffsetDateTime;
 use zauthy_core::error::Result;
-use zauthy_core::oidc::{BackchannelRequest, DeviceFlow, FlowStatus};
-use zauthy_core::store::{OidcBackchannelRepo, OidcDeviceRepo};
+use zauthy_core::oidc::{ApprovalKind, BackchannelRequest, DeviceFlow, FlowStatus};
+use zauthy_core::store::{ApprovalRepo, OidcBackchannelRepo, OidcDeviceRepo};
 
 fn words(text: &str) -> Vec<String> {
     text.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect()
@@ -96,45 +97,6 @@ impl<C: Db> OidcDeviceRepo for Conn<C> {
         let found = flows::Entity::find().filter(flows::Column::UserCodeHash.eq(digest)).one(&self.db).await;
         found.map_err(db_err)?.map(to_flow).transpose()
     }
-
-    async fn record_device_poll(&self, id: &str, now: OffsetDateTime, interval_secs: i64) -> Result<()> {
-        flows::Entity::update_many()
-            .col_expr(flows::Column::LastPolledAt, Expr::value(ms(now)))
-            .col_expr(flows::Column::IntervalSecs, Expr::value(interval_secs))
-            .col_expr(flows::Column::UpdatedAt, Expr::value(ms(now)))
-            .filter(flows::Column::Id.eq(id))
-            .exec(&self.db)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn decide_device_flow(
-        &self,
-        id: &str,
-        status: FlowStatus,
-        user_id: &str,
-        grant_id: Option<&str>,
-        now: OffsetDateTime,
-    ) -> Result<bool> {
-        let result = flows::Entity::update_many()
-            .col_expr(flows::Column::Status, Expr::value(status.as_str()))
-            .col_expr(flows::Column::UserId, Expr::value(user_id))
-            .col_expr(flows::Column::GrantId, Expr::value(grant_id.map(str::to_owned)))
-            .col_expr(flows::Column::UpdatedAt, Expr::value(ms(now)))
-            .filter(flows::Column::Id.eq(id))
-            .filter(flows::Column::Status.eq(FlowStatus::Pending.as_str()))
-            .filter(flows::Column::ExpiresAt.gt(ms(now)))
-            .exec(&self.db)
-            .await
-            .map_err(db_err)?;
-        Ok(result.rows_affected == 1)
-    }
-
-    async fn spend_device_flow(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
-        use flows::Column as C;
-        spend_once::<flows::Entity>(&self.db, [C::Id, C::UsedAt, C::UpdatedAt], id, now).await
-    }
 }
 
 #[async_trait]
@@ -191,41 +153,129 @@ impl<C: Db> OidcBackchannelRepo for Conn<C> {
             .map_err(db_err)?;
         rows.into_iter().map(to_request).collect()
     }
+}
 
-    async fn record_backchannel_poll(&self, id: &str, now: OffsetDateTime, interval_secs: i64) -> Result<()> {
-        backchannel::Entity::update_many()
-            .col_expr(backchannel::Column::LastPolledAt, Expr::value(ms(now)))
-            .col_expr(backchannel::Column::IntervalSecs, Expr::value(interval_secs))
-            .col_expr(backchannel::Column::UpdatedAt, Expr::value(ms(now)))
-            .filter(backchannel::Column::Id.eq(id))
-            .exec(&self.db)
+/// The columns both kinds of approval have, so that polling, deciding and spending are written once.
+struct ApprovalColumns<E: EntityTrait> {
+    id: E::Column,
+    status: E::Column,
+    user_id: E::Column,
+    grant_id: E::Column,
+    interval_secs: E::Column,
+    last_polled_at: E::Column,
+    expires_at: E::Column,
+    used_at: E::Column,
+    updated_at: E::Column,
+}
+
+fn device_columns() -> ApprovalColumns<flows::Entity> {
+    use flows::Column as C;
+    ApprovalColumns {
+        id: C::Id,
+        status: C::Status,
+        user_id: C::UserId,
+        grant_id: C::GrantId,
+        interval_secs: C::IntervalSecs,
+        last_polled_at: C::LastPolledAt,
+        expires_at: C::ExpiresAt,
+        used_at: C::UsedAt,
+        updated_at: C::UpdatedAt,
+    }
+}
+
+fn backchannel_columns() -> ApprovalColumns<backchannel::Entity> {
+    use backchannel::Column as C;
+    ApprovalColumns {
+        id: C::Id,
+        status: C::Status,
+        user_id: C::UserId,
+        grant_id: C::GrantId,
+        interval_secs: C::IntervalSecs,
+        last_polled_at: C::LastPolledAt,
+        expires_at: C::ExpiresAt,
+        used_at: C::UsedAt,
+        updated_at: C::UpdatedAt,
+    }
+}
+
+impl<E: EntityTrait> ApprovalColumns<E> {
+    async fn record_poll(&self, db: &impl Db, id: &str, now: OffsetDateTime, interval_secs: i64) -> Result<()> {
+        E::update_many()
+            .col_expr(self.last_polled_at, Expr::value(ms(now)))
+            .col_expr(self.interval_secs, Expr::value(interval_secs))
+            .col_expr(self.updated_at, Expr::value(ms(now)))
+            .filter(self.id.eq(id))
+            .exec(db)
             .await
             .map_err(db_err)?;
         Ok(())
     }
 
-    async fn decide_backchannel_request(
+    /// `user_fixed`: the authorization names its user already (a backchannel request), who alone may decide
+    /// it; otherwise the decision records who made it (a device flow).
+    async fn decide(
         &self,
+        db: &impl Db,
+        id: &str,
+        (status, user_id, grant_id): (FlowStatus, &str, Option<&str>),
+        user_fixed: bool,
+        now: OffsetDateTime,
+    ) -> Result<bool> {
+        let mut update = E::update_many()
+            .col_expr(self.status, Expr::value(status.as_str()))
+            .col_expr(self.grant_id, Expr::value(grant_id.map(str::to_owned)))
+            .col_expr(self.updated_at, Expr::value(ms(now)))
+            .filter(self.id.eq(id))
+            .filter(self.status.eq(FlowStatus::Pending.as_str()))
+            .filter(self.expires_at.gt(ms(now)));
+        update = if user_fixed {
+            update.filter(self.user_id.eq(user_id))
+        } else {
+            update.col_expr(self.user_id, Expr::value(user_id))
+        };
+        Ok(update.exec(db).await.map_err(db_err)?.rows_affected == 1)
+    }
+
+    async fn spend(&self, db: &impl Db, id: &str, now: OffsetDateTime) -> Result<bool> {
+        spend_once::<E>(db, [self.id, self.used_at, self.updated_at], id, now).await
+    }
+}
+
+#[async_trait]
+impl<C: Db> ApprovalRepo for Conn<C> {
+    async fn record_approval_poll(
+        &self,
+        kind: ApprovalKind,
+        id: &str,
+        now: OffsetDateTime,
+        interval_secs: i64,
+    ) -> Result<()> {
+        match kind {
+            ApprovalKind::Device => device_columns().record_poll(&self.db, id, now, interval_secs).await,
+            ApprovalKind::Backchannel => backchannel_columns().record_poll(&self.db, id, now, interval_secs).await,
+        }
+    }
+
+    async fn decide_approval(
+        &self,
+        kind: ApprovalKind,
         id: &str,
         status: FlowStatus,
+        user_id: &str,
         grant_id: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        let result = backchannel::Entity::update_many()
-            .col_expr(backchannel::Column::Status, Expr::value(status.as_str()))
-            .col_expr(backchannel::Column::GrantId, Expr::value(grant_id.map(str::to_owned)))
-            .col_expr(backchannel::Column::UpdatedAt, Expr::value(ms(now)))
-            .filter(backchannel::Column::Id.eq(id))
-            .filter(backchannel::Column::Status.eq(FlowStatus::Pending.as_str()))
-            .filter(backchannel::Column::ExpiresAt.gt(ms(now)))
-            .exec(&self.db)
-            .await
-            .map_err(db_err)?;
-        Ok(result.rows_affected == 1)
+        let decision = (status, user_id, grant_id);
+        match kind {
+            ApprovalKind::Device => device_columns().decide(&self.db, id, decision, false, now).await,
+            ApprovalKind::Backchannel => backchannel_columns().decide(&self.db, id, decision, true, now).await,
+        }
     }
 
-    async fn spend_backchannel_request(&self, id: &str, now: OffsetDateTime) -> Result<bool> {
-        use backchannel::Column as C;
-        spend_once::<backchannel::Entity>(&self.db, [C::Id, C::UsedAt, C::UpdatedAt], id, now).await
+    async fn spend_approval(&self, kind: ApprovalKind, id: &str, now: OffsetDateTime) -> Result<bool> {
+        match kind {
+            ApprovalKind::Device => device_columns().spend(&self.db, id, now).await,
+            ApprovalKind::Backchannel => backchannel_columns().spend(&self.db, id, now).await,
+        }
     }
 }
