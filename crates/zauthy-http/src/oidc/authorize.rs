@@ -2,6 +2,7 @@
 //! consent page, and the trip back to the client (`query` redirect or `form_post`). Errors about the client
 //! or its redirect URI are shown here and never redirected; the rest go back to the client.
 
+use super::decision::read_decision;
 use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, HostedOrg, MessagePage, PageError, Shell, redirect, render};
 use crate::state::AppState;
 use askama::Template;
@@ -11,9 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use std::collections::HashMap;
-use zauthy_core::oidc::{
-    AuthRedirect, AuthorizationStep, AuthorizeError, ConsentDecision, ConsentPrompt, EndSession, OidcError,
-};
+use zauthy_core::oidc::{AuthRedirect, AuthorizationStep, AuthorizeError, ConsentPrompt, EndSession, OidcError};
 
 /// Parameters of a request; a parameter given twice is refused (RFC 6749 §3.1).
 fn single_valued(pairs: Vec<(String, String)>) -> Result<HashMap<String, String>, PageError> {
@@ -176,21 +175,10 @@ async fn submit_consent(
     headers: HeaderMap,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    Csrf::verify(&state, &headers, field(CSRF_FIELD))?;
-    let Some(signed_in) = browser.0.as_ref() else {
-        return Err(PageError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Sign in first"));
-    };
-    let request_id = field("request").unwrap_or_default();
-    let decision = match field("decision") {
-        Some("approve") => {
-            ConsentDecision::Approve(fields.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect())
-        }
-        Some("deny") => ConsentDecision::Deny,
-        _ => {
-            return Err(PageError::new(StatusCode::BAD_REQUEST, "invalid_request", "decision must be approve or deny"));
-        }
-    };
+    let form = read_decision(&state, &headers, &browser, &fields)?;
+    let signed_in = form.signed_in;
+    let request_id = form.field("request").unwrap_or_default();
+    let decision = form.decision;
     let r = state.services.decide_consent(&org.0.id, request_id, signed_in, decision).await?;
     Ok(to_client(&r))
 }

@@ -4,11 +4,12 @@
 //! denies it.
 
 use super::authorize::{ScopeItem, scope_items};
+use super::decision::read_decision;
 use super::device::to_login;
 use super::oauth::{ClientForm, no_store_json, oauth_answer, oauth_error};
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
-use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, DecidedPage, HostedOrg, PageError, Shell, render};
+use crate::hosted::{BrowserUser, Csrf, DecidedPage, HostedOrg, PageError, Shell, render};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::State;
@@ -17,7 +18,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Router};
 use std::collections::HashMap;
-use zauthy_core::oidc::{ApprovalStep, ConsentDecision, FlowStatus, OidcError};
+use zauthy_core::oidc::{ApprovalStep, FlowStatus, OidcError};
 
 /// Ask to authenticate a user out of band. Client-authenticated (confidential clients registered for
 /// `urn:openid:params:grant-type:ciba`); the user is named by `login_hint` (their email).
@@ -101,21 +102,10 @@ async fn decide(
     headers: HeaderMap,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    Csrf::verify(&state, &headers, field(CSRF_FIELD))?;
-    let Some(signed_in) = browser.0.as_ref() else {
-        return Err(PageError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Sign in first"));
-    };
-    let decision = match field("decision") {
-        Some("approve") => {
-            ConsentDecision::Approve(fields.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect())
-        }
-        Some("deny") => ConsentDecision::Deny,
-        _ => {
-            return Err(PageError::new(StatusCode::BAD_REQUEST, "invalid_request", "decision must be approve or deny"));
-        }
-    };
-    let request = field("request").unwrap_or_default();
+    let form = read_decision(&state, &headers, &browser, &fields)?;
+    let signed_in = form.signed_in;
+    let request = form.field("request").unwrap_or_default();
+    let decision = form.decision;
     let here = org.path("/approvals");
     Ok(match state.services.decide_backchannel(&org.0.id, request, signed_in, decision).await? {
         ApprovalStep::SecondFactor { mfa_token } => {

@@ -8,6 +8,7 @@
 
 use super::authorize::ScopeItem;
 use super::authorize::to_client;
+use super::decision::read_decision;
 use super::device::{QrCode, count_code_attempt, qr_code};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Client;
@@ -22,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use std::collections::HashMap;
-use zauthy_core::oidc::{ApprovalView, CrossDeviceOutcome};
+use zauthy_core::oidc::{ApprovalView, ConsentDecision, CrossDeviceOutcome};
 
 /// The laptop's secret for its pending request (it alone may learn the answer).
 const POLL_COOKIE: &str = "zauthy_xd";
@@ -265,23 +266,15 @@ async fn approve_submit(
     headers: HeaderMap,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    Csrf::verify(&state, &headers, field(CSRF_FIELD))?;
-    let Some(signed_in) = browser.0.as_ref() else {
-        return Err(PageError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Sign in first"));
-    };
-    let answer = match field("decision") {
-        Some("approve") => {
-            let scopes = fields.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
-            Some((scopes, field("trust") == Some("1")))
-        }
-        Some("deny") => None,
-        _ => {
-            return Err(PageError::new(StatusCode::BAD_REQUEST, "invalid_request", "decision must be approve or deny"));
-        }
+    let form = read_decision(&state, &headers, &browser, &fields)?;
+    let signed_in = form.signed_in;
+    let (request, trust) = (form.field("request").unwrap_or(""), form.field("trust") == Some("1"));
+    let answer = match form.decision {
+        ConsentDecision::Approve(scopes) => Some((scopes, trust)),
+        ConsentDecision::Deny => None,
     };
     let approved = answer.is_some();
-    state.services.answer_cross_device(&org.0.id, field("request").unwrap_or(""), signed_in, answer).await?;
+    state.services.answer_cross_device(&org.0.id, request, signed_in, answer).await?;
     let text = if approved { "Approved. Go back to your other device." } else { "Denied. Nothing was shared." };
     Ok(render(&DecidedPage { shell: Shell::new("Done", &org.0.name), id: "done", text, back: None }))
 }

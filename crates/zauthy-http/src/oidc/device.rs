@@ -4,10 +4,11 @@
 //! Code lookups count against a per-user and per-address budget, so user codes cannot be guessed.
 
 use super::authorize::{ScopeItem, scope_items};
+use super::decision::read_decision;
 use super::oauth::{ClientForm, no_store_json, oauth_answer};
 use crate::error::ApiResult;
 use crate::extract::{ApiPath, Client};
-use crate::hosted::{BrowserUser, CSRF_FIELD, Csrf, DecidedPage, HostedOrg, PageError, Shell, redirect, render};
+use crate::hosted::{BrowserUser, Csrf, DecidedPage, HostedOrg, PageError, Shell, redirect, render};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
@@ -20,7 +21,7 @@ use std::fmt::Write;
 use std::time::Duration;
 use zauthy_core::ClientMeta;
 use zauthy_core::accounts::User;
-use zauthy_core::oidc::{ConsentDecision, ConsentPrompt, DeviceStep, FlowStatus};
+use zauthy_core::oidc::{ConsentPrompt, DeviceStep, FlowStatus};
 
 /// Codes a signed-in user may try in `ATTEMPT_WINDOW` (every lookup counts, right or wrong, so a lucky guess
 /// past the limit is not told apart); an address gets a few users' worth.
@@ -200,22 +201,11 @@ async fn decide(
     client: Client,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    Csrf::verify(&state, &headers, field(CSRF_FIELD))?;
-    let Some(signed_in) = browser.0.as_ref() else {
-        return Err(PageError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Sign in first"));
-    };
-    let decision = match field("decision") {
-        Some("approve") => {
-            ConsentDecision::Approve(fields.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect())
-        }
-        Some("deny") => ConsentDecision::Deny,
-        _ => {
-            return Err(PageError::new(StatusCode::BAD_REQUEST, "invalid_request", "decision must be approve or deny"));
-        }
-    };
+    let form = read_decision(&state, &headers, &browser, &fields)?;
+    let signed_in = form.signed_in;
     count_code_attempt(&state, &org, &signed_in.0, &client.0)?;
-    let typed = field("user_code").unwrap_or_default();
+    let typed = form.field("user_code").unwrap_or_default();
+    let decision = form.decision;
     let status = match state.services.decide_device_flow(&org.0.id, typed, signed_in, decision).await {
         Ok(status) => status,
         Err(e) => return answer_error(&org, e.into()),

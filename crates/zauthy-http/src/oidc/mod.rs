@@ -6,6 +6,7 @@ mod ciba;
 mod clients;
 mod consents;
 mod cross_device;
+mod decision;
 mod device;
 mod discovery;
 mod dpop;
