@@ -23,6 +23,11 @@ pub fn sha256_hex(input: &str) -> String {
     HEXLOWER.encode(&Sha256::digest(input.as_bytes()))
 }
 
+/// Unpadded base64url of the SHA-256 of `input`: PKCE's S256 challenge (RFC 7636) and DPoP's `ath` (RFC 9449).
+pub fn sha256_base64url(input: &str) -> String {
+    data_encoding::BASE64URL_NOPAD.encode(&Sha256::digest(input.as_bytes()))
+}
+
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }

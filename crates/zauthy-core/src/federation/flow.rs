@@ -14,7 +14,6 @@ use crate::ids;
 use crate::services::{ClientMeta, Services};
 use data_encoding::{BASE64, BASE64URL_NOPAD};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 const STATE_PREFIX: &str = "ost";
@@ -69,11 +68,6 @@ pub(super) fn provider_unavailable(slug: &str) -> CoreError {
 
 fn verifier_context(state_id: &str) -> String {
     format!("oauth-state:{state_id}")
-}
-
-/// Unpadded base64url of the SHA-256 of the verifier, the S256 challenge.
-fn s256(verifier: &str) -> String {
-    BASE64URL_NOPAD.encode(&Sha256::digest(verifier.as_bytes()))
 }
 
 /// The application/x-www-form-urlencoded form of a string, as client_secret_basic requires for both halves.
@@ -161,7 +155,7 @@ impl Services {
                 .append_pair("scope", &provider.scopes.join(" "))
                 .append_pair("state", &state)
                 .append_pair("nonce", &nonce)
-                .append_pair("code_challenge", &s256(&verifier))
+                .append_pair("code_challenge", &crate::crypto::sha256_base64url(&verifier))
                 .append_pair("code_challenge_method", "S256");
             if provider.response_mode == ResponseMode::FormPost {
                 q.append_pair("response_mode", "form_post");

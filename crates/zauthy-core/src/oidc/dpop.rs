@@ -14,7 +14,6 @@ use data_encoding::BASE64URL_NOPAD;
 use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
-use sha2::Digest;
 use subtle::ConstantTimeEq;
 use time::{Duration, OffsetDateTime};
 
@@ -72,11 +71,6 @@ impl DpopError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DpopKey {
     pub jkt: String,
-}
-
-/// The `ath` of an access token: the base64url SHA-256 of it.
-pub fn access_token_hash(token: &str) -> String {
-    BASE64URL_NOPAD.encode(&sha2::Sha256::digest(token.as_bytes()))
 }
 
 fn decode_part(part: &str) -> Option<Value> {
@@ -167,7 +161,7 @@ impl Services {
             return invalid("the DPoP proof's iat is too far from the server's time");
         }
         if let Some(token) = request.access_token
-            && claims["ath"].as_str() != Some(access_token_hash(token).as_str())
+            && claims["ath"].as_str() != Some(crypto::sha256_base64url(token).as_str())
         {
             return invalid("the DPoP proof's ath does not match the access token");
         }
@@ -214,7 +208,7 @@ mod tests {
     fn ath_is_the_base64url_sha256_of_the_token() {
         // RFC 9449 §7.1's example token and its hash.
         assert_eq!(
-            access_token_hash("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"),
+            crypto::sha256_base64url("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"),
             "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"
         );
     }

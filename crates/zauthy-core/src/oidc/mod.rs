@@ -31,7 +31,7 @@ pub use clients::{ClientInput, ClientUpdate, CreatedClient};
 pub use consent::{ACR_MULTI_FACTOR, ACR_SINGLE_FACTOR, AuthorizationStep, ConsentDecision, ConsentPrompt};
 pub use cross_device::{ApprovalView, CrossDeviceOutcome, StartedCrossDevice, normalize_code};
 pub use device::{DeviceAuthorization, DeviceStep};
-pub use dpop::{DPOP_ALGS, DpopError, DpopKey, DpopRequest, access_token_hash};
+pub use dpop::{DPOP_ALGS, DpopError, DpopKey, DpopRequest};
 pub use error::{OAuthError, OidcError, OidcResult};
 pub use group_commit::TokenWrites;
 pub use logout::EndSession;

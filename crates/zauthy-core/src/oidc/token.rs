@@ -14,10 +14,8 @@ use crate::events::{Event, types};
 use crate::services::Services;
 use crate::tokens::SigningAlg;
 use crate::{crypto, ids};
-use data_encoding::BASE64URL_NOPAD;
 use serde::Serialize;
 use serde_json::json;
-use sha2::Digest;
 use std::sync::Arc;
 
 /// How the client presented itself at the token endpoint.
@@ -354,7 +352,7 @@ impl Services {
         }
         match (&stored.code_challenge, code_verifier) {
             (Some(challenge), Some(verifier)) if super::is_pkce_text(verifier) => {
-                let computed = BASE64URL_NOPAD.encode(&sha2::Sha256::digest(verifier.as_bytes()));
+                let computed = crypto::sha256_base64url(verifier);
                 if !crypto::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
                     return Err(invalid_grant("code_verifier does not match the code_challenge").into());
                 }

@@ -89,7 +89,7 @@ pub(crate) fn with_nonce(state: &AppState, org_id: &str, mut response: Response)
     response
 }
 
-/// Whether the request carried a DPoP header (its answer then gets a nonce).
-pub(crate) fn sent_proof(headers: &HeaderMap) -> bool {
-    headers.contains_key(DPOP_HEADER)
+/// `response` as answered to a request: with a fresh nonce when the request carried a DPoP proof.
+pub(crate) fn answer(state: &AppState, org_id: &str, headers: &HeaderMap, response: Response) -> Response {
+    if headers.contains_key(DPOP_HEADER) { with_nonce(state, org_id, response) } else { response }
 }

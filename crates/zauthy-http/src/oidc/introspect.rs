@@ -1,7 +1,7 @@
 //! `POST /o/{org_id}/introspect` (RFC 7662): client-authenticated like the token endpoint; a token that is not
 //! active for this client (invalid, expired, another client's or organization's) answers `{"active": false}`.
 
-use super::dpop::{Proof, Role, sent_proof, with_nonce};
+use super::dpop::{self, Proof, Role};
 use super::oauth::{ClientForm, no_store_json, oauth_answer, oauth_error, with_credentials};
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
@@ -54,5 +54,5 @@ pub async fn introspect(
         return Ok(refused);
     }
     let response = oauth_answer(state.services.introspect_oidc_token(&org_id, &auth, &token).await, no_store_json)?;
-    Ok(if sent_proof(&headers) { with_nonce(&state, &org_id, response) } else { response })
+    Ok(dpop::answer(&state, &org_id, &headers, response))
 }

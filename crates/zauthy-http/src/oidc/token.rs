@@ -12,7 +12,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use zauthy_core::oidc::{GRANT_CIBA, GRANT_DEVICE_CODE, OAuthError};
 
-use super::dpop::{Proof, Role, sent_proof, with_nonce};
+use super::dpop::{self, Proof, Role};
 use crate::extract::ApiPath;
 
 #[derive(Debug, Deserialize, ToSchema, IntoParams)]
@@ -92,5 +92,5 @@ pub async fn token(
         }
     };
     let response = oauth_answer(answer, no_store_json)?;
-    Ok(if sent_proof(&headers) { with_nonce(&state, &org_id, response) } else { response })
+    Ok(dpop::answer(&state, &org_id, &headers, response))
 }

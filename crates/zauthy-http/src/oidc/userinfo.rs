@@ -1,7 +1,7 @@
 //! `GET|POST /o/{org_id}/userinfo` (OIDC Core §5.3, bearer token per RFC 6750) and `POST /o/{org_id}/revoke`
 //! (RFC 7009, client-authenticated; unknown tokens answer 200 like revoked ones).
 
-use super::dpop::{Proof, Role, sent_proof, with_nonce};
+use super::dpop::{self, Proof, Role};
 use super::oauth::{ClientForm, no_store_json, oauth_answer, oauth_error, with_credentials};
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
@@ -84,7 +84,7 @@ async fn answer_userinfo(
             bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "the access token is invalid, expired or revoked")
         }
     };
-    Ok(if sent_proof(headers) { with_nonce(state, org_id, response) } else { response })
+    Ok(dpop::answer(state, org_id, headers, response))
 }
 
 /// The signed-in user's claims for the scopes granted to the token (`sub` always).
@@ -170,5 +170,5 @@ pub async fn revoke(
     };
     let revoked = state.services.revoke_oidc_token(&org_id, &auth, &token, dpop.as_ref()).await;
     let response = oauth_answer(revoked, |()| no_store_json(serde_json::json!({})))?;
-    Ok(if sent_proof(&headers) { with_nonce(&state, &org_id, response) } else { response })
+    Ok(dpop::answer(&state, &org_id, &headers, response))
 }
